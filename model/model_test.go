@@ -235,3 +235,44 @@ func BenchmarkEncodeF16(b *testing.B) {
 		EncodeF16(dst, src)
 	}
 }
+
+func TestSynthesizeIsSeededAndShaped(t *testing.T) {
+	cfg := Presets["stories260k"]
+	a, err := Synthesize(cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Synthesize(cfg, 7)
+	c, _ := Synthesize(cfg, 8)
+	if a.Parameters() != 260032 {
+		t.Errorf("stories260k preset has %d parameters, want 260032", a.Parameters())
+	}
+	q := LayerTensor(0, AttnQ)
+	if !bytes.Equal(a.Tensor(q).Data, b.Tensor(q).Data) {
+		t.Error("same seed gave different weights")
+	}
+	if bytes.Equal(a.Tensor(q).Data, c.Tensor(q).Data) {
+		t.Error("different seeds gave the same weights")
+	}
+	if len(a.Tokenizer.Tokens) != cfg.VocabSize {
+		t.Errorf("vocab has %d tokens, want %d", len(a.Tokenizer.Tokens), cfg.VocabSize)
+	}
+}
+
+func TestPresetParameterCounts(t *testing.T) {
+	want := map[string]int64{"llama-134m": 134_105_856, "stories260k": 260_032}
+	for name, n := range want {
+		cfg := Presets[name]
+		var got int64
+		for _, e := range cfg.Expected() {
+			p := int64(1)
+			for _, s := range e.Shape {
+				p *= int64(s)
+			}
+			got += p
+		}
+		if got != n {
+			t.Errorf("preset %s has %d parameters, want %d", name, got, n)
+		}
+	}
+}
