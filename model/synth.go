@@ -89,4 +89,3 @@ func SyntheticVocab(n int) *Tokenizer {
 	}
 	return t
 }
-
