@@ -64,8 +64,9 @@ func Dequantize(dst []float32, d DType, src []byte) error {
 			minv := F16ToF32(binary.LittleEndian.Uint16(blk[2:]))
 			out := dst[b*32 : b*32+32]
 			for j := 0; j < 16; j++ {
-				out[j] = float32(blk[4+j]&0xf)*scale + minv
-				out[j+16] = float32(blk[4+j]>>4)*scale + minv
+				// float32() rounds the product, so no platform fuses it into an FMA.
+				out[j] = float32(float32(blk[4+j]&0xf)*scale) + minv
+				out[j+16] = float32(float32(blk[4+j]>>4)*scale) + minv
 			}
 		}
 	case Q4_K:
@@ -98,13 +99,15 @@ func dequantQ4K(y []float32, blk []byte) {
 	scales := blk[4:16]
 	q := blk[16:144]
 	for j, is := 0, 0; j < 256; j, is = j+64, is+2 {
+		// Every product is rounded by an explicit float32(), so that no
+		// platform fuses one into an FMA and results match ggml everywhere.
 		sc, m := scaleMinK4(is, scales)
-		d1, m1 := d*float32(sc), dmin*float32(m)
+		d1, m1 := float32(d*float32(sc)), float32(dmin*float32(m))
 		sc, m = scaleMinK4(is+1, scales)
-		d2, m2 := d*float32(sc), dmin*float32(m)
+		d2, m2 := float32(d*float32(sc)), float32(dmin*float32(m))
 		for l := 0; l < 32; l++ {
-			y[j+l] = d1*float32(q[l]&0xf) - m1
-			y[j+32+l] = d2*float32(q[l]>>4) - m2
+			y[j+l] = float32(d1*float32(q[l]&0xf)) - m1
+			y[j+32+l] = float32(d2*float32(q[l]>>4)) - m2
 		}
 		q = q[32:]
 	}
