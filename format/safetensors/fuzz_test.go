@@ -1,0 +1,62 @@
+package safetensors
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/shrinkml/shrink/model"
+)
+
+// FuzzHeader parses arbitrary bytes as a whole safetensors file. Parsing must
+// never panic, and anything it accepts must describe tensors that lie inside
+// the data, do not overlap, and re-encode to a file that parses to the same
+// tensors.
+func FuzzHeader(f *testing.F) {
+	f.Add(file(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, make([]byte, 8)))
+	f.Add(file(`{"__metadata__":{"format":"pt"},"b":{"dtype":"BF16","shape":[1,2],"data_offsets":[0,4]},"a":{"dtype":"U8","shape":[0],"data_offsets":[4,4]}}`, make([]byte, 6)))
+	f.Add(file(`{"a":{"dtype":"I8","shape":[],"data_offsets":[1,2]}}  `, []byte{1, 2}))
+	f.Add(file(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"F16","shape":[2],"data_offsets":[2,6]}}`, make([]byte, 6)))
+	f.Add(file(`{}`, nil))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse("fuzz", data)
+		if err != nil {
+			return
+		}
+		var prevEnd int64
+		for _, x := range file.Tensors {
+			if err := x.Check(); err != nil {
+				t.Fatalf("accepted a bad tensor: %v", err)
+			}
+			if len(x.Data) == 0 {
+				continue
+			}
+			begin := int64(cap(data)-cap(x.Data)) - file.DataStart
+			if begin < prevEnd {
+				t.Fatalf("tensor %q overlaps", x.Name)
+			}
+			prevEnd = begin + int64(len(x.Data))
+		}
+		var buf bytes.Buffer
+		if err := Encode(&buf, file.Tensors, file.Metadata); err != nil {
+			t.Fatalf("re-encoding an accepted file: %v", err)
+		}
+		again, err := Parse("again", buf.Bytes())
+		if err != nil {
+			t.Fatalf("re-parsing: %v", err)
+		}
+		if len(again.Tensors) != len(file.Tensors) {
+			t.Fatalf("%d tensors after a round trip, want %d", len(again.Tensors), len(file.Tensors))
+		}
+		byName := map[string]*model.Tensor{}
+		for _, x := range again.Tensors {
+			byName[x.Name] = x
+		}
+		for _, x := range file.Tensors {
+			y := byName[x.Name]
+			if y == nil || y.DType != x.DType || !bytes.Equal(y.Data, x.Data) {
+				t.Fatalf("tensor %q changed in a round trip", x.Name)
+			}
+		}
+	})
+}
