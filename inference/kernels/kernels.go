@@ -1,0 +1,116 @@
+// Package kernels holds shrink's float32 hot loops: dot products, matrix-vector
+// and matrix-matrix products, and the element-wise steps of a transformer
+// layer. Every function is single-threaded; callers split work across cores by
+// passing sub-slices.
+//
+// On amd64, Dot, MatVec, MatMul, Axpy and StreamRead run in assembly (AVX-512
+// when the CPU has AVX-512F/BW/VL, else AVX2+FMA), chosen once at start-up;
+// everywhere else, under the purego build tag, and for the element-wise
+// kernels, the plain Go loops in kernels_generic.go run. Assembly sums in a
+// different order from the Go loops, so the two agree only to float32
+// rounding (well within 1e-5 of sum|a[i]*b[i]|). Each variant is deterministic,
+// and its results do not depend on how a caller splits rows or tokens: every
+// MatVec row equals Dot on that row to the bit, and MatMul gives the same bits
+// for any split (though not the same bits as MatVec).
+package kernels
+
+// Features names the kernel variant in use: "avx512", "avx2+fma" or "generic".
+func Features() string { return implNames[impl] }
+
+// The kernel variants, in order of preference.
+const (
+	implGeneric = iota
+	implAVX2
+	implAVX512
+)
+
+var implNames = [...]string{implGeneric: "generic", implAVX2: "avx2+fma", implAVX512: "avx512"}
+
+// impl is the variant the exported functions dispatch to. It is set once by
+// init in kernels_amd64.go; tests lower it to compare variants.
+var impl = implGeneric
+
+// Dot returns the sum of a[i]*b[i] for i < len(a). It panics if len(b) < len(a).
+func Dot(a, b []float32) float32 {
+	return dot(a, b[:len(a)])
+}
+
+// MatVec sets out[r] = Dot(w[r*cols:(r+1)*cols], x) for r < len(out), where w
+// is a row-major [len(out), cols] matrix. It panics if w or x is too short.
+func MatVec(out, w, x []float32, cols int) {
+	if len(out) == 0 {
+		return
+	}
+	matVec(out, w[:len(out)*cols], x[:cols], cols)
+}
+
+// MatMul sets out[t*ldo+r] = Dot(x[t*cols:(t+1)*cols], w[r*cols:(r+1)*cols])
+// for t < n and r < rows: Y = X·Wᵀ for row-major X [n, cols] and W [rows, cols],
+// with Y's rows ldo >= rows apart. It panics if a slice is too short or ldo < rows.
+func MatMul(out []float32, ldo int, x, w []float32, n, rows, cols int) {
+	if n <= 0 || rows <= 0 {
+		return
+	}
+	if ldo < rows {
+		panic("kernels: MatMul: ldo < rows")
+	}
+	matMul(out[:(n-1)*ldo+rows], ldo, x[:n*cols], w[:rows*cols], n, rows, cols)
+}
+
+// Axpy sets y[i] += a*x[i] for i < len(x). It panics if len(y) < len(x).
+func Axpy(a float32, x, y []float32) {
+	axpy(a, x, y[:len(x)])
+}
+
+// Scale sets x[i] *= a.
+func Scale(x []float32, a float32) {
+	scaleGeneric(x, a)
+}
+
+// Add sets dst[i] += src[i] for i < len(dst). It panics if len(src) < len(dst).
+func Add(dst, src []float32) {
+	addGeneric(dst, src)
+}
+
+// RMSNorm sets out[i] = weight[i] * (s * x[i]) with s = 1/sqrt(ss/n + eps) and
+// ss = ((x[0]*x[0] + x[1]*x[1]) + ...) summed left to right in float32, n = len(x):
+// the order and rounding of llama2.c's rmsnorm. out may alias x. It panics if
+// out or weight is shorter than x.
+func RMSNorm(out, x, weight []float32, eps float32) {
+	rmsNormGeneric(out, x, weight, eps)
+}
+
+// Softmax replaces x with exp(x[i] - max) / sum in place, where max is the
+// largest element and sum the float32 left-to-right sum of the exponentials.
+func Softmax(x []float32) {
+	softmaxGeneric(x)
+}
+
+// SwiGLU sets gate[i] = silu(gate[i]) * up[i] with silu(v) = v / (1 + exp(-v)).
+// It panics if len(up) < len(gate).
+func SwiGLU(gate, up []float32) {
+	swiGLUGeneric(gate, up)
+}
+
+// RoPE rotates each head of x (len(x) = nheads*headDim) in place by the angles
+// whose cosines and sines are cos[i], sin[i] for i < headDim/2: a pair (x0, x1)
+// becomes (x0*cos - x1*sin, x0*sin + x1*cos). With pairs the i-th pair of a
+// head is (x[2i], x[2i+1]) (llama.cpp and llama2.c layout); without, it is
+// (x[i], x[i+headDim/2]) (Hugging Face rotate-half). It panics if headDim is
+// not a positive even divisor of len(x) or cos or sin is shorter than headDim/2.
+func RoPE(x []float32, headDim int, cos, sin []float32, pairs bool) {
+	ropeGeneric(x, headDim, cos, sin, pairs)
+}
+
+// MaxIndex returns the index of the largest element of x, the first one on
+// ties, skipping NaNs; it returns 0 if every element is NaN and -1 if x is empty.
+func MaxIndex(x []float32) int {
+	return maxIndexGeneric(x)
+}
+
+// StreamRead returns the sum of buf, reading it once as fast as the CPU can
+// (in assembly, as eight streams at once); timing it measures the memory-read
+// bandwidth that bounds MatVec on a matrix of the same size.
+func StreamRead(buf []float32) float32 {
+	return streamRead(buf)
+}

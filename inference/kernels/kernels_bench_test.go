@@ -1,0 +1,194 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchVariants runs f under each variant: "asm" is the best assembly variant,
+// "avx2" the AVX2+FMA one when the best is AVX-512, "generic" the Go loops.
+func benchVariants(b *testing.B, f func(b *testing.B)) {
+	saved := impl
+	defer func() { impl = saved }()
+	vs := variants()
+	for i := len(vs) - 1; i >= 0; i-- {
+		v := vs[i]
+		name := "generic"
+		switch {
+		case v == implGeneric:
+		case i == len(vs)-1:
+			name = "asm"
+		default:
+			name = "avx2"
+		}
+		impl = v
+		b.Run(name, f)
+	}
+}
+
+func randSlice(n int) []float32 {
+	rng := rand.New(rand.NewPCG(uint64(n), 99))
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = rng.Float32()*2 - 1
+	}
+	return s
+}
+
+var sink float32
+
+// peakGFLOPS, when set (amd64 without purego), returns the FMA peak of a
+// variant in GFLOP/s so that BenchmarkMatMul can report its share of it.
+var peakGFLOPS func(v int) float64
+
+func BenchmarkDot(b *testing.B) {
+	benchVariants(b, func(b *testing.B) {
+		for _, n := range []int{64, 128, 768, 4096} {
+			x, y := randSlice(n), randSlice(n)
+			b.Run(fmt.Sprint(n), func(b *testing.B) {
+				b.SetBytes(int64(8 * n))
+				for b.Loop() {
+					sink += Dot(x, y)
+				}
+			})
+		}
+	})
+}
+
+// matVecShapes are [rows, cols]: a square projection, an FFN matrix, and a
+// 32000-token vocabulary head (98 MB, far beyond L2).
+var matVecShapes = [][2]int{{768, 768}, {2048, 768}, {32000, 768}}
+
+func BenchmarkMatVec(b *testing.B) {
+	benchVariants(b, func(b *testing.B) {
+		for _, s := range matVecShapes {
+			rows, cols := s[0], s[1]
+			w, x, out := randSlice(rows*cols), randSlice(cols), make([]float32, rows)
+			b.Run(fmt.Sprintf("%dx%d", rows, cols), func(b *testing.B) {
+				b.SetBytes(int64(4 * rows * cols))
+				for b.Loop() {
+					MatVec(out, w, x, cols)
+				}
+			})
+		}
+	})
+}
+
+// BenchmarkStreamRead reads buffers the size of the MatVec matrices: its MB/s
+// is the bandwidth bound for the MatVec benchmark of the same name.
+func BenchmarkStreamRead(b *testing.B) {
+	benchVariants(b, func(b *testing.B) {
+		for _, s := range matVecShapes {
+			buf := randSlice(s[0] * s[1])
+			b.Run(fmt.Sprintf("%dx%d", s[0], s[1]), func(b *testing.B) {
+				b.SetBytes(int64(4 * len(buf)))
+				for b.Loop() {
+					sink += StreamRead(buf)
+				}
+			})
+		}
+	})
+}
+
+// BenchmarkMatMul reports GFLOP/s (2*n*rows*cols per call); the shapes are a
+// 128-token prefill through an FFN and a square projection, a K-blocked
+// width, and a short prompt.
+func BenchmarkMatMul(b *testing.B) {
+	shapes := [][3]int{{128, 2048, 768}, {128, 768, 768}, {128, 768, 2048}, {16, 2048, 768}}
+	benchVariants(b, func(b *testing.B) {
+		for _, s := range shapes {
+			n, rows, cols := s[0], s[1], s[2]
+			x, w, out := randSlice(n*cols), randSlice(rows*cols), make([]float32, n*rows)
+			b.Run(fmt.Sprintf("%dx%dx%d", n, rows, cols), func(b *testing.B) {
+				b.SetBytes(int64(4 * rows * cols))
+				for b.Loop() {
+					MatMul(out, rows, x, w, n, rows, cols)
+				}
+				gflops := 2 * float64(n*rows*cols) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gflops, "GFLOP/s")
+				if peakGFLOPS != nil && impl != implGeneric {
+					b.ReportMetric(100*gflops/peakGFLOPS(impl), "%peak")
+				}
+			})
+		}
+	})
+}
+
+func BenchmarkAxpy(b *testing.B) {
+	benchVariants(b, func(b *testing.B) {
+		for _, n := range []int{768, 4096} {
+			x, y := randSlice(n), randSlice(n)
+			b.Run(fmt.Sprint(n), func(b *testing.B) {
+				b.SetBytes(int64(12 * n))
+				for b.Loop() {
+					Axpy(1e-3, x, y)
+				}
+			})
+		}
+	})
+}
+
+// benchElementwise benchmarks a kernel without assembly at several lengths.
+func benchElementwise(b *testing.B, lengths []int, bytesPer int, f func(x, y []float32)) {
+	for _, n := range lengths {
+		x, y := randSlice(n), randSlice(n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(bytesPer * n))
+			for b.Loop() {
+				f(x, y)
+			}
+		})
+	}
+}
+
+func BenchmarkScale(b *testing.B) {
+	benchElementwise(b, []int{768, 4096}, 8, func(x, _ []float32) { Scale(x, 1) })
+}
+
+func BenchmarkAdd(b *testing.B) {
+	benchElementwise(b, []int{768, 4096}, 12, func(x, y []float32) { Add(x, y) })
+}
+
+func BenchmarkRMSNorm(b *testing.B) {
+	for _, n := range []int{768, 4096} {
+		x, w, out := randSlice(n), randSlice(n), make([]float32, n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(12 * n))
+			for b.Loop() {
+				RMSNorm(out, x, w, 1e-5)
+			}
+		})
+	}
+}
+
+func BenchmarkSoftmax(b *testing.B) {
+	benchElementwise(b, []int{256, 2048, 32000}, 8, func(x, y []float32) {
+		copy(x, y)
+		Softmax(x)
+	})
+}
+
+func BenchmarkSwiGLU(b *testing.B) {
+	benchElementwise(b, []int{2048, 11008}, 12, func(x, y []float32) {
+		SwiGLU(x, y)
+		copy(x, y) // keep the inputs from decaying to 0
+	})
+}
+
+func BenchmarkRoPE(b *testing.B) {
+	cos, sin := make([]float32, 32), make([]float32, 32)
+	for i := range cos { // unit rotations, so repeated calls keep x's scale
+		cos[i], sin[i] = float32(math.Cos(float64(i))), float32(math.Sin(float64(i)))
+	}
+	for _, pairs := range []bool{true, false} {
+		b.Run(fmt.Sprintf("pairs=%v", pairs), func(b *testing.B) {
+			benchElementwise(b, []int{768, 4096}, 8, func(x, _ []float32) { RoPE(x, 64, cos, sin, pairs) })
+		})
+	}
+}
+
+func BenchmarkMaxIndex(b *testing.B) {
+	benchElementwise(b, []int{32000, 128256}, 4, func(x, _ []float32) { sink += float32(MaxIndex(x)) })
+}
