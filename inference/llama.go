@@ -1,0 +1,644 @@
+// Package inference runs models on the CPU: the llama family of decoders
+// (Llama, Mistral, Qwen2, SmolLM, TinyLlama, llama2.c) with a KV cache, MLP
+// classifiers, and token sampling. It is the engine shrink judges every
+// compressed model with, so it favours exact, reproducible numerics: results
+// do not depend on the thread count.
+package inference
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shrinkml/shrink/inference/kernels"
+	"github.com/shrinkml/shrink/model"
+)
+
+// Options tunes an engine.
+type Options struct {
+	// Threads is how many threads run each operation; 0 means every core Go
+	// may use (runtime.NumCPU, or GOMAXPROCS when that is lower).
+	Threads int
+}
+
+func (o Options) threads() int {
+	if o.Threads <= 0 {
+		return max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0)))
+	}
+	return o.Threads
+}
+
+// prefillChunk is the most tokens one batched step of Forward processes; longer
+// inputs run in chunks of this size, which bounds a State's scratch memory.
+const prefillChunk = 128
+
+// Llama is a llama-family decoder ready to run. Its weights are shared by all
+// the States it creates; one Forward runs at a time (calls are serialized).
+type Llama struct {
+	cfg                                   model.Config
+	dim, qDim, kvDim, ffn, vocab, headDim int
+	heads, kvHeads                        int
+	eps                                   float32
+	sqrtHeadDim                           float32
+	invFreq                               []float32 // RoPE frequency of each pair
+	pairs                                 bool
+
+	embed  Weights
+	layers []layer
+	norm   []float32
+	head   Weights // the embedding itself when tied
+
+	threads int
+	minWork int // see minParallelWork; tests lower it to exercise the pool
+	pool    *pool
+	mu      sync.Mutex
+	closed  bool
+}
+
+type layer struct {
+	attnNorm, ffnNorm []float32
+	wq, wk, wv, wo    Weights
+	bq, bk, bv        []float32 // nil without QKV biases
+	gate, up, down    Weights
+}
+
+// NewLlama prepares m to run. F32 weights are used in place; other dtypes are
+// decoded to F32 once. m must stay open while the Llama is in use. Close the
+// Llama to stop its worker threads.
+func NewLlama(m *model.Model, opts Options) (*Llama, error) {
+	cfg := m.Config
+	src := sourceName(m)
+	if cfg.Arch != "llama" {
+		return nil, fmt.Errorf("inference %s: architecture %q is not a llama-family decoder", src, cfg.Arch)
+	}
+	switch cfg.HFArchitecture {
+	case "", "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM":
+	default:
+		return nil, fmt.Errorf("inference %s: architecture %s is not supported", src, cfg.HFArchitecture)
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, fmt.Errorf("inference %s: %w", src, err)
+	}
+	if cfg.RopeLayout != model.RopePairs && cfg.RopeLayout != model.RopeHalf {
+		return nil, fmt.Errorf("inference %s: unknown RoPE layout %d", src, cfg.RopeLayout)
+	}
+	l := &Llama{
+		cfg:     cfg,
+		dim:     cfg.HiddenSize,
+		qDim:    cfg.NumHeads * cfg.HeadDim,
+		kvDim:   cfg.KVDim(),
+		ffn:     cfg.IntermediateSize,
+		vocab:   cfg.VocabSize,
+		headDim: cfg.HeadDim,
+		heads:   cfg.NumHeads,
+		kvHeads: cfg.NumKVHeads,
+		eps:     float32(cfg.RMSNormEps),
+		pairs:   cfg.RopeLayout == model.RopePairs,
+		threads: opts.threads(),
+		minWork: minParallelWork,
+	}
+	// As run.c: sqrtf(head_size), and freq = 1.0f / powf(theta, 2i / (float)head_size),
+	// all in float32 (glibc's powf is correctly rounded, as is this float64 pow
+	// rounded once to float32, except in astronomically rare ties).
+	l.sqrtHeadDim = float32(math.Sqrt(float64(l.headDim)))
+	theta := float32(cfg.RopeTheta)
+	l.invFreq = make([]float32, l.headDim/2)
+	for i := range l.invFreq {
+		e := float32(2*i) / float32(l.headDim)
+		l.invFreq[i] = 1 / float32(math.Pow(float64(theta), float64(e)))
+	}
+
+	var err error
+	wrap := func(e error) error { return fmt.Errorf("inference %s: %w", src, e) }
+	if l.embed, err = loadMatrix(m, model.TokenEmbedding, l.vocab, l.dim); err != nil {
+		return nil, wrap(err)
+	}
+	l.layers = make([]layer, cfg.NumLayers)
+	for i := range l.layers {
+		L := &l.layers[i]
+		name := func(s string) string { return model.LayerTensor(i, s) }
+		type vector struct {
+			dst  *[]float32
+			name string
+			n    int
+		}
+		vecs := []vector{{&L.attnNorm, model.AttnNorm, l.dim}, {&L.ffnNorm, model.FFNNorm, l.dim}}
+		if cfg.QKVBias {
+			vecs = append(vecs, vector{&L.bq, model.AttnQB, l.qDim}, vector{&L.bk, model.AttnKB, l.kvDim},
+				vector{&L.bv, model.AttnVB, l.kvDim})
+		}
+		for _, v := range vecs {
+			if *v.dst, err = loadVector(m, name(v.name), v.n); err != nil {
+				return nil, wrap(err)
+			}
+		}
+		mats := []struct {
+			dst        *Weights
+			name       string
+			rows, cols int
+		}{
+			{&L.wq, model.AttnQ, l.qDim, l.dim}, {&L.wk, model.AttnK, l.kvDim, l.dim},
+			{&L.wv, model.AttnV, l.kvDim, l.dim}, {&L.wo, model.AttnO, l.dim, l.qDim},
+			{&L.gate, model.FFNGate, l.ffn, l.dim}, {&L.up, model.FFNUp, l.ffn, l.dim},
+			{&L.down, model.FFNDown, l.dim, l.ffn},
+		}
+		for _, w := range mats {
+			if *w.dst, err = loadMatrix(m, name(w.name), w.rows, w.cols); err != nil {
+				return nil, wrap(err)
+			}
+		}
+	}
+	if l.norm, err = loadVector(m, model.FinalNorm, l.dim); err != nil {
+		return nil, wrap(err)
+	}
+	if cfg.TiedEmbeddings {
+		l.head = l.embed
+	} else if l.head, err = loadMatrix(m, model.OutputHead, l.vocab, l.dim); err != nil {
+		return nil, wrap(err)
+	}
+	l.pool = newPool(l.threads)
+	stopWhenUnreachable(l, l.pool)
+	return l, nil
+}
+
+// sourceName names a model in messages: its file, or "model" when it was built in memory.
+func sourceName(m *model.Model) string {
+	if m.Source == "" {
+		return "model"
+	}
+	return m.Source
+}
+
+// Close stops the worker threads. The Llama must not be used afterwards.
+func (l *Llama) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	l.pool.close()
+	return nil
+}
+
+// Config returns the model's configuration.
+func (l *Llama) Config() model.Config { return l.cfg }
+
+// Threads is the number of threads each operation runs on.
+func (l *Llama) Threads() int { return l.threads }
+
+// WeightBytes is the size of the weights one decoded token reads: every matrix
+// except the embedding table, of which only a row is read (unless it doubles
+// as the output head).
+func (l *Llama) WeightBytes() int64 {
+	var n int64
+	for i := range l.layers {
+		L := &l.layers[i]
+		for _, w := range []Weights{L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down} {
+			n += w.Bytes()
+		}
+		n += 4 * int64(2*l.dim+len(L.bq)+len(L.bk)+len(L.bv))
+	}
+	return n + l.head.Bytes() + 4*int64(l.dim)
+}
+
+// State is one sequence's KV cache and scratch space. It belongs to the Llama
+// that made it and is not safe for concurrent use.
+type State struct {
+	l        *Llama
+	pos, max int
+
+	// The KV cache, per layer. Keys are [kvHeads][max][headDim], so the scores
+	// of one query are a single MatVec; values are stored transposed,
+	// [kvHeads][headDim][max], so each output element is a single Dot.
+	k, v [][]float32
+
+	// Scratch for one chunk of up to prefillChunk tokens.
+	x, xb     []float32 // [n][dim]: residual stream, normalized copy / output of wo and down
+	q, att    []float32 // [n][qDim]: queries, attention output
+	kb, vb    []float32 // [n][kvDim]
+	h1, h2    []float32 // [n][ffn]
+	cos, sin  []float32 // [n][headDim/2]
+	scores    []float32 // per thread: [b][max] attention weights
+	qh, vt    []float32 // per thread: [b][headDim] one head's queries, [headDim][max] its values
+	mat       matOp
+	attention attnOp
+}
+
+// NewState returns an empty sequence that can hold maxTokens tokens; 0 or a
+// value beyond the model's context length means the context length.
+func (l *Llama) NewState(maxTokens int) *State {
+	if maxTokens <= 0 || maxTokens > l.cfg.ContextLength {
+		maxTokens = l.cfg.ContextLength
+	}
+	b := min(maxTokens, prefillChunk)
+	s := &State{l: l, max: maxTokens}
+	s.k = make([][]float32, len(l.layers))
+	s.v = make([][]float32, len(l.layers))
+	for i := range s.k {
+		s.k[i] = make([]float32, l.kvHeads*maxTokens*l.headDim)
+		s.v[i] = make([]float32, l.kvHeads*maxTokens*l.headDim)
+	}
+	s.x = make([]float32, b*l.dim)
+	s.xb = make([]float32, b*l.dim)
+	s.q = make([]float32, b*l.qDim)
+	s.att = make([]float32, b*l.qDim)
+	s.kb = make([]float32, b*l.kvDim)
+	s.vb = make([]float32, b*l.kvDim)
+	s.h1 = make([]float32, b*l.ffn)
+	s.h2 = make([]float32, b*l.ffn)
+	s.cos = make([]float32, b*l.headDim/2)
+	s.sin = make([]float32, b*l.headDim/2)
+	s.scores = make([]float32, l.threads*b*maxTokens)
+	if b > 1 {
+		s.qh = make([]float32, l.threads*b*l.headDim)
+		s.vt = make([]float32, l.threads*l.headDim*maxTokens)
+	}
+	s.attention.s = s
+	return s
+}
+
+// Pos is the number of tokens in the sequence, the position the next token gets.
+func (s *State) Pos() int { return s.pos }
+
+// Cap is the most tokens the sequence can hold.
+func (s *State) Cap() int { return s.max }
+
+// Reset empties the sequence.
+func (s *State) Reset() { s.pos = 0 }
+
+// Truncate keeps the first n tokens of the sequence and forgets the rest.
+func (s *State) Truncate(n int) error {
+	if n < 0 || n > s.pos {
+		return fmt.Errorf("inference: cannot truncate a sequence of %d tokens to %d", s.pos, n)
+	}
+	s.pos = n
+	return nil
+}
+
+// Forward appends tokens to the sequence at s.Pos() and runs the model over
+// them. logits selects the output: empty for none (just fill the cache), one
+// vocabulary's worth for the last token only, or len(tokens) rows of the
+// vocabulary size for every token. Several tokens run as batched matrix
+// products (prefill); a single token runs as matrix-vector products (decode).
+func (l *Llama) Forward(s *State, tokens []int, logits []float32) error {
+	if s == nil || s.l != l {
+		return fmt.Errorf("inference: the state is nil or belongs to another model")
+	}
+	n := len(tokens)
+	if n == 0 {
+		return fmt.Errorf("inference: no tokens to run")
+	}
+	all := n > 1 && len(logits) == n*l.vocab
+	if len(logits) != 0 && len(logits) != l.vocab && !all {
+		return fmt.Errorf("inference: %d logits for %d tokens; want 0, %d (last token) or %d (every token)",
+			len(logits), n, l.vocab, n*l.vocab)
+	}
+	if n > s.max-s.pos {
+		return fmt.Errorf("inference: %d tokens do not fit in a sequence holding %d of %d", n, s.pos, s.max)
+	}
+	for i, t := range tokens {
+		if t < 0 || t >= l.vocab {
+			return fmt.Errorf("inference: token %d at index %d is outside the vocabulary of %d", t, i, l.vocab)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("inference: the model is closed")
+	}
+	for start := 0; start < n; start += prefillChunk {
+		end := min(start+prefillChunk, n)
+		var out []float32
+		switch {
+		case all:
+			out = logits[start*l.vocab : end*l.vocab]
+		case end == n && len(logits) > 0:
+			out = logits
+		}
+		l.forward(s, tokens[start:end], out, all)
+	}
+	return nil
+}
+
+// forward runs one chunk of at most prefillChunk tokens. out receives the
+// logits of every token when all is set, else of the last one, or nothing
+// when it is nil.
+func (l *Llama) forward(s *State, tokens []int, out []float32, all bool) {
+	n, pos0 := len(tokens), s.pos
+	dim, half := l.dim, l.headDim/2
+	for t, tok := range tokens {
+		l.embed.Row(s.x[t*dim:(t+1)*dim], tok)
+		// As run.c: the angle pos*freq is a float32 product; its cosine and
+		// sine are computed in float64 and rounded once, as glibc's cosf/sinf
+		// are correctly rounded.
+		for i, f := range l.invFreq {
+			a := float64(float32(pos0+t) * f)
+			s.cos[t*half+i] = float32(math.Cos(a))
+			s.sin[t*half+i] = float32(math.Sin(a))
+		}
+	}
+	for li := range l.layers {
+		L := &l.layers[li]
+		for t := 0; t < n; t++ {
+			kernels.RMSNorm(s.xb[t*dim:(t+1)*dim], s.x[t*dim:(t+1)*dim], L.attnNorm, l.eps)
+		}
+		s.mat.set(s.xb, n, plain)
+		s.mat.add(L.wq, s.q)
+		s.mat.add(L.wk, s.kb)
+		s.mat.add(L.wv, s.vb)
+		l.runMat(&s.mat, n*(l.qDim+2*l.kvDim)*dim)
+
+		kc, vc := s.k[li], s.v[li]
+		for t := 0; t < n; t++ {
+			q := s.q[t*l.qDim : (t+1)*l.qDim]
+			k := s.kb[t*l.kvDim : (t+1)*l.kvDim]
+			v := s.vb[t*l.kvDim : (t+1)*l.kvDim]
+			if L.bq != nil {
+				kernels.Add(q, L.bq)
+				kernels.Add(k, L.bk)
+				kernels.Add(v, L.bv)
+			}
+			cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+			kernels.RoPE(q, l.headDim, cos, sin, l.pairs)
+			kernels.RoPE(k, l.headDim, cos, sin, l.pairs)
+			p := pos0 + t
+			for g := 0; g < l.kvHeads; g++ {
+				off := (g*s.max + p) * l.headDim
+				copy(kc[off:off+l.headDim], k[g*l.headDim:(g+1)*l.headDim])
+			}
+			for i, x := range v {
+				vc[i*s.max+p] = x
+			}
+		}
+		s.attention.layer, s.attention.n, s.attention.pos0 = li, n, pos0
+		s.attention.next.Store(0)
+		l.run(&s.attention, n*l.heads*(pos0+n)*l.headDim*2)
+
+		s.mat.set(s.att, n, residual)
+		s.mat.resid = s.x
+		s.mat.add(L.wo, s.xb)
+		l.runMat(&s.mat, n*dim*l.qDim)
+
+		for t := 0; t < n; t++ {
+			kernels.RMSNorm(s.xb[t*dim:(t+1)*dim], s.x[t*dim:(t+1)*dim], L.ffnNorm, l.eps)
+		}
+		s.mat.set(s.xb, n, swiglu)
+		s.mat.add(L.gate, s.h1)
+		s.mat.add(L.up, s.h2)
+		l.runMat(&s.mat, 2*n*l.ffn*dim)
+
+		s.mat.set(s.h1, n, residual)
+		s.mat.resid = s.x
+		s.mat.add(L.down, s.xb)
+		l.runMat(&s.mat, n*dim*l.ffn)
+	}
+	s.pos += n
+	if out == nil {
+		return
+	}
+	rows := 1
+	if all {
+		rows = n
+	}
+	first := n - rows
+	for t := 0; t < rows; t++ {
+		kernels.RMSNorm(s.xb[t*dim:(t+1)*dim], s.x[(first+t)*dim:(first+t+1)*dim], l.norm, l.eps)
+	}
+	s.mat.set(s.xb, rows, plain)
+	s.mat.add(l.head, out)
+	l.runMat(&s.mat, rows*l.vocab*dim)
+}
+
+// minParallelWork is the number of multiply-adds below which an operation runs
+// on the calling thread alone: the split never changes results, and handing
+// out the work would cost more than it saves.
+const minParallelWork = 1 << 14
+
+// runMat prepares and runs a matOp.
+func (l *Llama) runMat(o *matOp, work int) {
+	o.prepare()
+	l.run(o, work)
+}
+
+// run executes t on the pool, or on the calling thread when work is small.
+func (l *Llama) run(t task, work int) {
+	if work < l.minWork {
+		t.run(0, 1)
+		return
+	}
+	l.pool.run(t)
+}
+
+// epilogue is what a matOp does to its rows after the products.
+type epilogue uint8
+
+const (
+	plain    epilogue = iota
+	residual          // resid += out
+	swiglu            // out[0] = silu(out[0]) * out[1]
+	biasAct           // out += bias, then the activation (MLP)
+)
+
+// matOp multiplies up to three weight matrices by the same input, then runs
+// an elementwise epilogue on the rows. Threads claim blocks of rows from a
+// shared counter, so a slow or descheduled thread never holds the others up;
+// each block is one kernel call, and rows always fall into the same blocks,
+// so the results do not depend on which thread ran what.
+type matOp struct {
+	x     []float32 // [n][cols]
+	n     int
+	ws    [3]Weights
+	outs  [3][]float32 // [n][rows]
+	nw    int
+	epi   epilogue
+	resid []float32 // residual: [n][rows of ws[0]]
+	bias  []float32 // biasAct
+	act   activation
+
+	blk    [3]int // rows per block of each matrix
+	blocks [3]int // cumulative block counts
+	next   atomic.Int64
+}
+
+// Block sizes in rows: multiples of every kernel's row group (4 and 8 for
+// MatVec, 6 for MatMul) and of 64, so that an element never moves between a
+// kernel's vector body and its scalar tail (which may round differently).
+// MatVec blocks are small so threads finish together; MatMul blocks keep the
+// kernel's tiles full, except in matrices too small to share out that way.
+const (
+	matVecBlock = 64
+	matMulBlock = 192
+)
+
+func (o *matOp) set(x []float32, n int, epi epilogue) {
+	o.x, o.n, o.nw, o.epi = x, n, 0, epi
+}
+
+func (o *matOp) add(w Weights, out []float32) {
+	o.ws[o.nw], o.outs[o.nw] = w, out
+	o.nw++
+}
+
+// prepare splits the rows into blocks; call it before running the op. With
+// the swiglu epilogue the gate and up matrices are taken together, block by block.
+func (o *matOp) prepare() {
+	total := 0
+	mats := o.nw
+	if o.epi == swiglu {
+		mats = 1
+	}
+	for j := 0; j < mats; j++ {
+		w := o.ws[j]
+		blk := matVecBlock
+		if o.n > 1 && w.Rows() >= 4*matMulBlock {
+			blk = matMulBlock
+		}
+		blk = lcm(blk, max(1, w.RowAlign()))
+		o.blk[j] = blk
+		total += (w.Rows() + blk - 1) / blk
+		o.blocks[j] = total
+	}
+	o.next.Store(0)
+}
+
+func (o *matOp) run(tid, nth int) {
+	mats := o.nw
+	if o.epi == swiglu {
+		mats = 1
+	}
+	for {
+		b := int(o.next.Add(1) - 1)
+		j := 0
+		for j < mats && b >= o.blocks[j] {
+			j++
+		}
+		if j == mats {
+			return
+		}
+		if j > 0 {
+			b -= o.blocks[j-1]
+		}
+		w := o.ws[j]
+		rows := w.Rows()
+		lo := b * o.blk[j]
+		hi := min(lo+o.blk[j], rows)
+		o.product(j, lo, hi)
+		if o.epi == swiglu {
+			o.product(1, lo, hi)
+		}
+		if o.epi == plain {
+			continue
+		}
+		for t := 0; t < o.n; t++ {
+			a, b := t*rows+lo, t*rows+hi
+			switch o.epi {
+			case residual:
+				kernels.Add(o.resid[a:b], o.outs[0][a:b])
+			case swiglu:
+				kernels.SwiGLU(o.outs[0][a:b], o.outs[1][a:b])
+			case biasAct:
+				y := o.outs[0][a:b]
+				kernels.Add(y, o.bias[lo:hi])
+				o.act.apply(y)
+			}
+		}
+	}
+}
+
+func lcm(a, b int) int {
+	g, h := a, b
+	for h != 0 {
+		g, h = h, g%h
+	}
+	return a / g * b
+}
+
+// product computes rows [lo, hi) of matrix j for every token.
+func (o *matOp) product(j, lo, hi int) {
+	w := o.ws[j]
+	if o.n == 1 {
+		w.MatVec(o.outs[j], o.x, lo, hi)
+	} else {
+		w.MatMul(o.outs[j], w.Rows(), o.x, o.n, lo, hi)
+	}
+}
+
+// attnOp computes causal attention over the KV cache for a chunk of tokens.
+// Threads claim query heads one at a time, and each head is one thread's job.
+type attnOp struct {
+	s              *State
+	layer, n, pos0 int
+	next           atomic.Int64 // the next head to claim
+}
+
+func (o *attnOp) run(tid, nth int) {
+	if o.n > 1 {
+		o.prefill(tid)
+		return
+	}
+	s := o.s
+	l := s.l
+	hd := l.headDim
+	group := l.heads / l.kvHeads
+	kc, vc := s.k[o.layer], s.v[o.layer]
+	sc := s.scores[tid*s.max : tid*s.max+o.pos0+1]
+	for {
+		h := int(o.next.Add(1) - 1)
+		if h >= l.heads {
+			return
+		}
+		g := h / group
+		q := s.q[h*hd : (h+1)*hd]
+		kernels.MatVec(sc, kc[g*s.max*hd:][:len(sc)*hd], q, hd)
+		for p := range sc {
+			sc[p] /= l.sqrtHeadDim // divided, not multiplied by a reciprocal, as run.c does
+		}
+		kernels.Softmax(sc)
+		out := s.att[h*hd : (h+1)*hd]
+		vals := vc[g*hd*s.max:]
+		for j := range out {
+			out[j] = kernels.Dot(sc, vals[j*s.max:j*s.max+len(sc)])
+		}
+	}
+}
+
+// prefill computes attention for a chunk of tokens head by head, as two
+// matrix products: the scores S = Q·Kᵀ over all positions of the chunk, and,
+// once each row is masked to its causal prefix and softmaxed, S·V.
+func (o *attnOp) prefill(tid int) {
+	s := o.s
+	l := s.l
+	hd, n := l.headDim, o.n
+	P := o.pos0 + n
+	group := l.heads / l.kvHeads
+	kc, vc := s.k[o.layer], s.v[o.layer]
+	b := len(s.x) / l.dim // chunk capacity
+	sc := s.scores[tid*b*s.max:][:n*P]
+	qh := s.qh[tid*b*hd:][:n*hd]
+	vt := s.vt[tid*hd*s.max:][:hd*P]
+	for {
+		h := int(o.next.Add(1) - 1)
+		if h >= l.heads {
+			return
+		}
+		g := h / group
+		for t := 0; t < n; t++ {
+			copy(qh[t*hd:(t+1)*hd], s.q[t*l.qDim+h*hd:])
+		}
+		kernels.MatMul(sc, P, qh, kc[g*s.max*hd:][:P*hd], n, P, hd)
+		for t := 0; t < n; t++ {
+			row := sc[t*P : (t+1)*P]
+			last := o.pos0 + t + 1
+			for p := range row[:last] {
+				row[p] /= l.sqrtHeadDim // divided, not multiplied by a reciprocal, as run.c does
+			}
+			kernels.Softmax(row[:last])
+			clear(row[last:])
+		}
+		vals := vc[g*hd*s.max:]
+		for j := 0; j < hd; j++ {
+			copy(vt[j*P:(j+1)*P], vals[j*s.max:])
+		}
+		kernels.MatMul(s.att[h*hd:], l.qDim, sc, vt, n, hd, P)
+	}
+}
