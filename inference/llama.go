@@ -359,8 +359,15 @@ func (l *Llama) forward(s *State, tokens []int, out []float32, all bool) {
 				kernels.Add(v, L.bv)
 			}
 			cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
-			kernels.RoPE(q, l.headDim, cos, sin, l.pairs)
-			kernels.RoPE(k, l.headDim, cos, sin, l.pairs)
+			if l.pairs {
+				kernels.RoPE(q, l.headDim, cos, sin, true)
+				kernels.RoPE(k, l.headDim, cos, sin, true)
+			} else {
+				// Rotate-half weights: q and k leave RoPE in pair order, so
+				// scores are summed exactly as for the pair-layout file.
+				kernels.RoPEHalfToPairs(q, l.headDim, cos, sin)
+				kernels.RoPEHalfToPairs(k, l.headDim, cos, sin)
+			}
 			p := pos0 + t
 			for g := 0; g < l.kvHeads; g++ {
 				off := (g*s.max + p) * l.headDim

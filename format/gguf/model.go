@@ -1,13 +1,20 @@
 package gguf
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/shrinkml/shrink/format/internal/fileio"
 	"github.com/shrinkml/shrink/model"
 )
+
+// MetaOutputCopy is the metadata key Load sets (to true) when the file stores
+// a tied output head as a copy of the token embedding; Save then writes
+// output.weight again instead of leaving it out.
+const MetaOutputCopy = "gguf.output_is_embedding_copy"
 
 // Architectures Load accepts. Qwen2 uses llama's tensor names plus q/k/v
 // biases, but llama.cpp applies NeoX (rotate-half) RoPE to it, so its q/k rows
@@ -205,6 +212,14 @@ func toModel(f *File) (*model.Model, error) {
 	}
 	if c.RopeTheta, err = r.float(p+"rope.freq_base", false, 10000); err != nil {
 		return nil, err
+	}
+	// llama.cpp's llama2.c converter stores a tied head as a byte-for-byte
+	// copy of the embedding. Such a model is tied; MetaOutputCopy lets Save
+	// write the copy back so the file round-trips exactly.
+	if out, emb := m.Tensor(model.OutputHead), m.Tensor(model.TokenEmbedding); out != nil && emb != nil &&
+		out.DType == emb.DType && slices.Equal(out.Shape, emb.Shape) && bytes.Equal(out.Data, emb.Data) {
+		m.Tensors = slices.DeleteFunc(m.Tensors, func(t *model.Tensor) bool { return t == out })
+		m.Metadata[MetaOutputCopy] = true
 	}
 	c.TiedEmbeddings = m.Tensor(model.OutputHead) == nil
 	c.QKVBias = m.Tensor(model.LayerTensor(0, model.AttnQB)) != nil

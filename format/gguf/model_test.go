@@ -36,7 +36,7 @@ func TestLoadReferenceF32(t *testing.T) {
 	want := model.Config{
 		Arch: "llama", HiddenSize: 64, IntermediateSize: 172, NumLayers: 5, NumHeads: 8, NumKVHeads: 4,
 		HeadDim: 8, VocabSize: 512, ContextLength: 512, RMSNormEps: 1e-5, RopeTheta: 10000,
-		RopeLayout: model.RopePairs,
+		RopeLayout: model.RopePairs, TiedEmbeddings: true,
 	}
 	if !reflect.DeepEqual(m.Config, want) {
 		t.Errorf("config\n got %+v\nwant %+v", m.Config, want)
@@ -46,9 +46,14 @@ func TestLoadReferenceF32(t *testing.T) {
 		!tk.AddBOS || tk.AddEOS || !tk.AddSpacePrefix || tk.TypeOf(3) != model.TokenByte || len(tk.Scores) != 512 {
 		t.Errorf("tokenizer %+v", tk)
 	}
-	wantMeta := map[string]any{"general.name": "llama", "tokenizer.ggml.seperator_token_id": uint32(0xffffffff)}
+	// output.weight is a copy of the embedding, so the model is tied: it has
+	// the 260,032 parameters of the llama2.c file, not 292,800.
+	wantMeta := map[string]any{"general.name": "llama", "tokenizer.ggml.seperator_token_id": uint32(0xffffffff), MetaOutputCopy: true}
 	if !reflect.DeepEqual(m.Metadata, wantMeta) {
 		t.Errorf("metadata %v, want %v", m.Metadata, wantMeta)
+	}
+	if s := m.Summarize(); s.Parameters != 260032 || m.Tensor(model.OutputHead) != nil {
+		t.Errorf("%d parameters, want 260032 with no separate output head", s.Parameters)
 	}
 	q := m.Tensor(model.LayerTensor(0, model.AttnK))
 	if q == nil || q.DType != model.F32 || !reflect.DeepEqual(q.Shape, []int{32, 64}) {

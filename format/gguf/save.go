@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/shrinkml/shrink/format/internal/fileio"
@@ -146,7 +147,7 @@ func encodeModel(m *model.Model, name string) ([]KV, []TensorInfo, error) {
 		return nil, nil, err
 	}
 
-	skip := map[string]bool{"general.alignment": true, "general.file_type": true, "general.quantization_version": true}
+	skip := map[string]bool{"general.alignment": true, "general.file_type": true, "general.quantization_version": true, MetaOutputCopy: true}
 	for _, k := range configKeys {
 		skip[p+k] = true
 	}
@@ -166,6 +167,13 @@ func encodeModel(m *model.Model, name string) ([]KV, []TensorInfo, error) {
 		l.add(k, v)
 	}
 
+	if copyHead, _ := m.Metadata[MetaOutputCopy].(bool); copyHead && c.TiedEmbeddings {
+		if emb := mm.Tensor(model.TokenEmbedding); emb != nil {
+			head := *emb
+			head.Name = model.OutputHead
+			mm.Tensors = append(slices.Clip(mm.Tensors), &head)
+		}
+	}
 	tensors, err := encodeTensors(mm)
 	if err != nil {
 		return nil, nil, err

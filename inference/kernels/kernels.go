@@ -102,6 +102,16 @@ func RoPE(x []float32, headDim int, cos, sin []float32, pairs bool) {
 	ropeGeneric(x, headDim, cos, sin, pairs)
 }
 
+// RoPEHalfToPairs rotates heads stored in the rotate-half layout, as RoPE with
+// pairs false does, and stores each result head in the pair layout: element i
+// of the first half goes to 2i and element i of the second half to 2i+1. The
+// rotated values are bit-identical to RoPE's, so a model whose q and k rows are
+// in the rotate-half layout gives exactly the attention scores of the same
+// model stored in the pair layout.
+func RoPEHalfToPairs(x []float32, headDim int, cos, sin []float32) {
+	ropeHalfToPairsGeneric(x, headDim, cos, sin)
+}
+
 // MaxIndex returns the index of the largest element of x, the first one on
 // ties, skipping NaNs; it returns 0 if every element is NaN and -1 if x is empty.
 func MaxIndex(x []float32) int {

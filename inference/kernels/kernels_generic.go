@@ -160,3 +160,29 @@ func streamReadGeneric(buf []float32) float32 {
 	}
 	return s
 }
+
+func ropeHalfToPairsGeneric(x []float32, headDim int, cos, sin []float32) {
+	if headDim <= 0 || headDim%2 != 0 || len(x)%headDim != 0 {
+		panic("kernels: RoPEHalfToPairs: headDim must be a positive even divisor of len(x)")
+	}
+	half := headDim / 2
+	cos, sin = cos[:half], sin[:half]
+	var stack [256]float32
+	out := stack[:0]
+	if headDim > len(stack) {
+		out = make([]float32, headDim)
+	}
+	out = out[:headDim]
+	for h := 0; h+headDim <= len(x); h += headDim {
+		head := x[h : h+headDim]
+		lo, hi := head[:half], head[half:]
+		hi = hi[:len(lo)]
+		for i := range cos {
+			x0, x1 := lo[i], hi[i]
+			p := out[2*i : 2*i+2 : 2*i+2]
+			p[0] = x0*cos[i] - x1*sin[i]
+			p[1] = x0*sin[i] + x1*cos[i]
+		}
+		copy(head, out)
+	}
+}

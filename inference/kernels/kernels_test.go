@@ -448,6 +448,36 @@ func TestRoPE(t *testing.T) {
 	}
 }
 
+// TestRoPEHalfToPairs checks that the interleaving rotation gives RoPE's
+// rotate-half values bit for bit, moved to the pair positions.
+func TestRoPEHalfToPairs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, hd := range []int{2, 6, 64, 128, 514} {
+		const heads = 3
+		half := hd / 2
+		cos, sin := make([]float32, half), make([]float32, half)
+		for i := range cos {
+			theta := 11 * math.Pow(10000, -float64(2*i)/float64(hd))
+			cos[i], sin[i] = float32(math.Cos(theta)), float32(math.Sin(theta))
+		}
+		x := poisoned(rng, heads*hd)
+		want := append([]float32(nil), x...)
+		RoPE(want, hd, cos, sin, false)
+		got := append([]float32(nil), x...)
+		RoPEHalfToPairs(got, hd, cos, sin)
+		for h := 0; h < heads; h++ {
+			for i := 0; i < half; i++ {
+				for j, src := range []int{h*hd + i, h*hd + half + i} {
+					g, w := got[h*hd+2*i+j], want[src]
+					if math.Float32bits(g) != math.Float32bits(w) {
+						t.Fatalf("hd=%d head %d: element %d is %g, want %g", hd, h, 2*i+j, g, w)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestRoPEPanics(t *testing.T) {
 	for _, hd := range []int{0, -2, 3, 5} {
 		func() {
