@@ -2,7 +2,11 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
+import (
+	"time"
+
+	"golang.org/x/sys/cpu"
+)
 
 // best is the fastest variant this CPU supports; impl starts there.
 var best = func() int {
@@ -278,4 +282,35 @@ func addTile(out []float32, ldo, t0, r0, ntok, nrow, nr int, sums []float32, acc
 			o[r] += s[r]
 		}
 	}
+}
+
+// peakOperands seeds the FMA peak loop with non-zero operands.
+var peakOperands = func() (v [32]float32) {
+	for i := range v {
+		v[i] = float32(i)*0.001 + 0.5
+	}
+	return v
+}()
+
+func peakFLOPS() float64 {
+	const iters = 1 << 15
+	best := 0.0
+	for range 5 {
+		start := time.Now()
+		var flops float64
+		for range 100 {
+			switch impl {
+			case implAVX512:
+				fmaPeakAVX512(iters, &peakOperands)
+				flops += iters * 16 * 16 * 2
+			case implAVX2:
+				fmaPeakAVX2(iters)
+				flops += iters * 12 * 8 * 2
+			default:
+				return 0
+			}
+		}
+		best = max(best, flops/time.Since(start).Seconds())
+	}
+	return best
 }

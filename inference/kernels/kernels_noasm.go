@@ -14,3 +14,5 @@ func matMul(out []float32, ldo int, x, w []float32, n, rows, cols int) {
 
 // variants lists the kernel variants this CPU and build can run.
 func variants() []int { return []int{implGeneric} }
+
+func peakFLOPS() float64 { return 0 }

@@ -1,0 +1,67 @@
+// Command shrink loads, compresses, checks and exports language models and
+// classifiers. Run `shrink --help` for the commands.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries the process exit status for an error: 1 for a regression
+// found by a check, 2 for unusable input (the default for any error).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 2
+}
+
+// globalFlags are the flags every command shares.
+type globalFlags struct {
+	quiet bool
+	json  bool
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "shrink",
+		Short: "Compress language models and classifiers, and measure what it cost",
+		Long: `shrink loads full-precision checkpoints (Hugging Face directories, GGUF,
+llama2.c), compresses them, checks the result with its own CPU inference
+engine, and exports files that llama.cpp, ollama and Hugging Face tools load.
+
+Exit status: 0 on success, 1 when a check finds a regression, 2 on unusable
+input or a failed command.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars on stderr")
+	root.AddCommand(
+		newInspectCmd(g),
+		newConvertCmd(g),
+		newRunCmd(g),
+		newSynthCmd(g),
+		newBenchCmd(g),
+	)
+	return root
+}
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintf(os.Stderr, "shrink: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}

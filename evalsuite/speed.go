@@ -1,0 +1,192 @@
+// Package evalsuite measures models with the bundled inference engine: how
+// fast they run and how well they do.
+package evalsuite
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shrinkml/shrink/inference"
+	"github.com/shrinkml/shrink/inference/kernels"
+	"github.com/shrinkml/shrink/model"
+)
+
+// SpeedOptions sets up a speed measurement.
+type SpeedOptions struct {
+	Threads      int    // threads per operation; 0 means every core
+	PromptTokens int    // tokens in the batched prefill; 0 means 128
+	GenTokens    int    // tokens decoded one at a time after it; 0 means 64
+	Repeats      int    // timed repetitions, after one untimed warm-up; 0 means 5
+	Seed         uint64 // seeds the token ids, which do not change the speed
+	// OnRepeat, when set, is called after each repetition (warm-up included).
+	OnRepeat func()
+}
+
+func (o SpeedOptions) withDefaults() SpeedOptions {
+	if o.PromptTokens <= 0 {
+		o.PromptTokens = 128
+	}
+	if o.GenTokens <= 0 {
+		o.GenTokens = 64
+	}
+	if o.Repeats <= 0 {
+		o.Repeats = 5
+	}
+	return o
+}
+
+// Speed is what MeasureSpeed found. Rates are medians over the repetitions.
+type Speed struct {
+	Threads      int    `json:"threads"`
+	PromptTokens int    `json:"prompt_tokens"`
+	GenTokens    int    `json:"gen_tokens"`
+	Repeats      int    `json:"repeats"`
+	Kernels      string `json:"kernels"`
+
+	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
+	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
+
+	// BytesPerToken is the weight bytes one decoded token reads.
+	BytesPerToken int64 `json:"bytes_per_token"`
+	// BandwidthBytesPerS is the streaming-read bandwidth of Threads threads
+	// over a buffer of BytesPerToken bytes, measured in the same run.
+	BandwidthBytesPerS float64 `json:"bandwidth_bytes_per_s"`
+	// BandwidthFraction is the decode weight traffic over that bandwidth: 1
+	// means decode is as fast as reading the weights once per token can be.
+	BandwidthFraction float64 `json:"bandwidth_fraction"`
+
+	// PrefillFLOPsPerS counts the prefill's matrix and attention arithmetic.
+	PrefillFLOPsPerS float64 `json:"prefill_flops_per_s"`
+	// PeakFLOPSPerCore is one core's float32 FMA peak, measured in the same
+	// run; 0 with the pure-Go kernels.
+	PeakFLOPSPerCore float64 `json:"peak_flops_per_core"`
+	// PrefillPeakFraction is PrefillFLOPsPerS over Threads cores' peak.
+	PrefillPeakFraction float64 `json:"prefill_peak_fraction"`
+}
+
+// MeasureSpeed times batched prefill and one-token decode of the llama-family
+// model m, and measures the machine bounds they are judged against.
+func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
+	o = o.withDefaults()
+	c := m.Config
+	if c.Arch != "llama" {
+		return Speed{}, fmt.Errorf("speed: %s is a %q model; speed is measured on llama-family models", m.Source, c.Arch)
+	}
+	if o.PromptTokens+o.GenTokens > c.ContextLength {
+		return Speed{}, fmt.Errorf("speed: %d prompt + %d generated tokens exceed the context of %d",
+			o.PromptTokens, o.GenTokens, c.ContextLength)
+	}
+	l, err := inference.NewLlama(m, inference.Options{Threads: o.Threads})
+	if err != nil {
+		return Speed{}, err
+	}
+	defer l.Close()
+
+	r := rand.New(rand.NewPCG(o.Seed, 0))
+	prompt := make([]int, o.PromptTokens)
+	for i := range prompt {
+		prompt[i] = r.IntN(c.VocabSize)
+	}
+	gen := make([]int, o.GenTokens)
+	for i := range gen {
+		gen[i] = r.IntN(c.VocabSize)
+	}
+	s := l.NewState(o.PromptTokens + o.GenTokens)
+	logits := make([]float32, c.VocabSize)
+	var prefill, decode []float64
+	for rep := 0; rep <= o.Repeats; rep++ {
+		s.Reset()
+		start := time.Now()
+		if err := l.Forward(s, prompt, logits); err != nil {
+			return Speed{}, err
+		}
+		mid := time.Now()
+		for _, t := range gen {
+			if err := l.Forward(s, []int{t}, logits); err != nil {
+				return Speed{}, err
+			}
+		}
+		end := time.Now()
+		if rep > 0 { // the first pass warms caches and page tables
+			prefill = append(prefill, float64(o.PromptTokens)/mid.Sub(start).Seconds())
+			decode = append(decode, float64(o.GenTokens)/end.Sub(mid).Seconds())
+		}
+		if o.OnRepeat != nil {
+			o.OnRepeat()
+		}
+	}
+
+	sp := Speed{
+		Threads: l.Threads(), PromptTokens: o.PromptTokens, GenTokens: o.GenTokens, Repeats: o.Repeats,
+		Kernels:           kernels.Features(),
+		PrefillTokensPerS: median(prefill),
+		DecodeTokensPerS:  median(decode),
+		BytesPerToken:     l.WeightBytes(),
+	}
+	sp.BandwidthBytesPerS = StreamBandwidth(sp.Threads, sp.BytesPerToken, 5)
+	if sp.BandwidthBytesPerS > 0 {
+		sp.BandwidthFraction = sp.DecodeTokensPerS * float64(sp.BytesPerToken) / sp.BandwidthBytesPerS
+	}
+	sp.PrefillFLOPsPerS = sp.PrefillTokensPerS * PrefillFLOPs(c, o.PromptTokens) / float64(o.PromptTokens)
+	sp.PeakFLOPSPerCore = kernels.PeakFLOPS()
+	if sp.PeakFLOPSPerCore > 0 {
+		sp.PrefillPeakFraction = sp.PrefillFLOPsPerS / (float64(sp.Threads) * sp.PeakFLOPSPerCore)
+	}
+	return sp, nil
+}
+
+// PrefillFLOPs is the arithmetic of a batched prefill of n tokens from an
+// empty cache, counting a multiply-add as two: the q, k, v, o and FFN matrix
+// products of every token, the scores and weighted values of causal
+// attention, and the output head of the last token only.
+func PrefillFLOPs(c model.Config, n int) float64 {
+	qDim, kvDim := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	perToken := float64(c.HiddenSize) * float64(2*qDim+2*kvDim+3*c.IntermediateSize)
+	// Token t attends to t+1 positions: 2 flops per element for q·k and for
+	// the weighted sum of values, over every query head.
+	attn := 4 * float64(qDim) * float64(n) * float64(n+1) / 2
+	return float64(c.NumLayers)*(2*perToken*float64(n)+attn) + 2*float64(c.VocabSize)*float64(c.HiddenSize)
+}
+
+// StreamBandwidth measures how fast threads goroutines together read a buffer
+// of the given size once, in bytes/s: the median of repeats runs after a
+// warm-up. Decode reads every weight once per token, so this bounds it.
+func StreamBandwidth(threads int, bytes int64, repeats int) float64 {
+	n := max(bytes/4, 1<<16)
+	buf := make([]float32, n)
+	for i := range buf {
+		buf[i] = 1
+	}
+	var rates []float64
+	for rep := 0; rep <= repeats; rep++ {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for t := range threads {
+			part := buf[len(buf)*t/threads : len(buf)*(t+1)/threads]
+			wg.Add(1)
+			go func() { defer wg.Done(); kernels.StreamRead(part) }()
+		}
+		wg.Wait()
+		if rep > 0 {
+			rates = append(rates, float64(4*n)/time.Since(start).Seconds())
+		}
+	}
+	return median(rates)
+}
+
+// median returns the middle value of xs (the mean of the two middle ones for
+// an even count), or 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
