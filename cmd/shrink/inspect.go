@@ -136,7 +136,7 @@ func printInspect(w io.Writer, r *inspectReport) error {
 		}
 		fmt.Fprintf(w, "  shape          dim %d, %d layers, %d heads (%d kv, head dim %d), ffn %d, vocab %d, context %d\n",
 			c.HiddenSize, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.IntermediateSize, c.VocabSize, c.ContextLength)
-		fmt.Fprintf(w, "  norms, rope     rms eps %g, rope theta %g (%s layout), %s\n", c.RMSNormEps, c.RopeTheta, c.RopeLayout, tied)
+		fmt.Fprintf(w, "  norms, rope    rms eps %g, rope theta %g (%s layout), %s\n", c.RMSNormEps, c.RopeTheta, c.RopeLayout, tied)
 	} else if len(c.LayerSizes) > 0 {
 		fmt.Fprintf(w, "  layers         %v, %s\n", c.LayerSizes, c.Activation)
 	}

@@ -2,6 +2,7 @@ package gguf
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -53,7 +54,9 @@ func Save(path string, m *model.Model, force bool) error {
 		return fmt.Errorf("gguf %s: %w", path, err)
 	}
 	err = fileio.WriteFile(path, force, func(w *bufio.Writer) error { return Write(w, kvs, tensors) })
-	if err != nil {
+	if errors.Is(err, fileio.ErrExists) {
+		return err // already names the path
+	} else if err != nil {
 		return fmt.Errorf("gguf %s: %w", path, err)
 	}
 	return nil

@@ -370,7 +370,9 @@ func Save(dir string, m *model.Model, opts SaveOptions) error {
 		}
 		return nil
 	})
-	if err != nil {
+	if errors.Is(err, fileio.ErrExists) {
+		return err // already names the folder
+	} else if err != nil {
 		return fmt.Errorf("hf %s: %w", dir, err)
 	}
 	return nil
