@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"testing"
+	"unsafe"
 
 	"github.com/shrinkml/shrink/model"
 )
@@ -31,7 +32,9 @@ func FuzzHeader(f *testing.F) {
 			if len(x.Data) == 0 {
 				continue
 			}
-			begin := int64(cap(data)-cap(x.Data)) - file.DataStart
+			// Tensors alias data with their capacity cut to their length, so
+			// the offset comes from the addresses.
+			begin := int64(uintptr(unsafe.Pointer(unsafe.SliceData(x.Data)))-uintptr(unsafe.Pointer(unsafe.SliceData(data)))) - file.DataStart
 			if begin < prevEnd {
 				t.Fatalf("tensor %q overlaps", x.Name)
 			}
