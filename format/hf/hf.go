@@ -302,6 +302,12 @@ func Save(dir string, m *model.Model, opts SaveOptions) error {
 	if m == nil {
 		return fmt.Errorf("hf %s: no model", dir)
 	}
+	// Replacing a folder deletes it: only ever one that holds a model.
+	if st, err := os.Stat(dir); err == nil && st.IsDir() && opts.Force {
+		if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+			return fmt.Errorf("hf %s: the folder exists and holds no config.json; refusing to replace a folder that is not a model", dir)
+		}
+	}
 	for _, t := range m.Tensors {
 		if _, ok := safetensors.DTypeName(t.DType); !ok {
 			return fmt.Errorf("hf %s: tensor %q has dtype %s; safetensors output of quantized tensors is not supported yet", dir, t.Name, t.DType)

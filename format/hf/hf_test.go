@@ -330,6 +330,7 @@ func TestSaveRefusesExisting(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	os.Mkdir(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "old.txt"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte("{}"), 0o644) // an old model
 	if err := Save(dir, m, SaveOptions{}); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Fatalf("error %v", err)
 	}
@@ -584,5 +585,33 @@ func TestLoadStateDict(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSaveNeverReplacesOtherFolders checks that --force replaces a model
+// folder but refuses a folder that does not hold one.
+func TestSaveNeverReplacesOtherFolders(t *testing.T) {
+	m, err := model.Synthesize(model.Presets["stories260k"], 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = Save(dir, m, SaveOptions{Force: true})
+	if err == nil || !strings.Contains(err.Error(), "not a model") {
+		t.Fatalf("replacing a folder without config.json: %v", err)
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+		t.Fatalf("the folder was touched: %v", err)
+	}
+	out := filepath.Join(dir, "model")
+	if err := Save(out, m, SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Save(out, m, SaveOptions{Force: true}); err != nil {
+		t.Errorf("replacing a model folder with force: %v", err)
 	}
 }
