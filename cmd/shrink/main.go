@@ -55,6 +55,7 @@ input or a failed command.`,
 		newRunCmd(g),
 		newSynthCmd(g),
 		newBenchCmd(g),
+		newEvalCmd(g),
 	)
 	return root
 }
