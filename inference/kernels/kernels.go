@@ -3,15 +3,18 @@
 // layer. Every function is single-threaded; callers split work across cores by
 // passing sub-slices.
 //
-// On amd64, Dot, MatVec, MatMul, Axpy and StreamRead run in assembly (AVX-512
-// when the CPU has AVX-512F/BW/VL, else AVX2+FMA), chosen once at start-up;
-// everywhere else, under the purego build tag, and for the element-wise
-// kernels, the plain Go loops in kernels_generic.go run. Assembly sums in a
-// different order from the Go loops, so the two agree only to float32
-// rounding (well within 1e-5 of sum|a[i]*b[i]|). Each variant is deterministic,
-// and its results do not depend on how a caller splits rows or tokens: every
-// MatVec row equals Dot on that row to the bit, and MatMul gives the same bits
-// for any split (though not the same bits as MatVec).
+// On amd64, Dot, MatVec, MatMul, Axpy, StreamRead, Softmax and SwiGLU run in
+// assembly (AVX-512 when the CPU has AVX-512F/BW/VL, else AVX2+FMA), and so
+// do Add, RoPE (pair layout) and Transpose with AVX-512, chosen once at
+// start-up; everywhere else, under the purego build tag, and for the other
+// element-wise kernels, the plain Go loops in kernels_generic.go run.
+// The products sum in a different order from the Go loops, so the two agree
+// only to float32 rounding (well within 1e-5 of sum|a[i]*b[i]|); the other
+// kernels repeat the Go loops' operations exactly and give the same bits. Each
+// variant is deterministic, and its results do not depend on how a caller
+// splits rows or tokens: every MatVec row equals Dot on that row to the bit,
+// and MatMul gives the same bits for any split (though not the same bits as
+// MatVec).
 package kernels
 
 // Features names the kernel variant in use: "avx512", "avx2+fma" or "generic".
@@ -57,6 +60,16 @@ func MatMul(out []float32, ldo int, x, w []float32, n, rows, cols int) {
 	matMul(out[:(n-1)*ldo+rows], ldo, x[:n*cols], w[:rows*cols], n, rows, cols)
 }
 
+// Transpose sets dst[j*ldd+i] = src[i*lds+j] for i < rows and j < cols: the
+// rows of src, lds floats apart, become the columns of dst, whose rows are
+// ldd floats apart. It panics if a slice is too short.
+func Transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	transpose(dst[:(cols-1)*ldd+rows], ldd, src[:(rows-1)*lds+cols], lds, rows, cols)
+}
+
 // Axpy sets y[i] += a*x[i] for i < len(x). It panics if len(y) < len(x).
 func Axpy(a float32, x, y []float32) {
 	axpy(a, x, y[:len(x)])
@@ -69,7 +82,7 @@ func Scale(x []float32, a float32) {
 
 // Add sets dst[i] += src[i] for i < len(dst). It panics if len(src) < len(dst).
 func Add(dst, src []float32) {
-	addGeneric(dst, src)
+	add(dst, src)
 }
 
 // RMSNorm sets out[i] = weight[i] * (s * x[i]) with s = 1/sqrt(ss/n + eps) and
@@ -81,15 +94,25 @@ func RMSNorm(out, x, weight []float32, eps float32) {
 }
 
 // Softmax replaces x with exp(x[i] - max) / sum in place, where max is the
-// largest element and sum the float32 left-to-right sum of the exponentials.
+// largest element and sum adds the exponentials in 16 partial sums (element
+// i into sum i%16, in order), which are then halved pairwise (sum j adds sum
+// j+8, then j+4, j+2, j+1). exp is expf within 1 ulp (see expGeneric); every
+// variant gives the same bits.
 func Softmax(x []float32) {
-	softmaxGeneric(x)
+	softmax(x, 1)
 }
 
-// SwiGLU sets gate[i] = silu(gate[i]) * up[i] with silu(v) = v / (1 + exp(-v)).
-// It panics if len(up) < len(gate).
+// SoftmaxDiv divides each element of x by d, then runs Softmax: attention
+// divides its scores by the square root of the head size this way (as
+// llama2.c does; multiplying by the reciprocal rounds differently).
+func SoftmaxDiv(x []float32, d float32) {
+	softmax(x, d)
+}
+
+// SwiGLU sets gate[i] = silu(gate[i]) * up[i] with silu(v) = v * (1 / (1 + exp(-v))),
+// exp as in Softmax; every variant gives the same bits. It panics if len(up) < len(gate).
 func SwiGLU(gate, up []float32) {
-	swiGLUGeneric(gate, up)
+	swiGLU(gate, up[:len(gate)])
 }
 
 // RoPE rotates each head of x (len(x) = nheads*headDim) in place by the angles
@@ -99,7 +122,7 @@ func SwiGLU(gate, up []float32) {
 // (x[i], x[i+headDim/2]) (Hugging Face rotate-half). It panics if headDim is
 // not a positive even divisor of len(x) or cos or sin is shorter than headDim/2.
 func RoPE(x []float32, headDim int, cos, sin []float32, pairs bool) {
-	ropeGeneric(x, headDim, cos, sin, pairs)
+	rope(x, headDim, cos, sin, pairs)
 }
 
 // RoPEHalfToPairs rotates heads stored in the rotate-half layout, as RoPE with

@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"sync"
 	"time"
 
 	"golang.org/x/sys/cpu"
@@ -54,16 +55,44 @@ func matVec8AVX512(out, w, x *float32, groups, cols int)
 //go:noescape
 func matVec4AVX2(out, w, x *float32, groups, cols int)
 
-// mmRowsAVX512 and mmRowsAVX2 are the matMul micro-kernels: for tiles tiles of
-// 4 (3) tokens x rows ldx floats apart and the 6 (4) weight rows in wp, they
-// store (acc == 0) or add (acc != 0) the k-long dot products into out, whose
-// rows are ldo floats apart: out[t*ldo+r] (+)= dot(x[t*ldx:][:k], wp[r][:k]).
-// mmRowsAVX512 also prefetches k floats at byte offset pf from each wp[r]
-// into L2 when pf != 0.
+// mmPanelAVX512 is the AVX-512 matMul micro-kernel: for tiles tiles of 8
+// tokens x rows ldx floats apart and a panel of 48 weight rows packed column
+// by column (wp[j*48+r] is row r, column j), it sets the first nr <= 48 sums
+// of each token, out[t*ldo+r] = sum over j < k of x[t*ldx+j]*wp[j*48+r], as
+// one FMA chain in order of j that starts from out[t*ldo+r] when acc != 0.
+// Tiles i < pfTiles also prefetch into L2 the 16*(k&^3) bytes at byte offset
+// i*pfStride from pf (a line per 4 columns), which may run past pf's slice:
+// prefetches never fault.
 //
 //go:noescape
-func mmRowsAVX512(x *float32, ldx, tiles int, wp *[6]*float32, k int, out *float32, ldo, acc, pf int)
+func mmPanelAVX512(x *float32, ldx, tiles int, wp *float32, k int, out *float32, ldo, acc, nr int, pf *float32, pfStride, pfTiles int)
 
+// mmTokensAVX512 is the AVX-512 micro-kernel for few tokens: for groups
+// groups of 12 weight rows (rows ldw floats apart) and a panel of 32 tokens
+// stored column by column (xp[j*32+t] is token t, column j), it sets the sums
+// of each weight row R, ot[R*ldt+t] = sum over j < k of xp[j*32+t]*w[R*ldw+j],
+// as one FMA chain in order of j from 0: the bits of mmPanelAVX512.
+//
+//go:noescape
+func mmTokensAVX512(xp *float32, w *float32, ldw, groups, k int, ot *float32, ldt int)
+
+// mmTokens16AVX512 is mmTokensAVX512 for a panel of 16 tokens (xp[j*16+t])
+// and groups of 24 weight rows.
+//
+//go:noescape
+func mmTokens16AVX512(xp *float32, w *float32, ldw, groups, k int, ot *float32, ldt int)
+
+// transpose16AVX512 transposes 16 rows of w into columns of dst:
+// dst[j*ldd+r] = w[r*ldw+j] for r < 16 and j < 16*chunks.
+//
+//go:noescape
+func transpose16AVX512(dst *float32, ldd int, w *float32, ldw int, chunks int)
+
+// mmRowsAVX2 is the AVX2 matMul micro-kernel: for tiles tiles of 3 tokens x
+// rows ldx floats apart and the 4 weight rows in wp, it stores (acc == 0) or
+// adds (acc != 0) the k-long dot products into out, whose rows are ldo floats
+// apart: out[t*ldo+r] (+)= dot(x[t*ldx:][:k], wp[r][:k]).
+//
 //go:noescape
 func mmRowsAVX2(x *float32, ldx, tiles int, wp *[4]*float32, k int, out *float32, ldo, acc int)
 
@@ -83,6 +112,37 @@ func streamReadAVX512(buf []float32) float32
 
 //go:noescape
 func streamReadAVX2(buf []float32) float32
+
+// expVecAVX512 and expVecAVX2 do expVecGeneric, softmaxAVX512 and softmaxAVX2
+// softmaxGeneric, and swiGLUAVX512 and swiGLUAVX2 swiGLUGeneric (len(up) ==
+// len(gate)), all to the bit: they run expGeneric's operations lane by lane.
+//
+//go:noescape
+func expVecAVX512(x []float32)
+
+//go:noescape
+func expVecAVX2(x []float32)
+
+//go:noescape
+func softmaxAVX512(x []float32, d float32)
+
+//go:noescape
+func softmaxAVX2(x []float32, d float32)
+
+//go:noescape
+func swiGLUAVX512(gate, up []float32)
+
+//go:noescape
+func swiGLUAVX2(gate, up []float32)
+
+// ropePairsAVX512 does ropeGeneric with pairs, to the bit, for headDim a
+// multiple of 16; addAVX512 does addGeneric (len(src) >= len(dst)).
+//
+//go:noescape
+func ropePairsAVX512(x []float32, headDim int, cos, sin []float32)
+
+//go:noescape
+func addAVX512(dst, src []float32)
 
 // fmaPeakAVX512 and fmaPeakAVX2 run n iterations of 16 (12) independent vector
 // FMAs and nothing else: 512 (192) flops per iteration, at the FMA issue rate.
@@ -112,6 +172,76 @@ func axpy(a float32, x, y []float32) {
 	default:
 		axpyGeneric(a, x, y)
 	}
+}
+
+func expVec(x []float32) {
+	switch impl {
+	case implAVX512:
+		expVecAVX512(x)
+	case implAVX2:
+		expVecAVX2(x)
+	default:
+		expVecGeneric(x)
+	}
+}
+
+func softmax(x []float32, d float32) {
+	switch impl {
+	case implAVX512:
+		softmaxAVX512(x, d)
+	case implAVX2:
+		softmaxAVX2(x, d)
+	default:
+		softmaxGeneric(x, d)
+	}
+}
+
+func swiGLU(gate, up []float32) {
+	switch impl {
+	case implAVX512:
+		swiGLUAVX512(gate, up)
+	case implAVX2:
+		swiGLUAVX2(gate, up)
+	default:
+		swiGLUGeneric(gate, up)
+	}
+}
+
+func rope(x []float32, headDim int, cos, sin []float32, pairs bool) {
+	if impl == implAVX512 && pairs && headDim > 0 && headDim%16 == 0 && len(x)%headDim == 0 &&
+		len(cos) >= headDim/2 && len(sin) >= headDim/2 {
+		ropePairsAVX512(x, headDim, cos, sin)
+		return
+	}
+	ropeGeneric(x, headDim, cos, sin, pairs)
+}
+
+func add(dst, src []float32) {
+	if impl == implAVX512 {
+		addAVX512(dst, src[:len(dst)])
+		return
+	}
+	addGeneric(dst, src)
+}
+
+// transpose runs whole groups of 16 rows by 16 columns in assembly and the
+// edges in Go.
+func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	if impl != implAVX512 || cols < 16 {
+		transposeGeneric(dst, ldd, src, lds, rows, cols)
+		return
+	}
+	c16 := cols &^ 15
+	i := 0
+	for ; i+16 <= rows; i += 16 {
+		transpose16AVX512(&dst[i], ldd, &src[i*lds], lds, c16/16)
+		for r := i; r < i+16; r++ {
+			for j, v := range src[r*lds+c16 : r*lds+cols] {
+				dst[(c16+j)*ldd+r] = v
+			}
+		}
+	}
+	transposeGeneric(dst[i:], ldd, src[i*lds:], lds, rows-i, cols)
 }
 
 func streamRead(buf []float32) float32 {
@@ -155,8 +285,250 @@ func matVec(out, w, x []float32, cols int) {
 	}
 }
 
-// kcMax bounds the K block of matMul: a tile's weight rows (6 x kcMax floats)
-// and x rows (4 x kcMax) then fit together in a 48 KiB L1 cache.
+// matMul computes Y = X·Wᵀ: with AVX-512 by outer products, on packed panels
+// of weights (matMulPanels) or, for a few tokens, of tokens (matMulTokens);
+// with AVX2 by register-blocked dot products (matMulDots).
+func matMul(out []float32, ldo int, x, w []float32, n, rows, cols int) {
+	switch {
+	case impl == implGeneric:
+		matMulGeneric(out, ldo, x, w, n, rows, cols)
+	case cols == 0:
+		for t := 0; t < n; t++ {
+			clear(out[t*ldo : t*ldo+rows])
+		}
+	case impl == implAVX512 && n <= tokensMax:
+		matMulTokens(out, ldo, x, w, n, rows, cols)
+	case impl == implAVX512:
+		matMulPanels(out, ldo, x, w, n, rows, cols)
+	case n%3 == 0:
+		matMulDots(out, ldo, x, w, n, rows, cols, nil)
+	default:
+		// Declared here, not in matMulDots, so that only calls with a token
+		// remainder pay for zeroing it. It does not escape: no allocation.
+		var xrest [3 * kcMax]float32
+		matMulDots(out, ldo, x, w, n, rows, cols, xrest[:])
+	}
+}
+
+// The AVX-512 tile is panelTokens tokens by panelRows weight rows. A panel's
+// rows are packed panelSpan columns at a time (up to 192 KiB, in L2), and
+// the micro-kernel runs over K blocks of panelK columns (24 KiB, in L1 once
+// the first tile has read them) while every tile of tokens streams past.
+const (
+	panelTokens = 8
+	panelRows   = 48
+	panelK      = 128
+	panelSpan   = 1024
+)
+
+// panelBuf is matMulPanels' scratch, too big for the stack: the packed panel
+// and the edge tile's tokens and sums.
+type panelBuf struct {
+	panel [panelSpan * panelRows]float32
+	xrest [panelTokens * panelSpan]float32
+	orest [panelTokens * panelRows]float32
+}
+
+var panelBufs = sync.Pool{New: func() any { return new(panelBuf) }}
+
+// matMulPanels is matMul for AVX-512 and cols > 0. For each span of columns
+// and each panel of 48 weight rows it packs the panel (reading each row
+// sequentially), then for each K block runs the micro-kernel over all tokens,
+// continuing each sum's FMA chain from the previous block. Meanwhile the
+// kernel prefetches the next panel's rows, which would otherwise stall the
+// packing on memory. A last panel of fewer rows is masked; the last n%8
+// tokens run from a copy and write through a small buffer.
+func matMulPanels(out []float32, ldo int, x, w []float32, n, rows, cols int) {
+	buf := panelBufs.Get().(*panelBuf)
+	defer panelBufs.Put(buf)
+	full := n / panelTokens
+	rest := n - full*panelTokens
+	t0 := full * panelTokens
+	for s0 := 0; s0 < cols; s0 += panelSpan {
+		span := min(panelSpan, cols-s0)
+		xrest := buf.xrest[:]
+		for i := 0; i < rest; i++ {
+			copy(xrest[i*span:(i+1)*span], x[(t0+i)*cols+s0:])
+		}
+		for r0 := 0; r0 < rows; r0 += panelRows {
+			nr := min(panelRows, rows-r0)
+			packPanel(buf.panel[:], w[r0*cols+s0:], cols, nr, span)
+			// The panel packed next: the following rows, else the next span's
+			// first; after the last, the rows that follow w in memory, which
+			// the next call (on the next block of the same matrix) is likely
+			// to start with.
+			nextR, nextS := r0+panelRows, s0
+			if nextR >= rows {
+				nextR, nextS = 0, s0+panelSpan
+			}
+			var pf prefetch
+			switch {
+			case nextS < cols:
+				pf = prefetch{w: w, cols: cols, r0: nextR, s0: nextS,
+					rows: min(panelRows, rows-nextR), span: min(panelSpan, cols-nextS)}
+			case cap(w) >= (rows+panelRows)*cols:
+				pf = prefetch{w: w[:cap(w)], cols: cols, r0: rows, s0: 0,
+					rows: panelRows, span: min(panelSpan, cols)}
+			}
+			for k0, kb := 0, 0; k0 < span; k0, kb = k0+panelK, kb+1 {
+				kc := min(panelK, span-k0)
+				acc := 0
+				if s0+k0 > 0 {
+					acc = 1
+				}
+				wp := &buf.panel[k0*panelRows]
+				if full > 0 {
+					p, stride, tiles := pf.plan(kb*full, full, kc)
+					mmPanelAVX512(&x[s0+k0], cols, full, wp, kc, &out[r0], ldo, acc, nr, p, stride, tiles)
+				}
+				if rest > 0 {
+					o := buf.orest[:]
+					for i := 0; i < rest; i++ {
+						copy(o[i*panelRows:][:nr], out[(t0+i)*ldo+r0:][:nr])
+					}
+					mmPanelAVX512(&xrest[k0], span, 1, wp, kc, &o[0], panelRows, acc, nr, nil, 0, 0)
+					for i := 0; i < rest; i++ {
+						copy(out[(t0+i)*ldo+r0:][:nr], o[i*panelRows:][:nr])
+					}
+				}
+			}
+		}
+	}
+}
+
+// prefetch describes the weights of the panel packed next, rows [r0, r0+rows)
+// and columns [s0, s0+span) of w, which the micro-kernel calls of the current
+// panel pull into L2 piece by piece; rows == 0 means none.
+type prefetch struct {
+	w                        []float32
+	cols, r0, s0, rows, span int
+}
+
+// plan returns the mmPanelAVX512 prefetch arguments for a call whose tiles
+// are pieces slot..slot+tiles-1 of the work. A tile fetches 16*kc bytes of
+// one row; piece p is row p%rows, the (p/rows)-th such stretch of it. A call
+// stops at the last row rather than wrap around.
+func (f *prefetch) plan(slot, tiles, kc int) (pf *float32, stride, n int) {
+	step := 4 * (kc &^ 3) // floats one tile fetches
+	if f.rows == 0 || step == 0 {
+		return nil, 0, 0
+	}
+	row, piece := slot%f.rows, slot/f.rows
+	if piece*step >= f.span {
+		return nil, 0, 0
+	}
+	return &f.w[(f.r0+row)*f.cols+f.s0+piece*step], 4 * f.cols, min(tiles, f.rows-row)
+}
+
+// Few tokens do not repay packing the weights, which costs as much as
+// multiplying them by about 7 tokens: up to tokensMax tokens, matMul packs the
+// tokens instead, in panels of 32 (of 16 for up to 16 tokens), and streams
+// the weights as they are. Beyond 32 tokens the padding of a second panel
+// costs more than packing the weights.
+const (
+	tokensMax = 32
+	// tokensBlock is how many weight rows one pass covers, a multiple of
+	// both kernels' groups: their sums stay in cache until they are
+	// transposed into out.
+	tokensBlock = 192
+)
+
+// tokensBuf is matMulTokens' scratch: the packed tokens, the sums of a block
+// of rows, a copy of the last, partial group of weight rows, and the last,
+// partial group of tokens padded with zeros.
+type tokensBuf struct {
+	xp, sums, wtail, stage []float32
+}
+
+var tokensBufs = sync.Pool{New: func() any { return new(tokensBuf) }}
+
+// resize returns s with length n, reallocated if its capacity is short.
+func resize(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// matMulTokens is matMul for AVX-512, cols > 0 and n <= tokensMax. The
+// tokens are packed, zero-padded, into panels stored column by column; then
+// for each block of weight rows, each group of rows meets each panel over
+// all of k in one micro-kernel call, and the block's sums, a row of tokens
+// per weight row, are transposed into out. A last group of fewer rows runs
+// from a copy that repeats its last row.
+func matMulTokens(out []float32, ldo int, x, w []float32, n, rows, cols int) {
+	tp, tr, kernel := 32, 12, mmTokensAVX512 // tokens per panel, rows per group
+	if n <= 16 {
+		tp, tr, kernel = 16, 24, mmTokens16AVX512
+	}
+	b := tokensBufs.Get().(*tokensBuf)
+	defer tokensBufs.Put(b)
+	np := (n + tp - 1) / tp
+	ldt := np * tp
+	b.xp = resize(b.xp, np*cols*tp)
+	for p := 0; p < np; p++ {
+		dst := b.xp[p*cols*tp : (p+1)*cols*tp]
+		for v := 0; v < tp; v += 16 {
+			t0 := p*tp + v
+			src := x[min(t0, n)*cols:]
+			if nt := n - t0; nt < 16 { // the last group: its tokens and zeros
+				b.stage = resize(b.stage, 16*cols)
+				m := copy(b.stage, x[min(t0, n)*cols:n*cols])
+				clear(b.stage[m:])
+				src = b.stage
+			}
+			transpose(dst[v:], tp, src, cols, 16, cols)
+		}
+	}
+	b.sums = resize(b.sums, tokensBlock*ldt)
+	for r0 := 0; r0 < rows; r0 += tokensBlock {
+		rb := min(tokensBlock, rows-r0)
+		groups := rb / tr
+		tail := rb - groups*tr
+		if tail > 0 {
+			b.wtail = resize(b.wtail, tr*cols)
+			for r := 0; r < tr; r++ {
+				src := r0 + groups*tr + min(r, tail-1)
+				copy(b.wtail[r*cols:(r+1)*cols], w[src*cols:])
+			}
+		}
+		for p := 0; p < np; p++ {
+			xp := &b.xp[p*cols*tp]
+			if groups > 0 {
+				_ = w[(r0+groups*tr)*cols-1] // the rows the assembly reads
+				kernel(xp, &w[r0*cols], cols, groups, cols, &b.sums[p*tp], ldt)
+			}
+			if tail > 0 {
+				kernel(xp, &b.wtail[0], cols, 1, cols, &b.sums[groups*tr*ldt+p*tp], ldt)
+			}
+		}
+		transpose(out[r0:], ldo, b.sums, ldt, rb, n)
+	}
+}
+
+// packPanel sets panel[j*panelRows+r] = w[r*ldw+j] for r < nr and j < kc:
+// whole groups of 16 rows by 16 columns in assembly, the rest in Go. Lanes of
+// rows past nr keep stale values, which only reach sums that are never stored.
+func packPanel(panel, w []float32, ldw, nr, kc int) {
+	for g := 0; g < nr; g += 16 {
+		rs := min(16, nr-g)
+		j0 := 0
+		if rs == 16 && kc >= 16 {
+			_ = w[(g+15)*ldw+kc-1] // the assembly reads rows g..g+15, columns < kc&^15
+			transpose16AVX512(&panel[g], panelRows, &w[g*ldw], ldw, kc/16)
+			j0 = kc &^ 15
+		}
+		for r := g; r < g+rs; r++ {
+			row := w[r*ldw : r*ldw+kc]
+			for j := j0; j < kc; j++ {
+				panel[j*panelRows+r] = row[j]
+			}
+		}
+	}
+}
+
+// kcMax bounds the K block of matMulDots: a tile's weight rows (4 x kcMax
+// floats) and x rows (3 x kcMax) then fit together in the L1 cache.
 const kcMax = 1024
 
 // kBlock returns the K block size for cols columns: the fewest blocks of at
@@ -166,70 +538,21 @@ func kBlock(cols int) int {
 	return ((cols+nb-1)/nb + 15) &^ 15
 }
 
-// matMul computes Y = X·Wᵀ with a register-blocked kernel that keeps mt
-// tokens by nr weight rows of dot products in registers (4x6 for AVX-512, 3x4
-// for AVX2). For each K block and each group of nr weight rows, the rows stay
-// in L1 while every tile of mt tokens streams past (x for one K block, n*kc
-// floats, stays in L2); the kernel loops over the tiles itself, adds each
-// block's sums into out, and prefetches the next group's rows into L2.
-// Edges: the last n%mt tokens run from a zero-padded copy, and the last
-// rows%nr rows repeat the last row; both write through a small buffer from
-// which only the real results are copied out.
-func matMul(out []float32, ldo int, x, w []float32, n, rows, cols int) {
-	if impl == implGeneric {
-		matMulGeneric(out, ldo, x, w, n, rows, cols)
-		return
-	}
-	if cols == 0 {
-		for t := 0; t < n; t++ {
-			clear(out[t*ldo : t*ldo+rows])
-		}
-		return
-	}
-	if n%tileTokens() == 0 {
-		matMulTiled(out, ldo, x, w, n, rows, cols, nil)
-		return
-	}
-	// Declared here, not in matMulTiled, so that only calls with a token
-	// remainder pay for zeroing it. It does not escape: no allocation.
-	var xrest [4 * kcMax]float32
-	matMulTiled(out, ldo, x, w, n, rows, cols, xrest[:])
-}
-
-// tileTokens and tileRows give the kernel tile shape of impl.
-func tileTokens() int {
-	if impl == implAVX512 {
-		return 4
-	}
-	return 3
-}
-
-func tileRows() int {
-	if impl == implAVX512 {
-		return 6
-	}
-	return 4
-}
-
-// mmRows calls the tile kernel of impl (mmRowsAVX512 or mmRowsAVX2, which
-// does not prefetch); wp holds tileRows() pointers.
-func mmRows(x *float32, ldx, tiles int, wp *[6]*float32, k int, out *float32, ldo, acc, pf int) {
-	if impl == implAVX512 {
-		mmRowsAVX512(x, ldx, tiles, wp, k, out, ldo, acc, pf)
-	} else {
-		mmRowsAVX2(x, ldx, tiles, (*[4]*float32)(wp[:4]), k, out, ldo, acc)
-	}
-}
-
-// matMulTiled is matMul for cols > 0; xrest has room for 4*kcMax floats
-// whenever n is not a multiple of the tile's token count.
-func matMulTiled(out []float32, ldo int, x, w []float32, n, rows, cols int, xrest []float32) {
-	mt, nr := tileTokens(), tileRows()
+// matMulDots is matMul for AVX2 and cols > 0, with a kernel that keeps 3
+// tokens by 4 weight rows of dot products in registers. For each K block and
+// each group of 4 weight rows, the rows stay in L1 while every tile of 3
+// tokens streams past (x for one K block stays in L2); the kernel loops over
+// the tiles itself and adds each block's sums into out. Edges: the last n%3
+// tokens run from a zero-padded copy (xrest, room for 3*kcMax floats), and
+// the last rows%4 rows repeat the last row; both write through a small buffer
+// from which only the real results are copied out.
+func matMulDots(out []float32, ldo int, x, w []float32, n, rows, cols int, xrest []float32) {
+	const mt, nr = 3, 4
 	kc := kBlock(cols)
 	full := n / mt // whole token tiles
 	rest := n - full*mt
-	var wp [6]*float32
-	var sums [4 * 6]float32 // [mt][nr] results of an edge tile
+	var wp [nr]*float32
+	var sums [mt * nr]float32 // [mt][nr] results of an edge tile
 	for k0 := 0; k0 < cols; k0 += kc {
 		kk := min(kc, cols-k0)
 		acc := 0
@@ -248,20 +571,16 @@ func matMulTiled(out []float32, ldo int, x, w []float32, n, rows, cols int, xres
 			for j := range nr {
 				wp[j] = &w[min(r0+j, rows-1)*cols+k0]
 			}
-			pf := 0 // byte offset to the next group's rows, if it is whole
-			if r0+2*nr <= rows {
-				pf = 4 * nr * cols
-			}
 			if nrow == nr && full > 0 {
-				mmRows(&x[k0], cols, full, &wp, kk, &out[r0], ldo, acc, pf)
+				mmRowsAVX2(&x[k0], cols, full, &wp, kk, &out[r0], ldo, acc)
 			} else {
 				for t0 := 0; t0 < full*mt; t0 += mt {
-					mmRows(&x[t0*cols+k0], cols, 1, &wp, kk, &sums[0], nr, 0, 0)
+					mmRowsAVX2(&x[t0*cols+k0], cols, 1, &wp, kk, &sums[0], nr, 0)
 					addTile(out, ldo, t0, r0, mt, nrow, nr, sums[:], acc)
 				}
 			}
 			if rest > 0 {
-				mmRows(&xrest[0], kk, 1, &wp, kk, &sums[0], nr, 0, 0)
+				mmRowsAVX2(&xrest[0], kk, 1, &wp, kk, &sums[0], nr, 0)
 				addTile(out, ldo, full*mt, r0, rest, nrow, nr, sums[:], acc)
 			}
 		}

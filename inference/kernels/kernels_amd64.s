@@ -312,223 +312,919 @@ mv8reduce:
 	VZEROUPPER
 	RET
 
-// MatMul micro-kernel, AVX-512: a tile of 4 tokens (x rows, Z24-Z27) by 6
-// weight rows (loaded into Z28-Z31 in turn) keeps 24 dot products in flight.
-// Accumulator for token t and row r: Z(4t+r) for r < 4, Z(16+2t+r-4) for r >= 4,
-// so that each reduction group of four lands in one or two runs of out.
-// Pointers: x rows R8-R11, weight rows R12 R13 R14 BX DX DI, byte offset SI.
+// MatMul, AVX-512: Y = X·Wᵀ as outer products. A panel of 48 weight rows is
+// first packed column by column (transpose16AVX512: 16x16 transposes), so that
+// one k of the panel is three vectors; the micro-kernel then broadcasts x[t][k]
+// of 8 tokens and keeps 8x48 sums in 24 accumulators (Z0-Z23: token t, rows
+// 16v..16v+15 in Z(3t+v)). Every sum is one FMA chain over k in order, so a
+// result does not depend on its tile, its panel or any split of the work.
 
-#define MM512FMAS \
-	VFMADD231PS Z28, Z24, Z0; \
-	VFMADD231PS Z28, Z25, Z4; \
-	VFMADD231PS Z28, Z26, Z8; \
-	VFMADD231PS Z28, Z27, Z12; \
-	VMOVUPS     (R14)(SI*1), Z30; \
-	VFMADD231PS Z29, Z24, Z1; \
-	VFMADD231PS Z29, Z25, Z5; \
-	VFMADD231PS Z29, Z26, Z9; \
-	VFMADD231PS Z29, Z27, Z13; \
-	VMOVUPS     (BX)(SI*1), Z31; \
-	VFMADD231PS Z30, Z24, Z2; \
-	VFMADD231PS Z30, Z25, Z6; \
-	VFMADD231PS Z30, Z26, Z10; \
-	VFMADD231PS Z30, Z27, Z14; \
-	VMOVUPS     (DX)(SI*1), Z28; \
-	VFMADD231PS Z31, Z24, Z3; \
-	VFMADD231PS Z31, Z25, Z7; \
-	VFMADD231PS Z31, Z26, Z11; \
-	VFMADD231PS Z31, Z27, Z15; \
-	VMOVUPS     (DI)(SI*1), Z29; \
-	VFMADD231PS Z28, Z24, Z16; \
-	VFMADD231PS Z28, Z25, Z18; \
-	VFMADD231PS Z28, Z26, Z20; \
-	VFMADD231PS Z28, Z27, Z22; \
-	VFMADD231PS Z29, Z24, Z17; \
-	VFMADD231PS Z29, Z25, Z19; \
-	VFMADD231PS Z29, Z26, Z21; \
-	VFMADD231PS Z29, Z27, Z23
+// MMPSTEP multiplies column k of the panel (at byte wo from DI) by x[t][k]
+// (at byte xo from each token's row pointer plus SI) for the 8 tokens.
+#define MMPSTEP(wo, xo) \
+	VMOVUPS      wo(DI), Z24; \
+	VMOVUPS      (wo+64)(DI), Z25; \
+	VMOVUPS      (wo+128)(DI), Z26; \
+	VBROADCASTSS xo(R8)(SI*1), Z27; \
+	VBROADCASTSS xo(R9)(SI*1), Z28; \
+	VFMADD231PS  Z24, Z27, Z0; \
+	VFMADD231PS  Z25, Z27, Z1; \
+	VFMADD231PS  Z26, Z27, Z2; \
+	VBROADCASTSS xo(R10)(SI*1), Z29; \
+	VFMADD231PS  Z24, Z28, Z3; \
+	VFMADD231PS  Z25, Z28, Z4; \
+	VFMADD231PS  Z26, Z28, Z5; \
+	VBROADCASTSS xo(R11)(SI*1), Z30; \
+	VFMADD231PS  Z24, Z29, Z6; \
+	VFMADD231PS  Z25, Z29, Z7; \
+	VFMADD231PS  Z26, Z29, Z8; \
+	VBROADCASTSS xo(R12)(SI*1), Z31; \
+	VFMADD231PS  Z24, Z30, Z9; \
+	VFMADD231PS  Z25, Z30, Z10; \
+	VFMADD231PS  Z26, Z30, Z11; \
+	VBROADCASTSS xo(R13)(SI*1), Z27; \
+	VFMADD231PS  Z24, Z31, Z12; \
+	VFMADD231PS  Z25, Z31, Z13; \
+	VFMADD231PS  Z26, Z31, Z14; \
+	VBROADCASTSS xo(R14)(SI*1), Z28; \
+	VFMADD231PS  Z24, Z27, Z15; \
+	VFMADD231PS  Z25, Z27, Z16; \
+	VFMADD231PS  Z26, Z27, Z17; \
+	VBROADCASTSS xo(BX)(SI*1), Z29; \
+	VFMADD231PS  Z24, Z28, Z18; \
+	VFMADD231PS  Z25, Z28, Z19; \
+	VFMADD231PS  Z26, Z28, Z20; \
+	VFMADD231PS  Z24, Z29, Z21; \
+	VFMADD231PS  Z25, Z29, Z22; \
+	VFMADD231PS  Z26, Z29, Z23
 
-// MM512STEP multiplies 16 columns of the tile.
-#define MM512STEP \
-	VMOVUPS (R8)(SI*1), Z24; \
-	VMOVUPS (R9)(SI*1), Z25; \
-	VMOVUPS (R10)(SI*1), Z26; \
-	VMOVUPS (R11)(SI*1), Z27; \
-	VMOVUPS (R12)(SI*1), Z28; \
-	VMOVUPS (R13)(SI*1), Z29; \
-	MM512FMAS
+// MMPLOAD loads (zero-masked by K1-K3) the 48 sums of one token from AX into
+// a, b, c; MMPSTORE stores them back under the same masks. Both step AX by SI
+// (ldo in bytes).
+#define MMPLOAD(a, b, c) \
+	VMOVUPS.Z (AX), K1, a; \
+	VMOVUPS.Z 64(AX), K2, b; \
+	VMOVUPS.Z 128(AX), K3, c; \
+	ADDQ      SI, AX
 
-// MM512MASKSTEP multiplies the last k&15 columns, every load zero-masked by
-// K1 so that nothing past the end of a row is read (or faults).
-#define MM512MASKSTEP \
-	VMOVUPS.Z   (R8)(SI*1), K1, Z24; \
-	VMOVUPS.Z   (R9)(SI*1), K1, Z25; \
-	VMOVUPS.Z   (R10)(SI*1), K1, Z26; \
-	VMOVUPS.Z   (R11)(SI*1), K1, Z27; \
-	VMOVUPS.Z   (R12)(SI*1), K1, Z28; \
-	VMOVUPS.Z   (R13)(SI*1), K1, Z29; \
-	VFMADD231PS Z28, Z24, Z0; \
-	VFMADD231PS Z28, Z25, Z4; \
-	VFMADD231PS Z28, Z26, Z8; \
-	VFMADD231PS Z28, Z27, Z12; \
-	VMOVUPS.Z   (R14)(SI*1), K1, Z30; \
-	VFMADD231PS Z29, Z24, Z1; \
-	VFMADD231PS Z29, Z25, Z5; \
-	VFMADD231PS Z29, Z26, Z9; \
-	VFMADD231PS Z29, Z27, Z13; \
-	VMOVUPS.Z   (BX)(SI*1), K1, Z31; \
-	VFMADD231PS Z30, Z24, Z2; \
-	VFMADD231PS Z30, Z25, Z6; \
-	VFMADD231PS Z30, Z26, Z10; \
-	VFMADD231PS Z30, Z27, Z14; \
-	VMOVUPS.Z   (DX)(SI*1), K1, Z28; \
-	VFMADD231PS Z31, Z24, Z3; \
-	VFMADD231PS Z31, Z25, Z7; \
-	VFMADD231PS Z31, Z26, Z11; \
-	VFMADD231PS Z31, Z27, Z15; \
-	VMOVUPS.Z   (DI)(SI*1), K1, Z29; \
-	VFMADD231PS Z28, Z24, Z16; \
-	VFMADD231PS Z28, Z25, Z18; \
-	VFMADD231PS Z28, Z26, Z20; \
-	VFMADD231PS Z28, Z27, Z22; \
-	VFMADD231PS Z29, Z24, Z17; \
-	VFMADD231PS Z29, Z25, Z19; \
-	VFMADD231PS Z29, Z26, Z21; \
-	VFMADD231PS Z29, Z27, Z23
+#define MMPSTORE(a, b, c) \
+	VMOVUPS a, K1, (AX); \
+	VMOVUPS b, K2, 64(AX); \
+	VMOVUPS c, K3, 128(AX); \
+	ADDQ    SI, AX
 
-// func mmRowsAVX512(x *float32, ldx, tiles int, wp *[6]*float32, k int, out *float32, ldo, acc, pf int)
-// For i < tiles, t < 4, r < 6, with token T = 4i+t:
-// out[T*ldo+r] (+)= dot(x[T*ldx:][:k], wp[r][:k]), adding to out when acc != 0.
-// If pf != 0, the k floats at byte offset pf from each wp[r] are prefetched.
-TEXT ·mmRowsAVX512(SB), NOSPLIT, $0-72
-	MOVQ  wp+24(FP), AX
-	MOVQ  0(AX), R12
-	MOVQ  8(AX), R13
-	MOVQ  16(AX), R14
-	MOVQ  24(AX), BX
-	MOVQ  32(AX), DX
-	MOVQ  40(AX), DI
-	MOVQ  k+32(FP), CX
-	MASK16
+// func mmPanelAVX512(x *float32, ldx, tiles int, wp *float32, k int, out *float32, ldo, acc, nr int, pf *float32, pfStride, pfTiles int)
+// For i < tiles, t < 8, r < nr (nr <= 48), with token T = 8i+t:
+// out[T*ldo+r] = fma chain over j < k of x[T*ldx+j] * wp[j*48+r], starting
+// from out[T*ldo+r] when acc != 0 and from 0 otherwise. Only the first nr
+// sums of a token are read or written. Tiles i < pfTiles also prefetch the
+// 16*(k&^3) bytes at pf + i*pfStride bytes into L2, a line per 4 columns.
+TEXT ·mmPanelAVX512(SB), NOSPLIT, $0-96
+	MOVQ  nr+64(FP), CX
+	MOVQ  $1, AX
+	SHLQ  CX, AX
+	DECQ  AX                     // the low nr bits
+	KMOVW AX, K1
+	SHRQ  $16, AX
+	KMOVW AX, K2
+	SHRQ  $16, AX
+	KMOVW AX, K3
 	SHLQ  $2, ldx+8(FP)          // strides in bytes from here on
 	SHLQ  $2, ldo+48(FP)
 	MOVQ  x+0(FP), R8
 	MOVQ  tiles+16(FP), CX
 	TESTQ CX, CX
-	JLE   mmr512done
+	JLE   mmpdone
 
-mmr512tile:
+mmptile:
 	MOVQ ldx+8(FP), R15
 	LEAQ (R8)(R15*1), R9
 	LEAQ (R9)(R15*1), R10
 	LEAQ (R10)(R15*1), R11
+	LEAQ (R11)(R15*1), R12
+	LEAQ (R12)(R15*1), R13
+	LEAQ (R13)(R15*1), R14
+	LEAQ (R14)(R15*1), BX
+	CMPQ acc+56(FP), $0
+	JEQ  mmpzero
+	MOVQ out+40(FP), AX
+	MOVQ ldo+48(FP), SI
+	MMPLOAD(Z0, Z1, Z2)
+	MMPLOAD(Z3, Z4, Z5)
+	MMPLOAD(Z6, Z7, Z8)
+	MMPLOAD(Z9, Z10, Z11)
+	MMPLOAD(Z12, Z13, Z14)
+	MMPLOAD(Z15, Z16, Z17)
+	MMPLOAD(Z18, Z19, Z20)
+	MMPLOAD(Z21, Z22, Z23)
+	JMP  mmpk
+
+mmpzero:
 	ZERO4Z(Z0, Z1, Z2, Z3)
 	ZERO4Z(Z4, Z5, Z6, Z7)
 	ZERO4Z(Z8, Z9, Z10, Z11)
 	ZERO4Z(Z12, Z13, Z14, Z15)
 	ZERO4Z(Z16, Z17, Z18, Z19)
 	ZERO4Z(Z20, Z21, Z22, Z23)
+
+mmpk:
+	MOVQ wp+24(FP), DI
 	XORQ SI, SI
 	MOVQ k+32(FP), AX
-	ANDQ $-16, AX
-	SHLQ $2, AX
-	JZ   mmr512tail
+	ANDQ $-4, AX
+	SHLQ $2, AX                  // bytes of x in whole groups of 4 columns
+	JZ   mmpktail
+	MOVQ tiles+16(FP), DX
+	SUBQ CX, DX                  // DX: tile index i
+	CMPQ DX, pfTiles+88(FP)
+	JAE  mmploop4
+	IMULQ pfStride+80(FP), DX
+	ADDQ pf+72(FP), DX
 
-	// The first six tiles each pull one row of the next row group (at
-	// wp[i]+pf) into L2, a line per step, so its first tile need not wait.
-	MOVQ  tiles+16(FP), R15
-	SUBQ  CX, R15                // R15: tile index i
-	CMPQ  R15, $6
-	JAE   mmr512plain
-	CMPQ  pf+64(FP), $0
-	JEQ   mmr512plain
-	MOVQ  wp+24(FP), SI
-	MOVQ  (SI)(R15*8), R15
-	ADDQ  pf+64(FP), R15
-	XORQ  SI, SI
-
-mmr512pfloop:
-	PREFETCHT1 (R15)(SI*1)
-	MM512STEP
-	ADDQ       $64, SI
+mmploop4pf:
+	PREFETCHT1 (DX)(SI*4)
+	MMPSTEP(0, 0)
+	MMPSTEP(192, 4)
+	MMPSTEP(384, 8)
+	MMPSTEP(576, 12)
+	ADDQ       $768, DI
+	ADDQ       $16, SI
 	CMPQ       SI, AX
-	JB         mmr512pfloop
-	JMP        mmr512tail
+	JB         mmploop4pf
+	JMP        mmpktail
 
-mmr512plain:
-mmr512loop:
-	MM512STEP
-	ADDQ $64, SI
+mmploop4:
+	MMPSTEP(0, 0)
+	MMPSTEP(192, 4)
+	MMPSTEP(384, 8)
+	MMPSTEP(576, 12)
+	ADDQ $768, DI
+	ADDQ $16, SI
 	CMPQ SI, AX
-	JB   mmr512loop
+	JB   mmploop4
 
-mmr512tail:
-	KORTESTW K1, K1
-	JZ       mmr512reduce
-	MM512MASKSTEP
+mmpktail:
+	MOVQ k+32(FP), AX
+	SHLQ $2, AX
+	CMPQ SI, AX
+	JAE  mmpstore
 
-mmr512reduce:
-	// Reduce the 24 accumulators as a tree: each group of four to one ZMM
-	// of per-quarter partial sums, then the quarters across groups.
-	LANE4(Z0, Z1, Z2, Z3, Z24, Z25, Z26)
-	LANE4(Z4, Z5, Z6, Z7, Z24, Z25, Z26)
-	LANE4(Z8, Z9, Z10, Z11, Z24, Z25, Z26)
-	LANE4(Z12, Z13, Z14, Z15, Z24, Z25, Z26)
-	LANE4(Z16, Z17, Z18, Z19, Z24, Z25, Z26)
-	LANE4(Z20, Z21, Z22, Z23, Z24, Z25, Z26)
-	VSHUFF32X4 $0x44, Z4, Z0, Z24
-	VSHUFF32X4 $0xEE, Z4, Z0, Z25
-	VADDPS     Z25, Z24, Z24         // groups 0, 1: (q0+q2), (q1+q3) each
-	VSHUFF32X4 $0x44, Z12, Z8, Z25
-	VSHUFF32X4 $0xEE, Z12, Z8, Z26
-	VADDPS     Z26, Z25, Z25         // groups 2, 3
-	VSHUFF32X4 $0x88, Z25, Z24, Z26
-	VSHUFF32X4 $0xDD, Z25, Z24, Z27
-	VADDPS     Z27, Z26, Z0          // quarter t: token t, rows 0-3
-	VSHUFF32X4 $0x44, Z20, Z16, Z24
-	VSHUFF32X4 $0xEE, Z20, Z16, Z25
-	VADDPS     Z25, Z24, Z24         // groups 4, 5
-	VSHUFF32X4 $0xB1, Z24, Z24, Z25
-	VADDPS     Z25, Z24, Z1          // quarter 0: group 4, quarter 2: group 5
-	VEXTRACTF32X4 $1, Z0, X4
-	VEXTRACTF32X4 $2, Z0, X8
-	VEXTRACTF32X4 $3, Z0, X12
-	VEXTRACTF32X4 $2, Z1, X6
+mmploop1:
+	MMPSTEP(0, 0)
+	ADDQ $192, DI
+	ADDQ $4, SI
+	CMPQ SI, AX
+	JB   mmploop1
 
-	// X0, X4, X8, X12: rows 0-3 of tokens 0-3; X1, X6: rows 4-5 of tokens 0-1, 2-3.
-	MOVQ out+40(FP), SI
-	MOVQ ldo+48(FP), AX
-	LEAQ (SI)(AX*2), R15
-	CMPQ acc+56(FP), $0
-	JEQ  mmr512store
-	VADDPS  (SI), X0, X0
-	VADDPS  (SI)(AX*1), X4, X4
-	VADDPS  (R15), X8, X8
-	VADDPS  (R15)(AX*1), X12, X12
-	VMOVSD  16(SI), X2
-	VMOVHPS 16(SI)(AX*1), X2, X2
-	VADDPS  X2, X1, X1
-	VMOVSD  16(R15), X3
-	VMOVHPS 16(R15)(AX*1), X3, X3
-	VADDPS  X3, X6, X6
+mmpstore:
+	MOVQ out+40(FP), AX
+	MOVQ ldo+48(FP), SI
+	MMPSTORE(Z0, Z1, Z2)
+	MMPSTORE(Z3, Z4, Z5)
+	MMPSTORE(Z6, Z7, Z8)
+	MMPSTORE(Z9, Z10, Z11)
+	MMPSTORE(Z12, Z13, Z14)
+	MMPSTORE(Z15, Z16, Z17)
+	MMPSTORE(Z18, Z19, Z20)
+	MMPSTORE(Z21, Z22, Z23)
+	MOVQ AX, out+40(FP)          // the next tile's output
+	MOVQ ldx+8(FP), R15
+	LEAQ (BX)(R15*1), R8         // and its x
+	DECQ CX
+	JNZ  mmptile
 
-mmr512store:
-	VMOVUPS X0, (SI)
-	VMOVUPS X4, (SI)(AX*1)
-	VMOVUPS X8, (R15)
-	VMOVUPS X12, (R15)(AX*1)
-	VMOVLPS X1, 16(SI)
-	VMOVHPS X1, 16(SI)(AX*1)
-	VMOVLPS X6, 16(R15)
-	VMOVHPS X6, 16(R15)(AX*1)
-	LEAQ    (R15)(AX*2), SI
-	MOVQ    SI, out+40(FP)
-	MOVQ    ldx+8(FP), R15
-	LEAQ    (R11)(R15*1), R8
+mmpdone:
+	VZEROUPPER
+	RET
+
+// MatMul for few tokens, AVX-512: the tokens are packed into panels of 32,
+// stored column by column, and the micro-kernel broadcasts W[r][k] of 12
+// weight rows against two vectors of 16 tokens, keeping 12x32 sums in Z0-Z23
+// (row r, tokens 16v..16v+15 in Z(2r+v)) over the whole of k; the sums are
+// stored a row of tokens per weight row. The weights stream through once,
+// unpacked. As in mmPanelAVX512, every sum is one FMA chain over k in order.
+
+// MMTSTEPn multiplies column k+n of the token panel (at DI) by w[r][k+n] of
+// the 12 rows (at R8, R11, R12 plus multiples of R9 = ldw bytes).
+#define MMTSTEP0 \
+	VMOVUPS      0(DI), Z24; \
+	VMOVUPS      64(DI), Z25; \
+	VBROADCASTSS (R8), Z26; \
+	VFMADD231PS  Z24, Z26, Z0; \
+	VFMADD231PS  Z25, Z26, Z1; \
+	VBROADCASTSS (R8)(R9*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VFMADD231PS  Z25, Z27, Z3; \
+	VBROADCASTSS (R8)(R9*2), Z28; \
+	VFMADD231PS  Z24, Z28, Z4; \
+	VFMADD231PS  Z25, Z28, Z5; \
+	VBROADCASTSS (R8)(R10*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z6; \
+	VFMADD231PS  Z25, Z29, Z7; \
+	VBROADCASTSS (R11), Z30; \
+	VFMADD231PS  Z24, Z30, Z8; \
+	VFMADD231PS  Z25, Z30, Z9; \
+	VBROADCASTSS (R11)(R9*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z10; \
+	VFMADD231PS  Z25, Z31, Z11; \
+	VBROADCASTSS (R11)(R9*2), Z26; \
+	VFMADD231PS  Z24, Z26, Z12; \
+	VFMADD231PS  Z25, Z26, Z13; \
+	VBROADCASTSS (R11)(R10*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z14; \
+	VFMADD231PS  Z25, Z27, Z15; \
+	VBROADCASTSS (R12), Z28; \
+	VFMADD231PS  Z24, Z28, Z16; \
+	VFMADD231PS  Z25, Z28, Z17; \
+	VBROADCASTSS (R12)(R9*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z18; \
+	VFMADD231PS  Z25, Z29, Z19; \
+	VBROADCASTSS (R12)(R9*2), Z30; \
+	VFMADD231PS  Z24, Z30, Z20; \
+	VFMADD231PS  Z25, Z30, Z21; \
+	VBROADCASTSS (R12)(R10*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z22; \
+	VFMADD231PS  Z25, Z31, Z23
+
+#define MMTSTEP1 \
+	VMOVUPS      128(DI), Z24; \
+	VMOVUPS      192(DI), Z25; \
+	VBROADCASTSS 4(R8), Z26; \
+	VFMADD231PS  Z24, Z26, Z0; \
+	VFMADD231PS  Z25, Z26, Z1; \
+	VBROADCASTSS 4(R8)(R9*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VFMADD231PS  Z25, Z27, Z3; \
+	VBROADCASTSS 4(R8)(R9*2), Z28; \
+	VFMADD231PS  Z24, Z28, Z4; \
+	VFMADD231PS  Z25, Z28, Z5; \
+	VBROADCASTSS 4(R8)(R10*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z6; \
+	VFMADD231PS  Z25, Z29, Z7; \
+	VBROADCASTSS 4(R11), Z30; \
+	VFMADD231PS  Z24, Z30, Z8; \
+	VFMADD231PS  Z25, Z30, Z9; \
+	VBROADCASTSS 4(R11)(R9*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z10; \
+	VFMADD231PS  Z25, Z31, Z11; \
+	VBROADCASTSS 4(R11)(R9*2), Z26; \
+	VFMADD231PS  Z24, Z26, Z12; \
+	VFMADD231PS  Z25, Z26, Z13; \
+	VBROADCASTSS 4(R11)(R10*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z14; \
+	VFMADD231PS  Z25, Z27, Z15; \
+	VBROADCASTSS 4(R12), Z28; \
+	VFMADD231PS  Z24, Z28, Z16; \
+	VFMADD231PS  Z25, Z28, Z17; \
+	VBROADCASTSS 4(R12)(R9*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z18; \
+	VFMADD231PS  Z25, Z29, Z19; \
+	VBROADCASTSS 4(R12)(R9*2), Z30; \
+	VFMADD231PS  Z24, Z30, Z20; \
+	VFMADD231PS  Z25, Z30, Z21; \
+	VBROADCASTSS 4(R12)(R10*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z22; \
+	VFMADD231PS  Z25, Z31, Z23
+
+#define MMTSTEP2 \
+	VMOVUPS      256(DI), Z24; \
+	VMOVUPS      320(DI), Z25; \
+	VBROADCASTSS 8(R8), Z26; \
+	VFMADD231PS  Z24, Z26, Z0; \
+	VFMADD231PS  Z25, Z26, Z1; \
+	VBROADCASTSS 8(R8)(R9*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VFMADD231PS  Z25, Z27, Z3; \
+	VBROADCASTSS 8(R8)(R9*2), Z28; \
+	VFMADD231PS  Z24, Z28, Z4; \
+	VFMADD231PS  Z25, Z28, Z5; \
+	VBROADCASTSS 8(R8)(R10*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z6; \
+	VFMADD231PS  Z25, Z29, Z7; \
+	VBROADCASTSS 8(R11), Z30; \
+	VFMADD231PS  Z24, Z30, Z8; \
+	VFMADD231PS  Z25, Z30, Z9; \
+	VBROADCASTSS 8(R11)(R9*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z10; \
+	VFMADD231PS  Z25, Z31, Z11; \
+	VBROADCASTSS 8(R11)(R9*2), Z26; \
+	VFMADD231PS  Z24, Z26, Z12; \
+	VFMADD231PS  Z25, Z26, Z13; \
+	VBROADCASTSS 8(R11)(R10*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z14; \
+	VFMADD231PS  Z25, Z27, Z15; \
+	VBROADCASTSS 8(R12), Z28; \
+	VFMADD231PS  Z24, Z28, Z16; \
+	VFMADD231PS  Z25, Z28, Z17; \
+	VBROADCASTSS 8(R12)(R9*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z18; \
+	VFMADD231PS  Z25, Z29, Z19; \
+	VBROADCASTSS 8(R12)(R9*2), Z30; \
+	VFMADD231PS  Z24, Z30, Z20; \
+	VFMADD231PS  Z25, Z30, Z21; \
+	VBROADCASTSS 8(R12)(R10*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z22; \
+	VFMADD231PS  Z25, Z31, Z23
+
+#define MMTSTEP3 \
+	VMOVUPS      384(DI), Z24; \
+	VMOVUPS      448(DI), Z25; \
+	VBROADCASTSS 12(R8), Z26; \
+	VFMADD231PS  Z24, Z26, Z0; \
+	VFMADD231PS  Z25, Z26, Z1; \
+	VBROADCASTSS 12(R8)(R9*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VFMADD231PS  Z25, Z27, Z3; \
+	VBROADCASTSS 12(R8)(R9*2), Z28; \
+	VFMADD231PS  Z24, Z28, Z4; \
+	VFMADD231PS  Z25, Z28, Z5; \
+	VBROADCASTSS 12(R8)(R10*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z6; \
+	VFMADD231PS  Z25, Z29, Z7; \
+	VBROADCASTSS 12(R11), Z30; \
+	VFMADD231PS  Z24, Z30, Z8; \
+	VFMADD231PS  Z25, Z30, Z9; \
+	VBROADCASTSS 12(R11)(R9*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z10; \
+	VFMADD231PS  Z25, Z31, Z11; \
+	VBROADCASTSS 12(R11)(R9*2), Z26; \
+	VFMADD231PS  Z24, Z26, Z12; \
+	VFMADD231PS  Z25, Z26, Z13; \
+	VBROADCASTSS 12(R11)(R10*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z14; \
+	VFMADD231PS  Z25, Z27, Z15; \
+	VBROADCASTSS 12(R12), Z28; \
+	VFMADD231PS  Z24, Z28, Z16; \
+	VFMADD231PS  Z25, Z28, Z17; \
+	VBROADCASTSS 12(R12)(R9*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z18; \
+	VFMADD231PS  Z25, Z29, Z19; \
+	VBROADCASTSS 12(R12)(R9*2), Z30; \
+	VFMADD231PS  Z24, Z30, Z20; \
+	VFMADD231PS  Z25, Z30, Z21; \
+	VBROADCASTSS 12(R12)(R10*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z22; \
+	VFMADD231PS  Z25, Z31, Z23
+
+// MMTSTORE stores the 32 sums of one weight row from a, b at AX and steps AX
+// by BX (ldt in bytes).
+#define MMTSTORE(a, b) \
+	VMOVUPS a, (AX); \
+	VMOVUPS b, 64(AX); \
+	ADDQ    BX, AX
+
+// func mmTokensAVX512(xp *float32, w *float32, ldw, groups, k int, ot *float32, ldt int)
+// For g < groups, r < 12, t < 32, with weight row R = 12g+r:
+// ot[R*ldt+t] = fma chain over j < k of xp[j*32+t] * w[R*ldw+j], from 0.
+TEXT ·mmTokensAVX512(SB), NOSPLIT, $0-56
+	MOVQ  w+8(FP), R8
+	MOVQ  ldw+16(FP), R9
+	SHLQ  $2, R9                 // R9: ldw in bytes
+	LEAQ  (R9)(R9*2), R10        // R10: 3*ldw
+	MOVQ  ot+40(FP), DX
+	MOVQ  ldt+48(FP), BX
+	SHLQ  $2, BX                 // BX: ldt in bytes
+	MOVQ  groups+24(FP), CX
+	TESTQ CX, CX
+	JLE   mmtdone
+
+mmtgroup:
+	MOVQ R8, R13                 // the group's first row
+	LEAQ (R8)(R9*4), R11         // rows 4-7
+	LEAQ (R11)(R9*4), R12        // rows 8-11
+	ZERO4Z(Z0, Z1, Z2, Z3)
+	ZERO4Z(Z4, Z5, Z6, Z7)
+	ZERO4Z(Z8, Z9, Z10, Z11)
+	ZERO4Z(Z12, Z13, Z14, Z15)
+	ZERO4Z(Z16, Z17, Z18, Z19)
+	ZERO4Z(Z20, Z21, Z22, Z23)
+	MOVQ xp+0(FP), DI
+	MOVQ k+32(FP), AX
+	MOVQ AX, R14
+	ANDQ $-4, AX
+	SHLQ $7, AX
+	ADDQ DI, AX                  // AX: the end of the panel's whole groups of 4 columns
+	CMPQ DI, AX
+	JAE  mmtktail
+
+mmtloop4:
+	MMTSTEP0
+	MMTSTEP1
+	MMTSTEP2
+	MMTSTEP3
+	ADDQ $512, DI
+	ADDQ $16, R8
+	ADDQ $16, R11
+	ADDQ $16, R12
+	CMPQ DI, AX
+	JB   mmtloop4
+
+mmtktail:
+	ANDQ $3, R14
+	JZ   mmtstore
+
+mmtloop1:
+	MMTSTEP0
+	ADDQ $128, DI
+	ADDQ $4, R8
+	ADDQ $4, R11
+	ADDQ $4, R12
+	DECQ R14
+	JNZ  mmtloop1
+
+mmtstore:
+	MOVQ DX, AX
+	MMTSTORE(Z0, Z1)
+	MMTSTORE(Z2, Z3)
+	MMTSTORE(Z4, Z5)
+	MMTSTORE(Z6, Z7)
+	MMTSTORE(Z8, Z9)
+	MMTSTORE(Z10, Z11)
+	MMTSTORE(Z12, Z13)
+	MMTSTORE(Z14, Z15)
+	MMTSTORE(Z16, Z17)
+	MMTSTORE(Z18, Z19)
+	MMTSTORE(Z20, Z21)
+	MMTSTORE(Z22, Z23)
+	MOVQ AX, DX                  // the next group's sums
+	LEAQ (R13)(R9*4), R8
+	LEAQ (R8)(R9*8), R8          // and its rows, 12 on
+	DECQ CX
+	JNZ  mmtgroup
+
+mmtdone:
+	VZEROUPPER
+	RET
+
+// MMT16STEPn is MMTSTEPn for one vector of 16 tokens (at DI, 64 bytes per
+// column) and 24 weight rows (at R8, R11-R15 plus multiples of R9 = ldw).
+#define MMT16STEP0 \
+	VMOVUPS      0(DI), Z24; \
+	VBROADCASTSS (R8), Z25; \
+	VFMADD231PS  Z24, Z25, Z0; \
+	VBROADCASTSS (R8)(R9*1), Z26; \
+	VFMADD231PS  Z24, Z26, Z1; \
+	VBROADCASTSS (R8)(R9*2), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VBROADCASTSS (R8)(R10*1), Z28; \
+	VFMADD231PS  Z24, Z28, Z3; \
+	VBROADCASTSS (R11), Z29; \
+	VFMADD231PS  Z24, Z29, Z4; \
+	VBROADCASTSS (R11)(R9*1), Z30; \
+	VFMADD231PS  Z24, Z30, Z5; \
+	VBROADCASTSS (R11)(R9*2), Z31; \
+	VFMADD231PS  Z24, Z31, Z6; \
+	VBROADCASTSS (R11)(R10*1), Z25; \
+	VFMADD231PS  Z24, Z25, Z7; \
+	VBROADCASTSS (R12), Z26; \
+	VFMADD231PS  Z24, Z26, Z8; \
+	VBROADCASTSS (R12)(R9*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z9; \
+	VBROADCASTSS (R12)(R9*2), Z28; \
+	VFMADD231PS  Z24, Z28, Z10; \
+	VBROADCASTSS (R12)(R10*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z11; \
+	VBROADCASTSS (R13), Z30; \
+	VFMADD231PS  Z24, Z30, Z12; \
+	VBROADCASTSS (R13)(R9*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z13; \
+	VBROADCASTSS (R13)(R9*2), Z25; \
+	VFMADD231PS  Z24, Z25, Z14; \
+	VBROADCASTSS (R13)(R10*1), Z26; \
+	VFMADD231PS  Z24, Z26, Z15; \
+	VBROADCASTSS (R14), Z27; \
+	VFMADD231PS  Z24, Z27, Z16; \
+	VBROADCASTSS (R14)(R9*1), Z28; \
+	VFMADD231PS  Z24, Z28, Z17; \
+	VBROADCASTSS (R14)(R9*2), Z29; \
+	VFMADD231PS  Z24, Z29, Z18; \
+	VBROADCASTSS (R14)(R10*1), Z30; \
+	VFMADD231PS  Z24, Z30, Z19; \
+	VBROADCASTSS (R15), Z31; \
+	VFMADD231PS  Z24, Z31, Z20; \
+	VBROADCASTSS (R15)(R9*1), Z25; \
+	VFMADD231PS  Z24, Z25, Z21; \
+	VBROADCASTSS (R15)(R9*2), Z26; \
+	VFMADD231PS  Z24, Z26, Z22; \
+	VBROADCASTSS (R15)(R10*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z23
+
+#define MMT16STEP1 \
+	VMOVUPS      64(DI), Z24; \
+	VBROADCASTSS 4(R8), Z25; \
+	VFMADD231PS  Z24, Z25, Z0; \
+	VBROADCASTSS 4(R8)(R9*1), Z26; \
+	VFMADD231PS  Z24, Z26, Z1; \
+	VBROADCASTSS 4(R8)(R9*2), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VBROADCASTSS 4(R8)(R10*1), Z28; \
+	VFMADD231PS  Z24, Z28, Z3; \
+	VBROADCASTSS 4(R11), Z29; \
+	VFMADD231PS  Z24, Z29, Z4; \
+	VBROADCASTSS 4(R11)(R9*1), Z30; \
+	VFMADD231PS  Z24, Z30, Z5; \
+	VBROADCASTSS 4(R11)(R9*2), Z31; \
+	VFMADD231PS  Z24, Z31, Z6; \
+	VBROADCASTSS 4(R11)(R10*1), Z25; \
+	VFMADD231PS  Z24, Z25, Z7; \
+	VBROADCASTSS 4(R12), Z26; \
+	VFMADD231PS  Z24, Z26, Z8; \
+	VBROADCASTSS 4(R12)(R9*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z9; \
+	VBROADCASTSS 4(R12)(R9*2), Z28; \
+	VFMADD231PS  Z24, Z28, Z10; \
+	VBROADCASTSS 4(R12)(R10*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z11; \
+	VBROADCASTSS 4(R13), Z30; \
+	VFMADD231PS  Z24, Z30, Z12; \
+	VBROADCASTSS 4(R13)(R9*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z13; \
+	VBROADCASTSS 4(R13)(R9*2), Z25; \
+	VFMADD231PS  Z24, Z25, Z14; \
+	VBROADCASTSS 4(R13)(R10*1), Z26; \
+	VFMADD231PS  Z24, Z26, Z15; \
+	VBROADCASTSS 4(R14), Z27; \
+	VFMADD231PS  Z24, Z27, Z16; \
+	VBROADCASTSS 4(R14)(R9*1), Z28; \
+	VFMADD231PS  Z24, Z28, Z17; \
+	VBROADCASTSS 4(R14)(R9*2), Z29; \
+	VFMADD231PS  Z24, Z29, Z18; \
+	VBROADCASTSS 4(R14)(R10*1), Z30; \
+	VFMADD231PS  Z24, Z30, Z19; \
+	VBROADCASTSS 4(R15), Z31; \
+	VFMADD231PS  Z24, Z31, Z20; \
+	VBROADCASTSS 4(R15)(R9*1), Z25; \
+	VFMADD231PS  Z24, Z25, Z21; \
+	VBROADCASTSS 4(R15)(R9*2), Z26; \
+	VFMADD231PS  Z24, Z26, Z22; \
+	VBROADCASTSS 4(R15)(R10*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z23
+
+#define MMT16STEP2 \
+	VMOVUPS      128(DI), Z24; \
+	VBROADCASTSS 8(R8), Z25; \
+	VFMADD231PS  Z24, Z25, Z0; \
+	VBROADCASTSS 8(R8)(R9*1), Z26; \
+	VFMADD231PS  Z24, Z26, Z1; \
+	VBROADCASTSS 8(R8)(R9*2), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VBROADCASTSS 8(R8)(R10*1), Z28; \
+	VFMADD231PS  Z24, Z28, Z3; \
+	VBROADCASTSS 8(R11), Z29; \
+	VFMADD231PS  Z24, Z29, Z4; \
+	VBROADCASTSS 8(R11)(R9*1), Z30; \
+	VFMADD231PS  Z24, Z30, Z5; \
+	VBROADCASTSS 8(R11)(R9*2), Z31; \
+	VFMADD231PS  Z24, Z31, Z6; \
+	VBROADCASTSS 8(R11)(R10*1), Z25; \
+	VFMADD231PS  Z24, Z25, Z7; \
+	VBROADCASTSS 8(R12), Z26; \
+	VFMADD231PS  Z24, Z26, Z8; \
+	VBROADCASTSS 8(R12)(R9*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z9; \
+	VBROADCASTSS 8(R12)(R9*2), Z28; \
+	VFMADD231PS  Z24, Z28, Z10; \
+	VBROADCASTSS 8(R12)(R10*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z11; \
+	VBROADCASTSS 8(R13), Z30; \
+	VFMADD231PS  Z24, Z30, Z12; \
+	VBROADCASTSS 8(R13)(R9*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z13; \
+	VBROADCASTSS 8(R13)(R9*2), Z25; \
+	VFMADD231PS  Z24, Z25, Z14; \
+	VBROADCASTSS 8(R13)(R10*1), Z26; \
+	VFMADD231PS  Z24, Z26, Z15; \
+	VBROADCASTSS 8(R14), Z27; \
+	VFMADD231PS  Z24, Z27, Z16; \
+	VBROADCASTSS 8(R14)(R9*1), Z28; \
+	VFMADD231PS  Z24, Z28, Z17; \
+	VBROADCASTSS 8(R14)(R9*2), Z29; \
+	VFMADD231PS  Z24, Z29, Z18; \
+	VBROADCASTSS 8(R14)(R10*1), Z30; \
+	VFMADD231PS  Z24, Z30, Z19; \
+	VBROADCASTSS 8(R15), Z31; \
+	VFMADD231PS  Z24, Z31, Z20; \
+	VBROADCASTSS 8(R15)(R9*1), Z25; \
+	VFMADD231PS  Z24, Z25, Z21; \
+	VBROADCASTSS 8(R15)(R9*2), Z26; \
+	VFMADD231PS  Z24, Z26, Z22; \
+	VBROADCASTSS 8(R15)(R10*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z23
+
+#define MMT16STEP3 \
+	VMOVUPS      192(DI), Z24; \
+	VBROADCASTSS 12(R8), Z25; \
+	VFMADD231PS  Z24, Z25, Z0; \
+	VBROADCASTSS 12(R8)(R9*1), Z26; \
+	VFMADD231PS  Z24, Z26, Z1; \
+	VBROADCASTSS 12(R8)(R9*2), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VBROADCASTSS 12(R8)(R10*1), Z28; \
+	VFMADD231PS  Z24, Z28, Z3; \
+	VBROADCASTSS 12(R11), Z29; \
+	VFMADD231PS  Z24, Z29, Z4; \
+	VBROADCASTSS 12(R11)(R9*1), Z30; \
+	VFMADD231PS  Z24, Z30, Z5; \
+	VBROADCASTSS 12(R11)(R9*2), Z31; \
+	VFMADD231PS  Z24, Z31, Z6; \
+	VBROADCASTSS 12(R11)(R10*1), Z25; \
+	VFMADD231PS  Z24, Z25, Z7; \
+	VBROADCASTSS 12(R12), Z26; \
+	VFMADD231PS  Z24, Z26, Z8; \
+	VBROADCASTSS 12(R12)(R9*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z9; \
+	VBROADCASTSS 12(R12)(R9*2), Z28; \
+	VFMADD231PS  Z24, Z28, Z10; \
+	VBROADCASTSS 12(R12)(R10*1), Z29; \
+	VFMADD231PS  Z24, Z29, Z11; \
+	VBROADCASTSS 12(R13), Z30; \
+	VFMADD231PS  Z24, Z30, Z12; \
+	VBROADCASTSS 12(R13)(R9*1), Z31; \
+	VFMADD231PS  Z24, Z31, Z13; \
+	VBROADCASTSS 12(R13)(R9*2), Z25; \
+	VFMADD231PS  Z24, Z25, Z14; \
+	VBROADCASTSS 12(R13)(R10*1), Z26; \
+	VFMADD231PS  Z24, Z26, Z15; \
+	VBROADCASTSS 12(R14), Z27; \
+	VFMADD231PS  Z24, Z27, Z16; \
+	VBROADCASTSS 12(R14)(R9*1), Z28; \
+	VFMADD231PS  Z24, Z28, Z17; \
+	VBROADCASTSS 12(R14)(R9*2), Z29; \
+	VFMADD231PS  Z24, Z29, Z18; \
+	VBROADCASTSS 12(R14)(R10*1), Z30; \
+	VFMADD231PS  Z24, Z30, Z19; \
+	VBROADCASTSS 12(R15), Z31; \
+	VFMADD231PS  Z24, Z31, Z20; \
+	VBROADCASTSS 12(R15)(R9*1), Z25; \
+	VFMADD231PS  Z24, Z25, Z21; \
+	VBROADCASTSS 12(R15)(R9*2), Z26; \
+	VFMADD231PS  Z24, Z26, Z22; \
+	VBROADCASTSS 12(R15)(R10*1), Z27; \
+	VFMADD231PS  Z24, Z27, Z23
+
+// func mmTokens16AVX512(xp *float32, w *float32, ldw, groups, k int, ot *float32, ldt int)
+// For g < groups, r < 24, t < 16, with weight row R = 24g+r:
+// ot[R*ldt+t] = fma chain over j < k of xp[j*16+t] * w[R*ldw+j], from 0.
+// R15 is written after the last global access (there is none).
+TEXT ·mmTokens16AVX512(SB), NOSPLIT, $0-56
+	MOVQ  w+8(FP), R8
+	MOVQ  ldw+16(FP), R9
+	SHLQ  $2, R9                 // R9: ldw in bytes
+	LEAQ  (R9)(R9*2), R10        // R10: 3*ldw
+	MOVQ  ot+40(FP), DX
+	MOVQ  ldt+48(FP), BX
+	SHLQ  $2, BX                 // BX: ldt in bytes
+	MOVQ  groups+24(FP), CX
+	TESTQ CX, CX
+	JLE   mmt16done
+
+mmt16group:
+	MOVQ R8, SI                  // the group's first row
+	LEAQ (R8)(R9*4), R11         // rows 4-7
+	LEAQ (R11)(R9*4), R12        // rows 8-11
+	LEAQ (R12)(R9*4), R13        // rows 12-15
+	LEAQ (R13)(R9*4), R14        // rows 16-19
+	LEAQ (R14)(R9*4), R15        // rows 20-23
+	ZERO4Z(Z0, Z1, Z2, Z3)
+	ZERO4Z(Z4, Z5, Z6, Z7)
+	ZERO4Z(Z8, Z9, Z10, Z11)
+	ZERO4Z(Z12, Z13, Z14, Z15)
+	ZERO4Z(Z16, Z17, Z18, Z19)
+	ZERO4Z(Z20, Z21, Z22, Z23)
+	MOVQ xp+0(FP), DI
+	MOVQ k+32(FP), AX
+	ANDQ $-4, AX
+	SHLQ $6, AX
+	ADDQ DI, AX                  // AX: the end of the panel's whole groups of 4 columns
+	CMPQ DI, AX
+	JAE  mmt16ktail
+
+mmt16loop4:
+	MMT16STEP0
+	MMT16STEP1
+	MMT16STEP2
+	MMT16STEP3
+	ADDQ $256, DI
+	ADDQ $16, R8
+	ADDQ $16, R11
+	ADDQ $16, R12
+	ADDQ $16, R13
+	ADDQ $16, R14
+	ADDQ $16, R15
+	CMPQ DI, AX
+	JB   mmt16loop4
+
+mmt16ktail:
+	MOVQ k+32(FP), AX
+	ANDQ $3, AX
+	JZ   mmt16store
+
+mmt16loop1:
+	MMT16STEP0
+	ADDQ $64, DI
+	ADDQ $4, R8
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $4, R14
+	ADDQ $4, R15
+	DECQ AX
+	JNZ  mmt16loop1
+
+mmt16store:
+	MOVQ DX, AX
+	VMOVUPS Z0, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z1, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z2, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z3, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z4, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z5, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z6, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z7, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z8, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z9, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z10, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z11, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z12, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z13, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z14, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z15, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z16, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z17, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z18, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z19, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z20, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z21, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z22, (AX)
+	ADDQ    BX, AX
+	VMOVUPS Z23, (AX)
+	ADDQ    BX, AX
+	MOVQ AX, DX                  // the next group's sums
+	LEAQ (SI)(R9*8), R8
+	LEAQ (R8)(R9*8), R8
+	LEAQ (R8)(R9*8), R8          // and its rows, 24 on
+	DECQ CX
+	JNZ  mmt16group
+
+mmt16done:
+	VZEROUPPER
+	RET
+
+// UNPACK4 transposes the 4x4 blocks in the 128-bit quarters of r0-r3: if
+// quarter q of r(i) holds four columns of row i (of some group of four rows),
+// afterwards quarter q of r(j) holds column j of the four rows. t0-t3 are
+// temporaries.
+#define UNPACK4(r0, r1, r2, r3, t0, t1, t2, t3) \
+	VUNPCKLPS r1, r0, t0; \
+	VUNPCKHPS r1, r0, t1; \
+	VUNPCKLPS r3, r2, t2; \
+	VUNPCKHPS r3, r2, t3; \
+	VUNPCKLPD t2, t0, r0; \
+	VUNPCKHPD t2, t0, r1; \
+	VUNPCKLPD t3, t1, r2; \
+	VUNPCKHPD t3, t1, r3
+
+// func transpose16AVX512(dst *float32, ldd int, w *float32, ldw int, chunks int)
+// For r < 16 and j < 16*chunks: dst[j*ldd+r] = w[r*ldw+j]. Sixteen rows of w
+// become sixteen-float columns, one 16x16 block at a time. The loads do half
+// the work: register 4q+i gets, in its quarter g, columns 4q..4q+3 of row
+// i+4g, so that a 4x4 transpose inside each quarter (UNPACK4) completes
+// columns 4q..4q+3. The inserts can run on port 0, the shuffles only on 5.
+TEXT ·transpose16AVX512(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  ldd+8(FP), DX
+	SHLQ  $2, DX                 // DX: ldd in bytes
+	LEAQ  (DX)(DX*2), R14        // R14: 3*ldd
+	MOVQ  w+16(FP), R8
+	MOVQ  ldw+24(FP), R9
+	SHLQ  $2, R9                 // R9: ldw in bytes
+	LEAQ  (R9)(R9*2), R10        // R10: 3*ldw
+	LEAQ  (R8)(R9*4), R11        // rows 4-7
+	LEAQ  (R11)(R9*4), R12       // rows 8-11
+	LEAQ  (R12)(R9*4), R13       // rows 12-15
+	MOVQ  chunks+32(FP), CX
+	TESTQ CX, CX
+	JLE   ppdone
+
+pploop:
+	VMOVUPS      (R8), X0
+	VINSERTF32X4 $1, (R11), Z0, Z0
+	VINSERTF32X4 $2, (R12), Z0, Z0
+	VINSERTF32X4 $3, (R13), Z0, Z0
+	VMOVUPS      (R8)(R9*1), X1
+	VINSERTF32X4 $1, (R11)(R9*1), Z1, Z1
+	VINSERTF32X4 $2, (R12)(R9*1), Z1, Z1
+	VINSERTF32X4 $3, (R13)(R9*1), Z1, Z1
+	VMOVUPS      (R8)(R9*2), X2
+	VINSERTF32X4 $1, (R11)(R9*2), Z2, Z2
+	VINSERTF32X4 $2, (R12)(R9*2), Z2, Z2
+	VINSERTF32X4 $3, (R13)(R9*2), Z2, Z2
+	VMOVUPS      (R8)(R10*1), X3
+	VINSERTF32X4 $1, (R11)(R10*1), Z3, Z3
+	VINSERTF32X4 $2, (R12)(R10*1), Z3, Z3
+	VINSERTF32X4 $3, (R13)(R10*1), Z3, Z3
+	VMOVUPS      16(R8), X4
+	VINSERTF32X4 $1, 16(R11), Z4, Z4
+	VINSERTF32X4 $2, 16(R12), Z4, Z4
+	VINSERTF32X4 $3, 16(R13), Z4, Z4
+	VMOVUPS      16(R8)(R9*1), X5
+	VINSERTF32X4 $1, 16(R11)(R9*1), Z5, Z5
+	VINSERTF32X4 $2, 16(R12)(R9*1), Z5, Z5
+	VINSERTF32X4 $3, 16(R13)(R9*1), Z5, Z5
+	VMOVUPS      16(R8)(R9*2), X6
+	VINSERTF32X4 $1, 16(R11)(R9*2), Z6, Z6
+	VINSERTF32X4 $2, 16(R12)(R9*2), Z6, Z6
+	VINSERTF32X4 $3, 16(R13)(R9*2), Z6, Z6
+	VMOVUPS      16(R8)(R10*1), X7
+	VINSERTF32X4 $1, 16(R11)(R10*1), Z7, Z7
+	VINSERTF32X4 $2, 16(R12)(R10*1), Z7, Z7
+	VINSERTF32X4 $3, 16(R13)(R10*1), Z7, Z7
+	VMOVUPS      32(R8), X8
+	VINSERTF32X4 $1, 32(R11), Z8, Z8
+	VINSERTF32X4 $2, 32(R12), Z8, Z8
+	VINSERTF32X4 $3, 32(R13), Z8, Z8
+	VMOVUPS      32(R8)(R9*1), X9
+	VINSERTF32X4 $1, 32(R11)(R9*1), Z9, Z9
+	VINSERTF32X4 $2, 32(R12)(R9*1), Z9, Z9
+	VINSERTF32X4 $3, 32(R13)(R9*1), Z9, Z9
+	VMOVUPS      32(R8)(R9*2), X10
+	VINSERTF32X4 $1, 32(R11)(R9*2), Z10, Z10
+	VINSERTF32X4 $2, 32(R12)(R9*2), Z10, Z10
+	VINSERTF32X4 $3, 32(R13)(R9*2), Z10, Z10
+	VMOVUPS      32(R8)(R10*1), X11
+	VINSERTF32X4 $1, 32(R11)(R10*1), Z11, Z11
+	VINSERTF32X4 $2, 32(R12)(R10*1), Z11, Z11
+	VINSERTF32X4 $3, 32(R13)(R10*1), Z11, Z11
+	VMOVUPS      48(R8), X12
+	VINSERTF32X4 $1, 48(R11), Z12, Z12
+	VINSERTF32X4 $2, 48(R12), Z12, Z12
+	VINSERTF32X4 $3, 48(R13), Z12, Z12
+	VMOVUPS      48(R8)(R9*1), X13
+	VINSERTF32X4 $1, 48(R11)(R9*1), Z13, Z13
+	VINSERTF32X4 $2, 48(R12)(R9*1), Z13, Z13
+	VINSERTF32X4 $3, 48(R13)(R9*1), Z13, Z13
+	VMOVUPS      48(R8)(R9*2), X14
+	VINSERTF32X4 $1, 48(R11)(R9*2), Z14, Z14
+	VINSERTF32X4 $2, 48(R12)(R9*2), Z14, Z14
+	VINSERTF32X4 $3, 48(R13)(R9*2), Z14, Z14
+	VMOVUPS      48(R8)(R10*1), X15
+	VINSERTF32X4 $1, 48(R11)(R10*1), Z15, Z15
+	VINSERTF32X4 $2, 48(R12)(R10*1), Z15, Z15
+	VINSERTF32X4 $3, 48(R13)(R10*1), Z15, Z15
+	UNPACK4(Z0, Z1, Z2, Z3, Z16, Z17, Z18, Z19)
+	UNPACK4(Z4, Z5, Z6, Z7, Z20, Z21, Z22, Z23)
+	UNPACK4(Z8, Z9, Z10, Z11, Z24, Z25, Z26, Z27)
+	UNPACK4(Z12, Z13, Z14, Z15, Z28, Z29, Z30, Z31)
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, (DI)(DX*1)
+	VMOVUPS Z2, (DI)(DX*2)
+	VMOVUPS Z3, (DI)(R14*1)
+	LEAQ    (DI)(DX*4), DI
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z5, (DI)(DX*1)
+	VMOVUPS Z6, (DI)(DX*2)
+	VMOVUPS Z7, (DI)(R14*1)
+	LEAQ    (DI)(DX*4), DI
+	VMOVUPS Z8, (DI)
+	VMOVUPS Z9, (DI)(DX*1)
+	VMOVUPS Z10, (DI)(DX*2)
+	VMOVUPS Z11, (DI)(R14*1)
+	LEAQ    (DI)(DX*4), DI
+	VMOVUPS Z12, (DI)
+	VMOVUPS Z13, (DI)(DX*1)
+	VMOVUPS Z14, (DI)(DX*2)
+	VMOVUPS Z15, (DI)(R14*1)
+	LEAQ    (DI)(DX*4), DI
+	ADDQ    $64, R8
+	ADDQ    $64, R11
+	ADDQ    $64, R12
+	ADDQ    $64, R13
 	DECQ    CX
-	JNZ     mmr512tile
+	JNZ     pploop
 
-mmr512done:
+ppdone:
 	VZEROUPPER
 	RET
 
@@ -1231,5 +1927,785 @@ fp2loop:
 	JNZ         fp2loop
 
 fp2done:
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------- exp
+
+// The constants of expGeneric (kernels_generic.go), each repeated 8 times so
+// that AVX2 code can use a row as a 32-byte operand; the offsets of the rows:
+#define EC_HI 0
+#define EC_LO 32
+#define EC_LOG2E 64
+#define EC_LN2HI 96
+#define EC_LN2LO 128
+#define EC_P0 160
+#define EC_P1 192
+#define EC_P2 224
+#define EC_P3 256
+#define EC_P4 288
+#define EC_P5 320
+#define EC_ONE 352
+#define EC_BIAS 384
+#define EC_NEGINF 416
+#define EC_SIGN 448
+
+DATA expConst<>+0(SB)/4, $0x42b20000
+DATA expConst<>+4(SB)/4, $0x42b20000
+DATA expConst<>+8(SB)/4, $0x42b20000
+DATA expConst<>+12(SB)/4, $0x42b20000
+DATA expConst<>+16(SB)/4, $0x42b20000
+DATA expConst<>+20(SB)/4, $0x42b20000
+DATA expConst<>+24(SB)/4, $0x42b20000
+DATA expConst<>+28(SB)/4, $0x42b20000
+DATA expConst<>+32(SB)/4, $0xc2d00000
+DATA expConst<>+36(SB)/4, $0xc2d00000
+DATA expConst<>+40(SB)/4, $0xc2d00000
+DATA expConst<>+44(SB)/4, $0xc2d00000
+DATA expConst<>+48(SB)/4, $0xc2d00000
+DATA expConst<>+52(SB)/4, $0xc2d00000
+DATA expConst<>+56(SB)/4, $0xc2d00000
+DATA expConst<>+60(SB)/4, $0xc2d00000
+DATA expConst<>+64(SB)/4, $0x3fb8aa3b
+DATA expConst<>+68(SB)/4, $0x3fb8aa3b
+DATA expConst<>+72(SB)/4, $0x3fb8aa3b
+DATA expConst<>+76(SB)/4, $0x3fb8aa3b
+DATA expConst<>+80(SB)/4, $0x3fb8aa3b
+DATA expConst<>+84(SB)/4, $0x3fb8aa3b
+DATA expConst<>+88(SB)/4, $0x3fb8aa3b
+DATA expConst<>+92(SB)/4, $0x3fb8aa3b
+DATA expConst<>+96(SB)/4, $0x3f318000
+DATA expConst<>+100(SB)/4, $0x3f318000
+DATA expConst<>+104(SB)/4, $0x3f318000
+DATA expConst<>+108(SB)/4, $0x3f318000
+DATA expConst<>+112(SB)/4, $0x3f318000
+DATA expConst<>+116(SB)/4, $0x3f318000
+DATA expConst<>+120(SB)/4, $0x3f318000
+DATA expConst<>+124(SB)/4, $0x3f318000
+DATA expConst<>+128(SB)/4, $0xb95e8083
+DATA expConst<>+132(SB)/4, $0xb95e8083
+DATA expConst<>+136(SB)/4, $0xb95e8083
+DATA expConst<>+140(SB)/4, $0xb95e8083
+DATA expConst<>+144(SB)/4, $0xb95e8083
+DATA expConst<>+148(SB)/4, $0xb95e8083
+DATA expConst<>+152(SB)/4, $0xb95e8083
+DATA expConst<>+156(SB)/4, $0xb95e8083
+DATA expConst<>+160(SB)/4, $0x39506967
+DATA expConst<>+164(SB)/4, $0x39506967
+DATA expConst<>+168(SB)/4, $0x39506967
+DATA expConst<>+172(SB)/4, $0x39506967
+DATA expConst<>+176(SB)/4, $0x39506967
+DATA expConst<>+180(SB)/4, $0x39506967
+DATA expConst<>+184(SB)/4, $0x39506967
+DATA expConst<>+188(SB)/4, $0x39506967
+DATA expConst<>+192(SB)/4, $0x3ab743ce
+DATA expConst<>+196(SB)/4, $0x3ab743ce
+DATA expConst<>+200(SB)/4, $0x3ab743ce
+DATA expConst<>+204(SB)/4, $0x3ab743ce
+DATA expConst<>+208(SB)/4, $0x3ab743ce
+DATA expConst<>+212(SB)/4, $0x3ab743ce
+DATA expConst<>+216(SB)/4, $0x3ab743ce
+DATA expConst<>+220(SB)/4, $0x3ab743ce
+DATA expConst<>+224(SB)/4, $0x3c088908
+DATA expConst<>+228(SB)/4, $0x3c088908
+DATA expConst<>+232(SB)/4, $0x3c088908
+DATA expConst<>+236(SB)/4, $0x3c088908
+DATA expConst<>+240(SB)/4, $0x3c088908
+DATA expConst<>+244(SB)/4, $0x3c088908
+DATA expConst<>+248(SB)/4, $0x3c088908
+DATA expConst<>+252(SB)/4, $0x3c088908
+DATA expConst<>+256(SB)/4, $0x3d2aa9c1
+DATA expConst<>+260(SB)/4, $0x3d2aa9c1
+DATA expConst<>+264(SB)/4, $0x3d2aa9c1
+DATA expConst<>+268(SB)/4, $0x3d2aa9c1
+DATA expConst<>+272(SB)/4, $0x3d2aa9c1
+DATA expConst<>+276(SB)/4, $0x3d2aa9c1
+DATA expConst<>+280(SB)/4, $0x3d2aa9c1
+DATA expConst<>+284(SB)/4, $0x3d2aa9c1
+DATA expConst<>+288(SB)/4, $0x3e2aaaaa
+DATA expConst<>+292(SB)/4, $0x3e2aaaaa
+DATA expConst<>+296(SB)/4, $0x3e2aaaaa
+DATA expConst<>+300(SB)/4, $0x3e2aaaaa
+DATA expConst<>+304(SB)/4, $0x3e2aaaaa
+DATA expConst<>+308(SB)/4, $0x3e2aaaaa
+DATA expConst<>+312(SB)/4, $0x3e2aaaaa
+DATA expConst<>+316(SB)/4, $0x3e2aaaaa
+DATA expConst<>+320(SB)/4, $0x3f000000
+DATA expConst<>+324(SB)/4, $0x3f000000
+DATA expConst<>+328(SB)/4, $0x3f000000
+DATA expConst<>+332(SB)/4, $0x3f000000
+DATA expConst<>+336(SB)/4, $0x3f000000
+DATA expConst<>+340(SB)/4, $0x3f000000
+DATA expConst<>+344(SB)/4, $0x3f000000
+DATA expConst<>+348(SB)/4, $0x3f000000
+DATA expConst<>+352(SB)/4, $0x3f800000
+DATA expConst<>+356(SB)/4, $0x3f800000
+DATA expConst<>+360(SB)/4, $0x3f800000
+DATA expConst<>+364(SB)/4, $0x3f800000
+DATA expConst<>+368(SB)/4, $0x3f800000
+DATA expConst<>+372(SB)/4, $0x3f800000
+DATA expConst<>+376(SB)/4, $0x3f800000
+DATA expConst<>+380(SB)/4, $0x3f800000
+DATA expConst<>+384(SB)/4, $0x0000007f
+DATA expConst<>+388(SB)/4, $0x0000007f
+DATA expConst<>+392(SB)/4, $0x0000007f
+DATA expConst<>+396(SB)/4, $0x0000007f
+DATA expConst<>+400(SB)/4, $0x0000007f
+DATA expConst<>+404(SB)/4, $0x0000007f
+DATA expConst<>+408(SB)/4, $0x0000007f
+DATA expConst<>+412(SB)/4, $0x0000007f
+DATA expConst<>+416(SB)/4, $0xff800000
+DATA expConst<>+420(SB)/4, $0xff800000
+DATA expConst<>+424(SB)/4, $0xff800000
+DATA expConst<>+428(SB)/4, $0xff800000
+DATA expConst<>+432(SB)/4, $0xff800000
+DATA expConst<>+436(SB)/4, $0xff800000
+DATA expConst<>+440(SB)/4, $0xff800000
+DATA expConst<>+444(SB)/4, $0xff800000
+DATA expConst<>+448(SB)/4, $0x80000000
+DATA expConst<>+452(SB)/4, $0x80000000
+DATA expConst<>+456(SB)/4, $0x80000000
+DATA expConst<>+460(SB)/4, $0x80000000
+DATA expConst<>+464(SB)/4, $0x80000000
+DATA expConst<>+468(SB)/4, $0x80000000
+DATA expConst<>+472(SB)/4, $0x80000000
+DATA expConst<>+476(SB)/4, $0x80000000
+GLOBL expConst<>(SB), RODATA|NOPTR, $480
+
+// EXPCONST512 loads the constants of EXP512 into Z16-Z27.
+#define EXPCONST512 \
+	VBROADCASTSS expConst<>+EC_HI(SB), Z16; \
+	VBROADCASTSS expConst<>+EC_LO(SB), Z17; \
+	VBROADCASTSS expConst<>+EC_LOG2E(SB), Z18; \
+	VBROADCASTSS expConst<>+EC_LN2HI(SB), Z19; \
+	VBROADCASTSS expConst<>+EC_LN2LO(SB), Z20; \
+	VBROADCASTSS expConst<>+EC_P0(SB), Z21; \
+	VBROADCASTSS expConst<>+EC_P1(SB), Z22; \
+	VBROADCASTSS expConst<>+EC_P2(SB), Z23; \
+	VBROADCASTSS expConst<>+EC_P3(SB), Z24; \
+	VBROADCASTSS expConst<>+EC_P4(SB), Z25; \
+	VBROADCASTSS expConst<>+EC_P5(SB), Z26; \
+	VBROADCASTSS expConst<>+EC_ONE(SB), Z27
+
+// EXP512 replaces each lane of x by expGeneric of it, with the constants of
+// EXPCONST512 in Z16-Z27; t0-t2 are clobbered. The clamps keep a NaN (it is
+// the second source of MINPS and MAXPS, which they return on NaN), and
+// VSCALEFPS rounds y·2^n once, as expGeneric's two exact steps do.
+#define EXP512(x, t0, t1, t2) \
+	VMINPS      x, Z16, x; \
+	VMAXPS      x, Z17, x; \
+	VMULPS      Z18, x, t0; \
+	VRNDSCALEPS $0, t0, t0; \
+	VMULPS      Z19, t0, t1; \
+	VSUBPS      t1, x, x; \
+	VMULPS      Z20, t0, t1; \
+	VSUBPS      t1, x, x; \
+	VMULPS      x, x, t2; \
+	VMULPS      Z21, x, t1; \
+	VADDPS      Z22, t1, t1; \
+	VMULPS      x, t1, t1; \
+	VADDPS      Z23, t1, t1; \
+	VMULPS      x, t1, t1; \
+	VADDPS      Z24, t1, t1; \
+	VMULPS      x, t1, t1; \
+	VADDPS      Z25, t1, t1; \
+	VMULPS      x, t1, t1; \
+	VADDPS      Z26, t1, t1; \
+	VMULPS      t2, t1, t1; \
+	VADDPS      x, t1, t1; \
+	VADDPS      Z27, t1, t1; \
+	VSCALEFPS   t0, t1, x
+
+// func expVecAVX512(x []float32)
+// x[i] = expGeneric(x[i]), bit for bit.
+TEXT ·expVecAVX512(SB), NOSPLIT, $0-24
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	EXPCONST512
+	XORQ AX, AX
+	MOVQ CX, DX
+	ANDQ $-16, DX
+	SHLQ $2, DX
+	JZ   ex512mask
+
+ex512loop:
+	VMOVUPS (SI)(AX*1), Z0
+	EXP512(Z0, Z1, Z2, Z3)
+	VMOVUPS Z0, (SI)(AX*1)
+	ADDQ    $64, AX
+	CMPQ    AX, DX
+	JB      ex512loop
+
+ex512mask:
+	TESTQ $15, CX
+	JZ    ex512done
+	MASK16
+	VMOVUPS.Z (SI)(AX*1), K1, Z0
+	EXP512(Z0, Z1, Z2, Z3)
+	VMOVUPS   Z0, K1, (SI)(AX*1)
+
+ex512done:
+	VZEROUPPER
+	RET
+
+// func softmaxAVX512(x []float32, d float32)
+// softmaxGeneric(x, d), bit for bit: the maximum does not depend on the
+// order, the 16 lanes of Z28 are the 16 partial sums, and the division and
+// the final tree are the same operations.
+TEXT ·softmaxAVX512(SB), NOSPLIT, $0-28
+	MOVQ  x_base+0(FP), SI
+	MOVQ  x_len+8(FP), CX
+	TESTQ CX, CX
+	JZ    sm512done
+	MOVQ  CX, DX
+	ANDQ  $-16, DX
+	SHLQ  $2, DX                 // DX: bytes in whole vectors
+	MASK16                       // K1: the tail
+	VBROADCASTSS d+24(FP), Z31
+	VBROADCASTSS expConst<>+EC_NEGINF(SB), Z30
+
+	// Pass 1: x /= d and the maximum, into Z29 (the tail's missing lanes
+	// read as -Inf).
+	VMOVAPS Z30, Z29
+	XORQ    AX, AX
+	CMPQ    AX, DX
+	JAE     sm512maxtail
+
+sm512max:
+	VMOVUPS (SI)(AX*1), Z0
+	VDIVPS  Z31, Z0, Z0
+	VMOVUPS Z0, (SI)(AX*1)
+	VMAXPS  Z0, Z29, Z29
+	ADDQ    $64, AX
+	CMPQ    AX, DX
+	JB      sm512max
+
+sm512maxtail:
+	KORTESTW K1, K1
+	JZ       sm512maxred
+	VMOVAPS  Z30, Z0
+	VMOVUPS  (SI)(AX*1), K1, Z0
+	VDIVPS   Z31, Z0, Z0
+	VMOVUPS  Z0, K1, (SI)(AX*1)
+	VMAXPS   Z0, Z29, Z29
+
+sm512maxred:
+	VEXTRACTF64X4 $1, Z29, Y0
+	VMAXPS        Y0, Y29, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXPS        X1, X0, X0
+	VBROADCASTSS  X0, Z29
+
+	// Pass 2: x = exp(x - max), summed lane by lane into Z28.
+	EXPCONST512
+	VPXORD Z28, Z28, Z28
+	XORQ   AX, AX
+	CMPQ   AX, DX
+	JAE    sm512exptail
+
+sm512exp:
+	VMOVUPS (SI)(AX*1), Z0
+	VSUBPS  Z29, Z0, Z0
+	EXP512(Z0, Z1, Z2, Z3)
+	VMOVUPS Z0, (SI)(AX*1)
+	VADDPS  Z0, Z28, Z28
+	ADDQ    $64, AX
+	CMPQ    AX, DX
+	JB      sm512exp
+
+sm512exptail:
+	KORTESTW  K1, K1
+	JZ        sm512sumred
+	VMOVUPS.Z (SI)(AX*1), K1, Z0
+	VSUBPS    Z29, Z0, Z0
+	EXP512(Z0, Z1, Z2, Z3)
+	VMOVUPS   Z0, K1, (SI)(AX*1)
+	VADDPS    Z0, Z28, K1, Z28
+
+sm512sumred:
+	// Lane j adds lane j+8, then j+4, j+2 and j+1, as softmaxGeneric does.
+	VEXTRACTF64X4 $1, Z28, Y0
+	VADDPS        Y0, Y28, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	VBROADCASTSS  X0, Z28
+
+	// Pass 3: x /= sum.
+	XORQ AX, AX
+	CMPQ AX, DX
+	JAE  sm512divtail
+
+sm512div:
+	VMOVUPS (SI)(AX*1), Z0
+	VDIVPS  Z28, Z0, Z0
+	VMOVUPS Z0, (SI)(AX*1)
+	ADDQ    $64, AX
+	CMPQ    AX, DX
+	JB      sm512div
+
+sm512divtail:
+	KORTESTW  K1, K1
+	JZ        sm512done
+	VMOVUPS.Z (SI)(AX*1), K1, Z0
+	VDIVPS    Z28, Z0, Z0
+	VMOVUPS   Z0, K1, (SI)(AX*1)
+
+sm512done:
+	VZEROUPPER
+	RET
+
+// func swiGLUAVX512(gate, up []float32)
+// swiGLUGeneric(gate, up), bit for bit; len(up) == len(gate).
+TEXT ·swiGLUAVX512(SB), NOSPLIT, $0-48
+	MOVQ gate_base+0(FP), SI
+	MOVQ gate_len+8(FP), CX
+	MOVQ up_base+24(FP), DI
+	EXPCONST512
+	VPBROADCASTD expConst<>+EC_SIGN(SB), Z28
+	XORQ AX, AX
+	MOVQ CX, DX
+	ANDQ $-16, DX
+	SHLQ $2, DX
+	JZ   sg512mask
+
+sg512loop:
+	VMOVUPS (SI)(AX*1), Z4
+	VPXORD  Z28, Z4, Z0          // -v
+	EXP512(Z0, Z1, Z2, Z3)
+	VADDPS  Z27, Z0, Z0          // 1 + exp(-v)
+	VDIVPS  Z0, Z27, Z0          // 1 / (1 + exp(-v))
+	VMULPS  Z0, Z4, Z0
+	VMULPS  (DI)(AX*1), Z0, Z0
+	VMOVUPS Z0, (SI)(AX*1)
+	ADDQ    $64, AX
+	CMPQ    AX, DX
+	JB      sg512loop
+
+sg512mask:
+	TESTQ $15, CX
+	JZ    sg512done
+	MASK16
+	VMOVUPS.Z (SI)(AX*1), K1, Z4
+	VMOVUPS.Z (DI)(AX*1), K1, Z5
+	VPXORD    Z28, Z4, Z0
+	EXP512(Z0, Z1, Z2, Z3)
+	VADDPS    Z27, Z0, Z0
+	VDIVPS    Z0, Z27, Z0
+	VMULPS    Z0, Z4, Z0
+	VMULPS    Z5, Z0, Z0
+	VMOVUPS   Z0, K1, (SI)(AX*1)
+
+sg512done:
+	VZEROUPPER
+	RET
+
+
+// EXP256 is EXP512 for AVX2, with the constants read from memory: it
+// replaces each lane of x by expGeneric of it; t0-t2 are clobbered. 2^n is
+// applied as expGeneric does, as two factors built in the exponent field.
+#define EXP256(x, t0, t1, t2) \
+	VMOVUPS   expConst<>+EC_HI(SB), t0; \
+	VMINPS    x, t0, x; \
+	VMOVUPS   expConst<>+EC_LO(SB), t0; \
+	VMAXPS    x, t0, x; \
+	VMULPS    expConst<>+EC_LOG2E(SB), x, t0; \
+	VROUNDPS  $0, t0, t0; \
+	VMULPS    expConst<>+EC_LN2HI(SB), t0, t1; \
+	VSUBPS    t1, x, x; \
+	VMULPS    expConst<>+EC_LN2LO(SB), t0, t1; \
+	VSUBPS    t1, x, x; \
+	VMULPS    x, x, t2; \
+	VMULPS    expConst<>+EC_P0(SB), x, t1; \
+	VADDPS    expConst<>+EC_P1(SB), t1, t1; \
+	VMULPS    x, t1, t1; \
+	VADDPS    expConst<>+EC_P2(SB), t1, t1; \
+	VMULPS    x, t1, t1; \
+	VADDPS    expConst<>+EC_P3(SB), t1, t1; \
+	VMULPS    x, t1, t1; \
+	VADDPS    expConst<>+EC_P4(SB), t1, t1; \
+	VMULPS    x, t1, t1; \
+	VADDPS    expConst<>+EC_P5(SB), t1, t1; \
+	VMULPS    t2, t1, t1; \
+	VADDPS    x, t1, t1; \
+	VADDPS    expConst<>+EC_ONE(SB), t1, t1; \
+	VCVTPS2DQ t0, t0; \
+	VPSRAD    $1, t0, t2; \
+	VPSUBD    t2, t0, t0; \
+	VPADDD    expConst<>+EC_BIAS(SB), t2, t2; \
+	VPSLLD    $23, t2, t2; \
+	VPADDD    expConst<>+EC_BIAS(SB), t0, t0; \
+	VPSLLD    $23, t0, t0; \
+	VMULPS    t2, t1, t1; \
+	VMULPS    t0, t1, x
+
+// func expVecAVX2(x []float32)
+// x[i] = expGeneric(x[i]), bit for bit.
+TEXT ·expVecAVX2(SB), NOSPLIT, $0-24
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	XORQ AX, AX
+	MOVQ CX, DX
+	ANDQ $-8, DX
+	SHLQ $2, DX
+	JZ   ex2mask
+
+ex2loop:
+	VMOVUPS (SI)(AX*1), Y0
+	EXP256(Y0, Y1, Y2, Y3)
+	VMOVUPS Y0, (SI)(AX*1)
+	ADDQ    $32, AX
+	CMPQ    AX, DX
+	JB      ex2loop
+
+ex2mask:
+	TESTQ      $7, CX
+	JZ         ex2done
+	MASK8
+	VMASKMOVPS (SI)(AX*1), Y15, Y0
+	EXP256(Y0, Y1, Y2, Y3)
+	VMASKMOVPS Y0, Y15, (SI)(AX*1)
+
+ex2done:
+	VZEROUPPER
+	RET
+
+// func softmaxAVX2(x []float32, d float32)
+// softmaxGeneric(x, d), bit for bit: 8-float vectors alternate between the
+// partial sums of lanes 0-7 (Y11) and 8-15 (Y12), so element i still adds
+// into sum i%16.
+TEXT ·softmaxAVX2(SB), NOSPLIT, $0-28
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	TESTQ        CX, CX
+	JZ           sm2done
+	MOVQ         CX, DX
+	ANDQ         $-16, DX
+	SHLQ         $2, DX          // DX: bytes in whole groups of 16
+	MOVQ         CX, BX
+	ANDQ         $15, BX         // BX: floats after them
+	MASK8                        // Y15: the last CX&7 floats
+	VBROADCASTSS d+24(FP), Y13
+	VMOVUPS      expConst<>+EC_NEGINF(SB), Y14
+
+	// Pass 1: x /= d and the maximum, into Y11 and Y12.
+	VMOVUPS Y14, Y11
+	VMOVUPS Y14, Y12
+	XORQ    AX, AX
+	CMPQ    AX, DX
+	JAE     sm2maxtail
+
+sm2max:
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS 32(SI)(AX*1), Y1
+	VDIVPS  Y13, Y0, Y0
+	VDIVPS  Y13, Y1, Y1
+	VMOVUPS Y0, (SI)(AX*1)
+	VMOVUPS Y1, 32(SI)(AX*1)
+	VMAXPS  Y0, Y11, Y11
+	VMAXPS  Y1, Y12, Y12
+	ADDQ    $64, AX
+	CMPQ    AX, DX
+	JB      sm2max
+
+sm2maxtail:
+	CMPQ BX, $8
+	JB   sm2maxmask
+	VMOVUPS (SI)(AX*1), Y0
+	VDIVPS  Y13, Y0, Y0
+	VMOVUPS Y0, (SI)(AX*1)
+	VMAXPS  Y0, Y11, Y11
+	ADDQ    $32, AX
+
+sm2maxmask:
+	TESTQ      $7, BX
+	JZ         sm2maxred
+	VMASKMOVPS (SI)(AX*1), Y15, Y0
+	VBLENDVPS  Y15, Y0, Y14, Y0  // -Inf in the lanes past the end
+	VDIVPS     Y13, Y0, Y0
+	VMASKMOVPS Y0, Y15, (SI)(AX*1)
+	VMAXPS     Y0, Y12, Y12
+
+sm2maxred:
+	VMAXPS        Y12, Y11, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXPS        X1, X0, X0
+	VBROADCASTSS  X0, Y13        // Y13: the maximum
+
+	// Pass 2: x = exp(x - max), summed into Y11 (lanes 0-7) and Y12 (8-15).
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	XORQ   AX, AX
+	CMPQ   AX, DX
+	JAE    sm2exptail
+
+sm2exp:
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS 32(SI)(AX*1), Y4
+	VSUBPS  Y13, Y0, Y0
+	VSUBPS  Y13, Y4, Y4
+	EXP256(Y0, Y1, Y2, Y3)
+	EXP256(Y4, Y5, Y6, Y7)
+	VMOVUPS Y0, (SI)(AX*1)
+	VMOVUPS Y4, 32(SI)(AX*1)
+	VADDPS  Y0, Y11, Y11
+	VADDPS  Y4, Y12, Y12
+	ADDQ    $64, AX
+	CMPQ    AX, DX
+	JB      sm2exp
+
+sm2exptail:
+	CMPQ BX, $8
+	JB   sm2explo
+	VMOVUPS (SI)(AX*1), Y0
+	VSUBPS  Y13, Y0, Y0
+	EXP256(Y0, Y1, Y2, Y3)
+	VMOVUPS Y0, (SI)(AX*1)
+	VADDPS  Y0, Y11, Y11
+	ADDQ    $32, AX
+	TESTQ   $7, BX
+	JZ      sm2sumred
+	VMASKMOVPS (SI)(AX*1), Y15, Y0
+	VSUBPS     Y13, Y0, Y0
+	EXP256(Y0, Y1, Y2, Y3)
+	VANDPS     Y15, Y0, Y0       // 0 past the end
+	VMASKMOVPS Y0, Y15, (SI)(AX*1)
+	VADDPS     Y0, Y12, Y12
+	JMP        sm2sumred
+
+sm2explo:
+	TESTQ      $7, BX
+	JZ         sm2sumred
+	VMASKMOVPS (SI)(AX*1), Y15, Y0
+	VSUBPS     Y13, Y0, Y0
+	EXP256(Y0, Y1, Y2, Y3)
+	VANDPS     Y15, Y0, Y0
+	VMASKMOVPS Y0, Y15, (SI)(AX*1)
+	VADDPS     Y0, Y11, Y11
+
+sm2sumred:
+	// Lane j adds lane j+8, then j+4, j+2 and j+1, as softmaxGeneric does.
+	VADDPS       Y12, Y11, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VBROADCASTSS X0, Y13         // Y13: the sum
+
+	// Pass 3: x /= sum.
+	XORQ AX, AX
+	MOVQ CX, DX
+	ANDQ $-8, DX
+	SHLQ $2, DX
+	JZ   sm2divmask
+
+sm2div:
+	VMOVUPS (SI)(AX*1), Y0
+	VDIVPS  Y13, Y0, Y0
+	VMOVUPS Y0, (SI)(AX*1)
+	ADDQ    $32, AX
+	CMPQ    AX, DX
+	JB      sm2div
+
+sm2divmask:
+	TESTQ      $7, CX
+	JZ         sm2done
+	VMASKMOVPS (SI)(AX*1), Y15, Y0
+	VDIVPS     Y13, Y0, Y0
+	VMASKMOVPS Y0, Y15, (SI)(AX*1)
+
+sm2done:
+	VZEROUPPER
+	RET
+
+// func swiGLUAVX2(gate, up []float32)
+// swiGLUGeneric(gate, up), bit for bit; len(up) == len(gate).
+TEXT ·swiGLUAVX2(SB), NOSPLIT, $0-48
+	MOVQ    gate_base+0(FP), SI
+	MOVQ    gate_len+8(FP), CX
+	MOVQ    up_base+24(FP), DI
+	VMOVUPS expConst<>+EC_SIGN(SB), Y14
+	VMOVUPS expConst<>+EC_ONE(SB), Y13
+	XORQ    AX, AX
+	MOVQ    CX, DX
+	ANDQ    $-8, DX
+	SHLQ    $2, DX
+	JZ      sg2mask
+
+sg2loop:
+	VMOVUPS (SI)(AX*1), Y4
+	VXORPS  Y14, Y4, Y0          // -v
+	EXP256(Y0, Y1, Y2, Y3)
+	VADDPS  Y13, Y0, Y0          // 1 + exp(-v)
+	VDIVPS  Y0, Y13, Y0          // 1 / (1 + exp(-v))
+	VMULPS  Y0, Y4, Y0
+	VMULPS  (DI)(AX*1), Y0, Y0
+	VMOVUPS Y0, (SI)(AX*1)
+	ADDQ    $32, AX
+	CMPQ    AX, DX
+	JB      sg2loop
+
+sg2mask:
+	TESTQ      $7, CX
+	JZ         sg2done
+	MASK8
+	VMASKMOVPS (SI)(AX*1), Y15, Y4
+	VMASKMOVPS (DI)(AX*1), Y15, Y5
+	VXORPS     Y14, Y4, Y0
+	EXP256(Y0, Y1, Y2, Y3)
+	VADDPS     Y13, Y0, Y0
+	VDIVPS     Y0, Y13, Y0
+	VMULPS     Y0, Y4, Y0
+	VMULPS     Y5, Y0, Y0
+	VMASKMOVPS Y0, Y15, (SI)(AX*1)
+
+sg2done:
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------- RoPE, Add
+
+// ropeIdx<> duplicates each of 8 floats into a pair of lanes (VPERMPS
+// indices 0 0 1 1 ... 7 7); ropeSign<> flips the sign of the even lanes.
+DATA ropeIdx<>+0(SB)/4, $0
+DATA ropeIdx<>+4(SB)/4, $0
+DATA ropeIdx<>+8(SB)/4, $1
+DATA ropeIdx<>+12(SB)/4, $1
+DATA ropeIdx<>+16(SB)/4, $2
+DATA ropeIdx<>+20(SB)/4, $2
+DATA ropeIdx<>+24(SB)/4, $3
+DATA ropeIdx<>+28(SB)/4, $3
+DATA ropeIdx<>+32(SB)/4, $4
+DATA ropeIdx<>+36(SB)/4, $4
+DATA ropeIdx<>+40(SB)/4, $5
+DATA ropeIdx<>+44(SB)/4, $5
+DATA ropeIdx<>+48(SB)/4, $6
+DATA ropeIdx<>+52(SB)/4, $6
+DATA ropeIdx<>+56(SB)/4, $7
+DATA ropeIdx<>+60(SB)/4, $7
+GLOBL ropeIdx<>(SB), RODATA|NOPTR, $64
+
+DATA ropeSign<>+0(SB)/8, $0x0000000080000000
+DATA ropeSign<>+8(SB)/8, $0x0000000080000000
+DATA ropeSign<>+16(SB)/8, $0x0000000080000000
+DATA ropeSign<>+24(SB)/8, $0x0000000080000000
+DATA ropeSign<>+32(SB)/8, $0x0000000080000000
+DATA ropeSign<>+40(SB)/8, $0x0000000080000000
+DATA ropeSign<>+48(SB)/8, $0x0000000080000000
+DATA ropeSign<>+56(SB)/8, $0x0000000080000000
+GLOBL ropeSign<>(SB), RODATA|NOPTR, $64
+
+// func ropePairsAVX512(x []float32, headDim int, cos, sin []float32)
+// ropeGeneric(x, headDim, cos, sin, true), bit for bit, for headDim a
+// multiple of 16 dividing len(x), len(cos) and len(sin) >= headDim/2: each
+// 16 floats (8 pairs) become x*[c0 c0 c1 c1 ..] + swap(x)*[-s0 s0 -s1 s1 ..],
+// the generic loop's two rounded products and their sum.
+TEXT ·ropePairsAVX512(SB), NOSPLIT, $0-80
+	MOVQ    x_base+0(FP), DI
+	MOVQ    x_len+8(FP), CX
+	MOVQ    headDim+24(FP), DX
+	SHLQ    $1, DX               // DX: bytes of cos (and sin) per head
+	MOVQ    cos_base+32(FP), R8
+	MOVQ    sin_base+56(FP), R9
+	VMOVUPS ropeIdx<>(SB), Z30
+	VMOVUPS ropeSign<>(SB), Z31
+	SHLQ    $2, CX
+	ADDQ    DI, CX               // CX: the end of x
+	CMPQ    DI, CX
+	JAE     ropedone
+
+ropehead:
+	XORQ AX, AX                  // byte offset into cos and sin
+
+ropevec:
+	VMOVUPS     (R8)(AX*1), Y0
+	VMOVUPS     (R9)(AX*1), Y1
+	VPERMPS     Z0, Z30, Z0      // c0 c0 c1 c1 ...
+	VPERMPS     Z1, Z30, Z1      // s0 s0 s1 s1 ...
+	VPXORD      Z31, Z1, Z1      // -s0 s0 -s1 s1 ...
+	VMOVUPS     (DI), Z2
+	VPERMILPS   $0xB1, Z2, Z3    // x1 x0 x3 x2 ...
+	VMULPS      Z0, Z2, Z2
+	VMULPS      Z1, Z3, Z3
+	VADDPS      Z3, Z2, Z2
+	VMOVUPS     Z2, (DI)
+	ADDQ        $64, DI
+	ADDQ        $32, AX
+	CMPQ        AX, DX
+	JB          ropevec
+	CMPQ        DI, CX
+	JB          ropehead
+
+ropedone:
+	VZEROUPPER
+	RET
+
+// func addAVX512(dst, src []float32)
+// addGeneric(dst, src); len(src) >= len(dst).
+TEXT ·addAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ src_base+24(FP), SI
+	XORQ AX, AX
+	MOVQ CX, DX
+	ANDQ $-64, DX
+	SHLQ $2, DX
+	JZ   add512tail16
+
+add512loop64:
+	VMOVUPS (DI)(AX*1), Z0
+	VMOVUPS 64(DI)(AX*1), Z1
+	VMOVUPS 128(DI)(AX*1), Z2
+	VMOVUPS 192(DI)(AX*1), Z3
+	VADDPS  (SI)(AX*1), Z0, Z0
+	VADDPS  64(SI)(AX*1), Z1, Z1
+	VADDPS  128(SI)(AX*1), Z2, Z2
+	VADDPS  192(SI)(AX*1), Z3, Z3
+	VMOVUPS Z0, (DI)(AX*1)
+	VMOVUPS Z1, 64(DI)(AX*1)
+	VMOVUPS Z2, 128(DI)(AX*1)
+	VMOVUPS Z3, 192(DI)(AX*1)
+	ADDQ    $256, AX
+	CMPQ    AX, DX
+	JB      add512loop64
+
+add512tail16:
+	MOVQ CX, DX
+	ANDQ $-16, DX
+	SHLQ $2, DX
+	CMPQ AX, DX
+	JAE  add512mask
+
+add512loop16:
+	VMOVUPS (DI)(AX*1), Z0
+	VADDPS  (SI)(AX*1), Z0, Z0
+	VMOVUPS Z0, (DI)(AX*1)
+	ADDQ    $64, AX
+	CMPQ    AX, DX
+	JB      add512loop16
+
+add512mask:
+	TESTQ $15, CX
+	JZ    add512done
+	MASK16
+	VMOVUPS.Z (DI)(AX*1), K1, Z0
+	VMOVUPS.Z (SI)(AX*1), K1, Z1
+	VADDPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)(AX*1)
+
+add512done:
 	VZEROUPPER
 	RET

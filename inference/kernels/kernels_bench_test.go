@@ -143,12 +143,40 @@ func benchElementwise(b *testing.B, lengths []int, bytesPer int, f func(x, y []f
 	}
 }
 
+// BenchmarkExp is e^x over the range softmax and SiLU feed it.
+func BenchmarkExp(b *testing.B) {
+	benchVariants(b, func(b *testing.B) {
+		benchElementwise(b, []int{2048, 32000}, 8, func(x, y []float32) {
+			copy(x, y)
+			for i := range x {
+				x[i] *= 20
+			}
+			expVec(x)
+		})
+	})
+}
+
+// BenchmarkTranspose moves a chunk of 128 tokens' values into the KV cache's
+// layout, a row of positions per dimension.
+func BenchmarkTranspose(b *testing.B) {
+	const n, dim, ld = 128, 768, 2048
+	src, dst := randSlice(n*dim), make([]float32, dim*ld)
+	benchVariants(b, func(b *testing.B) {
+		b.SetBytes(8 * n * dim)
+		for b.Loop() {
+			Transpose(dst, ld, src, dim, n, dim)
+		}
+	})
+}
+
 func BenchmarkScale(b *testing.B) {
 	benchElementwise(b, []int{768, 4096}, 8, func(x, _ []float32) { Scale(x, 1) })
 }
 
 func BenchmarkAdd(b *testing.B) {
-	benchElementwise(b, []int{768, 4096}, 12, func(x, y []float32) { Add(x, y) })
+	benchVariants(b, func(b *testing.B) {
+		benchElementwise(b, []int{768, 4096}, 12, func(x, y []float32) { Add(x, y) })
+	})
 }
 
 func BenchmarkRMSNorm(b *testing.B) {
@@ -164,16 +192,20 @@ func BenchmarkRMSNorm(b *testing.B) {
 }
 
 func BenchmarkSoftmax(b *testing.B) {
-	benchElementwise(b, []int{256, 2048, 32000}, 8, func(x, y []float32) {
-		copy(x, y)
-		Softmax(x)
+	benchVariants(b, func(b *testing.B) {
+		benchElementwise(b, []int{256, 2048, 32000}, 8, func(x, y []float32) {
+			copy(x, y)
+			Softmax(x)
+		})
 	})
 }
 
 func BenchmarkSwiGLU(b *testing.B) {
-	benchElementwise(b, []int{2048, 11008}, 12, func(x, y []float32) {
-		SwiGLU(x, y)
-		copy(x, y) // keep the inputs from decaying to 0
+	benchVariants(b, func(b *testing.B) {
+		benchElementwise(b, []int{2048, 11008}, 12, func(x, y []float32) {
+			SwiGLU(x, y)
+			copy(x, y) // keep the inputs from decaying to 0
+		})
 	})
 }
 
@@ -182,11 +214,13 @@ func BenchmarkRoPE(b *testing.B) {
 	for i := range cos { // unit rotations, so repeated calls keep x's scale
 		cos[i], sin[i] = float32(math.Cos(float64(i))), float32(math.Sin(float64(i)))
 	}
-	for _, pairs := range []bool{true, false} {
-		b.Run(fmt.Sprintf("pairs=%v", pairs), func(b *testing.B) {
-			benchElementwise(b, []int{768, 4096}, 8, func(x, _ []float32) { RoPE(x, 64, cos, sin, pairs) })
-		})
-	}
+	benchVariants(b, func(b *testing.B) {
+		for _, pairs := range []bool{true, false} {
+			b.Run(fmt.Sprintf("pairs=%v", pairs), func(b *testing.B) {
+				benchElementwise(b, []int{768, 4096}, 8, func(x, _ []float32) { RoPE(x, 64, cos, sin, pairs) })
+			})
+		}
+	})
 }
 
 func BenchmarkMaxIndex(b *testing.B) {

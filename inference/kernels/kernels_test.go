@@ -193,6 +193,62 @@ func TestMatMulSplit(t *testing.T) {
 	})
 }
 
+func TestTranspose(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(33, 34))
+		for _, s := range []struct{ rows, cols, lds, ldd int }{
+			{1, 1, 1, 1}, {16, 16, 16, 16}, {17, 33, 40, 19}, {128, 768, 768, 2048}, {5, 100, 101, 9}, {48, 15, 15, 50},
+		} {
+			src := poisoned(rng, (s.rows-1)*s.lds+s.cols)
+			size := (s.cols-1)*s.ldd + s.rows
+			dst := poisoned(rng, size)
+			for i := range dst {
+				dst[i] = -7
+			}
+			Transpose(dst, s.ldd, src, s.lds, s.rows, s.cols)
+			if v := dst[:size+1][size]; v == v {
+				t.Fatalf("%+v: wrote past dst", s)
+			}
+			for k, v := range dst {
+				j, i := k/s.ldd, k%s.ldd
+				want := float32(-7)
+				if i < s.rows {
+					want = src[i*s.lds+j]
+				}
+				if !sameBits(v, want) {
+					t.Fatalf("%+v: dst[%d*ldd+%d] = %g, want %g", s, j, i, v, want)
+				}
+			}
+		}
+	})
+}
+
+// TestMatMulTokenSplits checks that splitting many tokens into runs of a few
+// gives the same bits: with AVX-512 the two take different kernels (packed
+// weights, packed tokens) that must sum alike.
+func TestMatMulTokenSplits(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(25, 26))
+		for _, s := range []struct{ n, rows, cols, part int }{
+			{72, 50, 130, 8}, {128, 197, 768, 32}, {100, 13, 2100, 20}, {65, 48, 17, 1}, {40, 30, 64, 16},
+		} {
+			x, w := poisoned(rng, s.n*s.cols), poisoned(rng, s.rows*s.cols)
+			whole := make([]float32, s.n*s.rows)
+			MatMul(whole, s.rows, x, w, s.n, s.rows, s.cols)
+			split := make([]float32, s.n*s.rows)
+			for t0 := 0; t0 < s.n; t0 += s.part {
+				m := min(s.part, s.n-t0)
+				MatMul(split[t0*s.rows:], s.rows, x[t0*s.cols:], w, m, s.rows, s.cols)
+			}
+			for i := range whole {
+				if !sameBits(whole[i], split[i]) {
+					t.Fatalf("%+v: out[%d] = %g whole, %g in runs of %d tokens", s, i, whole[i], split[i], s.part)
+				}
+			}
+		}
+	})
+}
+
 func TestAxpy(t *testing.T) {
 	eachVariant(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 8))
@@ -308,21 +364,26 @@ func TestNonFinite(t *testing.T) {
 }
 
 func TestScaleAdd(t *testing.T) {
-	for _, n := range sizes {
-		x := make([]float32, n)
-		d := make([]float32, n)
-		for i := range x {
-			x[i] = float32(i)
-			d[i] = 1
-		}
-		Scale(x, 0.5)
-		Add(d, x)
-		for i := range x {
-			if x[i] != float32(i)/2 || d[i] != 1+float32(i)/2 {
-				t.Fatalf("n=%d: i=%d: Scale gave %g, Add gave %g", n, i, x[i], d[i])
+	eachVariant(t, func(t *testing.T) {
+		for _, n := range sizes {
+			x := make([]float32, n)
+			d := poisoned(rand.New(rand.NewPCG(9, 10)), n)
+			for i := range x {
+				x[i] = float32(i)
+				d[i] = 1
+			}
+			Scale(x, 0.5)
+			Add(d, x)
+			if v := d[:n+1][n]; v == v {
+				t.Fatalf("n=%d: Add wrote past dst", n)
+			}
+			for i := range x {
+				if x[i] != float32(i)/2 || d[i] != 1+float32(i)/2 {
+					t.Fatalf("n=%d: i=%d: Scale gave %g, Add gave %g", n, i, x[i], d[i])
+				}
 			}
 		}
-	}
+	})
 }
 
 func TestRMSNorm(t *testing.T) {
@@ -354,98 +415,198 @@ func TestRMSNorm(t *testing.T) {
 	}
 }
 
+// sameBits reports whether a and b are the same float32, any NaN matching any NaN.
+func sameBits(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
+}
+
+// ulps returns how far got is from the exact value want, in units of the
+// float32 spacing at float32(want) (the subnormal spacing below the normals).
+func ulps(got float32, want float64) float64 {
+	w := float32(want)
+	if math.IsInf(float64(w), 0) || want == 0 {
+		if float64(got) == float64(w) {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	u := math.Abs(float64(math.Nextafter32(w, float32(math.Inf(1))) - w))
+	return math.Abs(float64(got)-want) / u
+}
+
+// expInputs returns float32 inputs for exp: every 1021st bit pattern (all
+// signs, exponents and NaN payloads), the ends of the clamp and of the
+// subnormal and overflow ranges with their neighbours, and the specials.
+func expInputs() []float32 {
+	var xs []float32
+	for b := uint64(0); b < 1<<32; b += 1021 {
+		xs = append(xs, math.Float32frombits(uint32(b)))
+	}
+	for _, c := range []float32{0, 1, -1, 0.5, 88.72283, 88.7228394, 88.8, 89, 89.1, -87.33654, -87.4,
+		-103.27893, -103.972, -103.9721, -104, -104.1, -1e30, 1e30, 1e-30, -1e-30, 1e-45, -1e-45} {
+		for _, v := range []float32{c, -c} {
+			xs = append(xs, v, math.Nextafter32(v, float32(math.Inf(1))), math.Nextafter32(v, float32(math.Inf(-1))))
+		}
+	}
+	inf := float32(math.Inf(1))
+	return append(xs, inf, -inf, float32(math.NaN()), float32(-math.NaN()))
+}
+
+// TestExp checks expGeneric against math.Exp (within 1 ulp everywhere, +Inf,
+// 0 and NaN where they belong) and every variant against it, to the bit, at
+// every vector position and length.
+func TestExp(t *testing.T) {
+	xs := expInputs()
+	worst, worstX := 0.0, float32(0)
+	for _, x := range xs {
+		got := expGeneric(x)
+		if x != x {
+			if got == got {
+				t.Errorf("exp(NaN) = %g", got)
+			}
+			continue
+		}
+		want := math.Exp(float64(x))
+		if e := ulps(got, want); e > worst {
+			worst, worstX = e, x
+		}
+	}
+	if worst >= 1 {
+		t.Errorf("exp(%g) = %g is %.3f ulp from %g", worstX, expGeneric(worstX), worst, math.Exp(float64(worstX)))
+	}
+	t.Logf("max error %.3f ulp, at %g", worst, worstX)
+	eachVariant(t, func(t *testing.T) {
+		for _, n := range append(sizes, len(xs)) {
+			got := append(poisoned(rand.New(rand.NewPCG(1, uint64(n))), n)[:0], xs[:n]...)
+			expVec(got)
+			for i, x := range xs[:n] {
+				if want := expGeneric(x); !sameBits(got[i], want) {
+					t.Fatalf("n=%d: exp(%g) = %g, generic %g", n, x, got[i], want)
+				}
+			}
+		}
+	})
+}
+
 func TestSoftmax(t *testing.T) {
-	rng := rand.New(rand.NewPCG(13, 14))
-	for _, n := range sizes {
-		x := poisoned(rng, n)
-		for i := range x {
-			x[i] *= 30
-		}
-		m := math.Inf(-1)
-		for _, v := range x {
-			m = math.Max(m, float64(v))
-		}
-		var sum float64
-		want := make([]float64, n)
-		for i, v := range x {
-			want[i] = math.Exp(float64(v) - m)
-			sum += want[i]
-		}
-		Softmax(x)
-		for i, v := range x {
-			if w := want[i] / sum; math.Abs(float64(v)-w) > 1e-6*w+1e-9 {
-				t.Fatalf("n=%d: x[%d] = %g, want %g", n, i, v, w)
-			}
-		}
-	}
-	x := []float32{float32(math.Inf(-1)), 0, float32(math.Inf(-1)), 0}
-	Softmax(x)
-	if x[0] != 0 || x[1] != 0.5 || x[2] != 0 || x[3] != 0.5 {
-		t.Errorf("Softmax with -Inf (masked) entries = %v", x)
-	}
-	x = []float32{1, float32(math.NaN()), 2}
-	Softmax(x)
-	for i, v := range x {
-		if v == v {
-			t.Errorf("Softmax with a NaN: x[%d] = %g, want NaN", i, v)
-		}
-	}
-}
-
-func TestSwiGLU(t *testing.T) {
-	rng := rand.New(rand.NewPCG(15, 16))
-	for _, n := range sizes {
-		g, u := poisoned(rng, n), poisoned(rng, n)
-		for i := range g {
-			g[i] *= 20
-		}
-		g0 := append([]float32(nil), g...)
-		SwiGLU(g, u)
-		for i, v := range g {
-			x := float64(g0[i])
-			want := x / (1 + math.Exp(-x)) * float64(u[i])
-			if math.Abs(float64(v)-want) > 1e-6*math.Abs(want)+1e-7 {
-				t.Fatalf("n=%d: gate[%d] = %g, want %g", n, i, v, want)
-			}
-		}
-	}
-	g := []float32{-100, 100, float32(math.Inf(-1))}
-	SwiGLU(g, []float32{1, 1, 1})
-	if g[0] != 0 || g[1] != 100 {
-		t.Errorf("SwiGLU saturation: %v, want [-0 100 ...]", g)
-	}
-}
-
-func TestRoPE(t *testing.T) {
-	rng := rand.New(rand.NewPCG(17, 18))
-	for _, hd := range []int{2, 4, 64, 128} {
-		const heads = 3
-		half := hd / 2
-		cos, sin := make([]float32, half), make([]float32, half)
-		for i := range cos {
-			theta := 7 * math.Pow(10000, -float64(2*i)/float64(hd)) // position 7
-			cos[i], sin[i] = float32(math.Cos(theta)), float32(math.Sin(theta))
-		}
-		x := poisoned(rng, heads*hd)
-		for _, pairs := range []bool{true, false} {
-			got := append([]float32(nil), x...)
-			RoPE(got, hd, cos, sin, pairs)
-			for h := 0; h < heads; h++ {
-				for i := 0; i < half; i++ {
-					i0, i1 := h*hd+i, h*hd+i+half
-					if pairs {
-						i0, i1 = h*hd+2*i, h*hd+2*i+1
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(13, 14))
+		for _, n := range sizes {
+			for _, d := range []float32{1, 8} {
+				x := poisoned(rng, n)
+				for i := range x {
+					x[i] *= 30 * d
+				}
+				ref := append([]float32(nil), x...)
+				m := math.Inf(-1)
+				for _, v := range x {
+					m = math.Max(m, float64(v/d))
+				}
+				var sum float64
+				want := make([]float64, n)
+				for i, v := range x {
+					want[i] = math.Exp(float64(v/d) - m)
+					sum += want[i]
+				}
+				SoftmaxDiv(x, d)
+				softmaxGeneric(ref, d)
+				for i, v := range x {
+					if w := want[i] / sum; math.Abs(float64(v)-w) > 1e-6*w+1e-9 {
+						t.Fatalf("n=%d d=%g: x[%d] = %g, want %g", n, d, i, v, w)
 					}
-					// Rotating x0 + i*x1 by theta, in float64.
-					z := complex(float64(x[i0]), float64(x[i1])) * complex(float64(cos[i]), float64(sin[i]))
-					if math.Abs(float64(got[i0])-real(z)) > 1e-6 || math.Abs(float64(got[i1])-imag(z)) > 1e-6 {
-						t.Fatalf("hd=%d pairs=%v head %d pair %d: got (%g, %g), want (%g, %g)",
-							hd, pairs, h, i, got[i0], got[i1], real(z), imag(z))
+					if !sameBits(v, ref[i]) {
+						t.Fatalf("n=%d d=%g: x[%d] = %g, generic %g", n, d, i, v, ref[i])
 					}
 				}
 			}
 		}
-	}
+		x := []float32{float32(math.Inf(-1)), 0, float32(math.Inf(-1)), 0}
+		Softmax(x)
+		if x[0] != 0 || x[1] != 0.5 || x[2] != 0 || x[3] != 0.5 {
+			t.Errorf("Softmax with -Inf (masked) entries = %v", x)
+		}
+		for _, n := range []int{3, 17, 40} {
+			x = make([]float32, n)
+			x[n/2] = float32(math.NaN())
+			Softmax(x)
+			for i, v := range x {
+				if v == v {
+					t.Errorf("n=%d: Softmax with a NaN: x[%d] = %g, want NaN", n, i, v)
+				}
+			}
+		}
+	})
+}
+
+func TestSwiGLU(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(15, 16))
+		for _, n := range sizes {
+			g, u := poisoned(rng, n), poisoned(rng, n)
+			for i := range g {
+				g[i] *= 20
+			}
+			g0 := append([]float32(nil), g...)
+			ref := append([]float32(nil), g...)
+			SwiGLU(g, u)
+			swiGLUGeneric(ref, u)
+			for i, v := range g {
+				x := float64(g0[i])
+				want := x / (1 + math.Exp(-x)) * float64(u[i])
+				if math.Abs(float64(v)-want) > 1e-6*math.Abs(want)+1e-7 {
+					t.Fatalf("n=%d: gate[%d] = %g, want %g", n, i, v, want)
+				}
+				if !sameBits(v, ref[i]) {
+					t.Fatalf("n=%d: gate[%d] = %g, generic %g", n, i, v, ref[i])
+				}
+			}
+		}
+		g := []float32{-100, 100, float32(math.Inf(-1)), float32(math.Inf(1)), float32(math.NaN()), 0}
+		SwiGLU(g, []float32{1, 1, 1, 1, 1, 1})
+		if g[0] != 0 || g[1] != 100 || g[2] == g[2] || !math.IsInf(float64(g[3]), 1) || g[4] == g[4] || g[5] != 0 {
+			t.Errorf("SwiGLU(-100, 100, -Inf, +Inf, NaN, 0) = %v, want [-0 100 NaN +Inf NaN 0]", g)
+		}
+	})
+}
+
+func TestRoPE(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(17, 18))
+		for _, hd := range []int{2, 4, 16, 48, 64, 128, 6} {
+			const heads = 3
+			half := hd / 2
+			cos, sin := make([]float32, half), make([]float32, half)
+			for i := range cos {
+				theta := 7 * math.Pow(10000, -float64(2*i)/float64(hd)) // position 7
+				cos[i], sin[i] = float32(math.Cos(theta)), float32(math.Sin(theta))
+			}
+			x := poisoned(rng, heads*hd)
+			for _, pairs := range []bool{true, false} {
+				got := append([]float32(nil), x...)
+				RoPE(got, hd, cos, sin, pairs)
+				ref := append([]float32(nil), x...)
+				ropeGeneric(ref, hd, cos, sin, pairs)
+				for h := 0; h < heads; h++ {
+					for i := 0; i < half; i++ {
+						i0, i1 := h*hd+i, h*hd+i+half
+						if pairs {
+							i0, i1 = h*hd+2*i, h*hd+2*i+1
+						}
+						// Rotating x0 + i*x1 by theta, in float64.
+						z := complex(float64(x[i0]), float64(x[i1])) * complex(float64(cos[i]), float64(sin[i]))
+						if math.Abs(float64(got[i0])-real(z)) > 1e-6 || math.Abs(float64(got[i1])-imag(z)) > 1e-6 {
+							t.Fatalf("hd=%d pairs=%v head %d pair %d: got (%g, %g), want (%g, %g)",
+								hd, pairs, h, i, got[i0], got[i1], real(z), imag(z))
+						}
+						if !sameBits(got[i0], ref[i0]) || !sameBits(got[i1], ref[i1]) {
+							t.Fatalf("hd=%d pairs=%v head %d pair %d: got (%g, %g), generic (%g, %g)",
+								hd, pairs, h, i, got[i0], got[i1], ref[i0], ref[i1])
+						}
+					}
+				}
+			}
+		}
+	})
 }
 
 // TestRoPEHalfToPairs checks that the interleaving rotation gives RoPE's
@@ -524,6 +685,7 @@ func TestNoAllocs(t *testing.T) {
 			"MatMul":  func() { MatMul(out, rows, x, w, n, rows, cols) },
 			"Axpy":    func() { Axpy(2, x, w) },
 			"Softmax": func() { Softmax(out) },
+			"SwiGLU":  func() { SwiGLU(out, x) },
 			"RMSNorm": func() { RMSNorm(out, out, w, 1e-5) },
 		} {
 			if a := testing.AllocsPerRun(10, f); a != 0 {
