@@ -14,9 +14,12 @@ import (
 )
 
 // TestGGUFVariants runs llama.cpp's GGUF files of stories260K. The F32 files
-// must reproduce NumPy's logits; quantized files (dequantized at load) must
-// match the float64 reference run on the same dequantized weights, stay
-// close to the F32 logits, and still tell the story's first sentence.
+// must reproduce NumPy's logits; quantized files must match the float64
+// reference run on the same weights with the activations of their Q8_0,
+// Q4_0 and Q4_1 matrices quantized to int8 blocks as the engine does (the
+// other dtypes dequantized), stay close to the F32 logits, and still tell
+// the story's first sentence. It logs how far the quantized activations move
+// the logits from the reference on the dequantized weights.
 func TestGGUFVariants(t *testing.T) {
 	f := readStoriesFixture(t)
 	golden, err := os.ReadFile(filepath.Join("testdata", "stories260K_greedy.txt"))
@@ -33,7 +36,9 @@ func TestGGUFVariants(t *testing.T) {
 	}{
 		{"stories260K-F32.gguf", 1e-4, len(golden)},
 		{"stories260K-pad192-F32.gguf", 1e-4, len(golden)},
-		{"stories260K-pad192-Q8_0-pure.gguf", 0.02, len(firstSentence)},
+		// Q8_0 weights alone drift 0.012; int8 activations (as llama.cpp's
+		// Q8_0 products quantize them too) move the logits 0.018 more.
+		{"stories260K-pad192-Q8_0-pure.gguf", 0.03, len(firstSentence)},
 		{"stories260K-pad192-Q4_1-pure.gguf", 0.3, len(firstSentence)},
 		{"stories260K-pad192-Q4_0-pure.gguf", 0.3, len(firstSentence)},
 		{"stories260K-pad192-Q4_0.gguf", 0.3, len(firstSentence)},
@@ -51,11 +56,15 @@ func TestGGUFVariants(t *testing.T) {
 			if err := l.Forward(l.NewState(0), f.Tokens, all); err != nil {
 				t.Fatal(err)
 			}
-			ref := newRefModel(t, m).forward(f.Tokens)
+			ref := newQuantRefModel(t, m).forward(f.Tokens)
+			float := newRefModel(t, m).forward(f.Tokens)
+			var moved float64 // largest |logit - float reference| relative to its largest logit
 			for i, p := range f.Positions {
 				compareLogits(t, fmt.Sprintf("pos %d vs reference on the same weights", p), all[p*V:(p+1)*V], ref[p], 1e-4)
 				compareLogits(t, fmt.Sprintf("pos %d vs NumPy's F32 logits", p), all[p*V:(p+1)*V], f.Logits[i], tc.drift)
+				moved = max(moved, relDiff(all[p*V:(p+1)*V], float[p]))
 			}
+			t.Logf("logits vs the float reference on the same weights: max |diff| %.2g of the largest logit", moved)
 			tok, err := tokenizer.New(m.Tokenizer)
 			if err != nil {
 				t.Fatal(err)

@@ -64,9 +64,9 @@ type layer struct {
 	gate, up, down    Weights
 }
 
-// NewLlama prepares m to run. F32 weights are used in place; other dtypes are
-// decoded to F32 once. m must stay open while the Llama is in use. Close the
-// Llama to stop its worker threads.
+// NewLlama prepares m to run. F32, Q8_0, Q4_0 and Q4_1 weights are used in
+// place; other dtypes are decoded to F32 once (see LoadWeights). m must stay
+// open while the Llama is in use. Close the Llama to stop its worker threads.
 func NewLlama(m *model.Model, opts Options) (*Llama, error) {
 	cfg := m.Config
 	src := sourceName(m)
@@ -373,10 +373,9 @@ func (l *Llama) forward(s *State, tokens []int, out []float32, all bool) {
 				off := (g*s.max + p) * l.headDim
 				copy(kc[off:off+l.headDim], k[g*l.headDim:(g+1)*l.headDim])
 			}
-			for i, x := range v {
-				vc[i*s.max+p] = x
-			}
 		}
+		// Values go to the cache transposed: a row of positions per dimension.
+		kernels.Transpose(vc[pos0:], s.max, s.vb, l.kvDim, n, l.kvDim)
 		s.attention.layer, s.attention.n, s.attention.pos0 = li, n, pos0
 		s.attention.next.Store(0)
 		l.run(&s.attention, n*l.heads*(pos0+n)*l.headDim*2)
@@ -465,13 +464,15 @@ type matOp struct {
 	blk    [3]int // rows per block of each matrix
 	blocks [3]int // cumulative block counts
 	next   atomic.Int64
+	q      quantInput // x quantized once per op for QuantWeights (quant.go)
 }
 
 // Block sizes in rows: multiples of every kernel's row group (4 and 8 for
-// MatVec, 6 for MatMul) and of 64, so that an element never moves between a
-// kernel's vector body and its scalar tail (which may round differently).
-// MatVec blocks are small so threads finish together; MatMul blocks keep the
-// kernel's tiles full, except in matrices too small to share out that way.
+// MatVec, 4 and 48 for MatMul) and of 64, so that an element never moves
+// between a kernel's vector body and its scalar tail (which may round
+// differently). MatVec blocks are small so threads finish together; MatMul
+// blocks keep the kernel's panels full, except in matrices too small to share
+// out that way.
 const (
 	matVecBlock = 64
 	matMulBlock = 192
@@ -506,6 +507,7 @@ func (o *matOp) prepare() {
 		o.blocks[j] = total
 	}
 	o.next.Store(0)
+	o.q.prepare(o)
 }
 
 func (o *matOp) run(tid, nth int) {
@@ -562,6 +564,9 @@ func lcm(a, b int) int {
 
 // product computes rows [lo, hi) of matrix j for every token.
 func (o *matOp) product(j, lo, hi int) {
+	if o.q.product(o, j, lo, hi) {
+		return
+	}
 	w := o.ws[j]
 	if o.n == 1 {
 		w.MatVec(o.outs[j], o.x, lo, hi)
@@ -597,10 +602,7 @@ func (o *attnOp) run(tid, nth int) {
 		g := h / group
 		q := s.q[h*hd : (h+1)*hd]
 		kernels.MatVec(sc, kc[g*s.max*hd:][:len(sc)*hd], q, hd)
-		for p := range sc {
-			sc[p] /= l.sqrtHeadDim // divided, not multiplied by a reciprocal, as run.c does
-		}
-		kernels.Softmax(sc)
+		kernels.SoftmaxDiv(sc, l.sqrtHeadDim) // divided, not multiplied by a reciprocal, as run.c does
 		out := s.att[h*hd : (h+1)*hd]
 		vals := vc[g*hd*s.max:]
 		for j := range out {
@@ -636,10 +638,7 @@ func (o *attnOp) prefill(tid int) {
 		for t := 0; t < n; t++ {
 			row := sc[t*P : (t+1)*P]
 			last := o.pos0 + t + 1
-			for p := range row[:last] {
-				row[p] /= l.sqrtHeadDim // divided, not multiplied by a reciprocal, as run.c does
-			}
-			kernels.Softmax(row[:last])
+			kernels.SoftmaxDiv(row[:last], l.sqrtHeadDim)
 			clear(row[last:])
 		}
 		vals := vc[g*hd*s.max:]

@@ -354,7 +354,8 @@ func TestNewLlamaErrors(t *testing.T) {
 }
 
 // TestConvertedDTypes runs F16, BF16 and Q8_0 copies of a model; each must
-// match the reference run on the same weights decoded to float64.
+// match the reference run on the same weights decoded to float64 (for Q8_0,
+// with the activations quantized as QuantWeights quantizes them).
 func TestConvertedDTypes(t *testing.T) {
 	cfg := with(llamaConfig(64, 4, 2, 16, 96, 64, 2), func(c *model.Config) { c.TiedEmbeddings = true })
 	base := randomModel(t, cfg, 12)
@@ -379,7 +380,7 @@ func TestConvertedDTypes(t *testing.T) {
 				}
 				m.Tensors = append(m.Tensors, c)
 			}
-			want := newRefModel(t, &m).forward(tokens)
+			want := newQuantRefModel(t, &m).forward(tokens)
 			l := newTestLlama(t, &m, 2)
 			V := cfg.VocabSize
 			all := make([]float32, len(tokens)*V)

@@ -45,6 +45,18 @@ func randomModel(t testing.TB, cfg model.Config, seed uint64) *model.Model {
 type refModel struct {
 	cfg model.Config
 	t   map[string][]float64
+	// quant holds the Q8_0, Q4_0 and Q4_1 matrices whose inputs are
+	// quantized as the engine quantizes them (newQuantRefModel); empty in
+	// the plain reference.
+	quant map[string]*model.Tensor
+}
+
+// linear returns W·x + b for the matrix name (see linearQ8 for quant).
+func (r *refModel) linear(name string, x, b []float64) []float64 {
+	if t, ok := r.quant[name]; ok {
+		return linearQ8(t, x, b)
+	}
+	return linear(r.get(name), x, b)
 }
 
 func newRefModel(t testing.TB, m *model.Model) *refModel {
@@ -140,9 +152,9 @@ func (r *refModel) forward(tokens []int) [][]float64 {
 		v := make([][]float64, T)
 		for t := range x {
 			xb := rmsnorm(x[t], get(model.AttnNorm), c.RMSNormEps)
-			q[t] = linear(get(model.AttnQ), xb, bias(l, model.AttnQB))
-			k[t] = linear(get(model.AttnK), xb, bias(l, model.AttnKB))
-			v[t] = linear(get(model.AttnV), xb, bias(l, model.AttnVB))
+			q[t] = r.linear(model.LayerTensor(l, model.AttnQ), xb, bias(l, model.AttnQB))
+			k[t] = r.linear(model.LayerTensor(l, model.AttnK), xb, bias(l, model.AttnKB))
+			v[t] = r.linear(model.LayerTensor(l, model.AttnV), xb, bias(l, model.AttnVB))
 			rope(q[t], hd, t, c.RopeTheta, c.RopeLayout)
 			rope(k[t], hd, t, c.RopeTheta, c.RopeLayout)
 		}
@@ -171,17 +183,17 @@ func (r *refModel) forward(tokens []int) [][]float64 {
 					}
 				}
 			}
-			o := linear(get(model.AttnO), att, nil)
+			o := r.linear(model.LayerTensor(l, model.AttnO), att, nil)
 			for i := range x[t] {
 				x[t][i] += o[i]
 			}
 			xb := rmsnorm(x[t], get(model.FFNNorm), c.RMSNormEps)
-			gate := linear(get(model.FFNGate), xb, nil)
-			up := linear(get(model.FFNUp), xb, nil)
+			gate := r.linear(model.LayerTensor(l, model.FFNGate), xb, nil)
+			up := r.linear(model.LayerTensor(l, model.FFNUp), xb, nil)
 			for i := range gate {
 				gate[i] = gate[i] / (1 + math.Exp(-gate[i])) * up[i]
 			}
-			down := linear(get(model.FFNDown), gate, nil)
+			down := r.linear(model.LayerTensor(l, model.FFNDown), gate, nil)
 			for i := range x[t] {
 				x[t][i] += down[i]
 			}
@@ -193,7 +205,7 @@ func (r *refModel) forward(tokens []int) [][]float64 {
 	}
 	out := make([][]float64, T)
 	for t := range x {
-		out[t] = linear(r.get(head), rmsnorm(x[t], r.get(model.FinalNorm), c.RMSNormEps), nil)
+		out[t] = r.linear(head, rmsnorm(x[t], r.get(model.FinalNorm), c.RMSNormEps), nil)
 	}
 	return out
 }

@@ -29,18 +29,24 @@ type Weights interface {
 }
 
 // LoadWeights returns the Weights of a 2-D tensor. Aligned F32 tensors are used
-// in place (a view of the memory-mapped file, no copy); every other dtype is
-// decoded to F32 once, here.
-//
-// Quantized dtypes (Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) are dequantized for now;
-// native quantized kernels arrive with the quantization work as further
-// Weights implementations chosen by this switch.
+// in place (a view of the memory-mapped file, no copy), and so are Q8_0, Q4_0
+// and Q4_1 tensors, which run on integer kernels (QuantWeights); every other
+// dtype (F16, BF16, Q4_K, Q6_K) is decoded to F32 once, here.
 func LoadWeights(t *model.Tensor) (Weights, error) {
 	if len(t.Shape) != 2 {
 		return nil, fmt.Errorf("tensor %q: a weight matrix needs 2 dimensions, has shape %v", t.Name, t.Shape)
 	}
 	switch t.DType {
-	case model.F32, model.F16, model.BF16, model.Q8_0, model.Q4_0, model.Q4_1, model.Q4_K, model.Q6_K:
+	case model.Q8_0, model.Q4_0, model.Q4_1:
+		if err := t.Check(); err != nil {
+			return nil, err
+		}
+		w, err := NewQuantWeights(t.DType, t.Data, t.Shape[0], t.Shape[1])
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+		return w, nil
+	case model.F32, model.F16, model.BF16, model.Q4_K, model.Q6_K:
 	default:
 		return nil, fmt.Errorf("tensor %q: dtype %s is not supported for weights", t.Name, t.DType)
 	}

@@ -1,0 +1,123 @@
+package kernels
+
+import "fmt"
+
+// Integer kernels for weights stored in GGUF's 32-weight blocks, computed as
+// llama.cpp's ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0 and
+// ggml_vec_dot_q4_1_q8_1 do: the input is quantized once per product to int8
+// blocks of 32 with a float32 scale (Q8Acts), and each weight block meets its
+// input block in an integer dot product scaled by d_w*d_x. The loops in
+// quant_generic.go define the results; on amd64 the assembly (AVX-512 VNNI
+// and VBMI when the CPU has them, else AVX2 with F16C) computes the integer
+// sums exactly and adds the scaled block sums in a different order, so the
+// two agree to float32 rounding; Quantize gives the same bits everywhere.
+// Every output is computed the same way wherever its row falls in a call,
+// so results do not depend on how callers split rows or tokens.
+
+// QBlock is the number of weights in a block of every QFormat, and of
+// activations in a block of Q8Acts.
+const QBlock = 32
+
+// QFormat is a block layout of quantized weights, as GGUF stores it. Rows
+// are whole blocks, each a little-endian fp16 scale d (and, for Q4_1, an fp16
+// minimum m) followed by the 32 weights.
+type QFormat uint8
+
+const (
+	// Q8_0 blocks are 34 bytes: d, then 32 int8 q; weight = q*d.
+	Q8_0 QFormat = iota + 1
+	// Q4_0 blocks are 18 bytes: d, then 16 bytes whose low nibbles are
+	// weights 0..15 and high nibbles weights 16..31; weight = (q-8)*d.
+	Q4_0
+	// Q4_1 blocks are 20 bytes: d, m, then the nibbles as in Q4_0; weight = q*d + m.
+	Q4_1
+)
+
+var qFormatNames = [...]string{Q8_0: "q8_0", Q4_0: "q4_0", Q4_1: "q4_1"}
+
+func (f QFormat) String() string {
+	if f < Q8_0 || f > Q4_1 {
+		return fmt.Sprintf("QFormat(%d)", uint8(f))
+	}
+	return qFormatNames[f]
+}
+
+// BlockBytes is the size of one block of 32 weights.
+func (f QFormat) BlockBytes() int {
+	switch f {
+	case Q8_0:
+		return 34
+	case Q4_0:
+		return 18
+	case Q4_1:
+		return 20
+	}
+	panic("kernels: unknown QFormat " + f.String())
+}
+
+// Q8Acts is a batch of activation rows quantized for the integer kernels:
+// each block of 32 values becomes int8 values q in [-127, 127] with a float32
+// scale d, so that value ≈ q*d, and d times the block's sum of q. Its zero
+// value is empty; Quantize fills it, reusing its memory.
+type Q8Acts struct {
+	n, cols, nb int
+	stride      int       // blocks between the rows of d and c: nb rounded up to 8
+	q           []int8    // [n][cols]
+	d           []float32 // [n][stride] scales; the padding is 0
+	c           []float32 // [n][stride] d*Σq: what a constant weight per block (Q4_1's m, an offset) multiplies
+}
+
+// Rows is the number of quantized rows and Cols their length.
+func (a *Q8Acts) Rows() int { return a.n }
+
+// Cols is the length of each row.
+func (a *Q8Acts) Cols() int { return a.cols }
+
+// Quantize sets a to the n rows of x (row-major [n, cols]; cols a multiple
+// of 32), block by block much as llama.cpp's quantize_row_q8_0 does with AVX:
+// amax = max |v|, d = amax/127, q = v/d rounded to nearest even (0 when d is
+// 0), all in float32. (llama.cpp multiplies by 1/d, which overflows for
+// blocks of subnormal values.) It allocates only when a needs more room
+// than any earlier call. x must be finite.
+func (a *Q8Acts) Quantize(x []float32, n, cols int) {
+	if n < 0 || cols < 0 || cols%QBlock != 0 {
+		panic(fmt.Sprintf("kernels: Quantize: %d rows of %d columns (want a multiple of %d)", n, cols, QBlock))
+	}
+	x = x[:n*cols]
+	nb := cols / QBlock
+	stride := (nb + 7) &^ 7
+	a.n, a.cols, a.nb, a.stride = n, cols, nb, stride
+	a.q = grow(a.q, n*cols)
+	a.d = grow(a.d, n*stride)
+	a.c = grow(a.c, n*stride)
+	for t := 0; t < n; t++ {
+		quantRow(a.q[t*cols:(t+1)*cols], a.d[t*stride:(t+1)*stride], a.c[t*stride:(t+1)*stride], x[t*cols:(t+1)*cols])
+	}
+}
+
+// grow returns s resliced to n elements, reallocated when its capacity is short.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// QMatMul sets out[t*ldo+r] = Σ_b d_w(r,b)*d_x(t,b)*Σ_i w(r,b,i)*q(t,b,i)
+// (plus m(r,b)*d_x(t,b)*Σ_i q(t,b,i) for Q4_1) for t < x.Rows() and r < rows:
+// the products of the rows of a matrix of format f, stored in w as rows rows
+// of x.Cols()/32 blocks, with every quantized input row. Rows are ldo >= rows
+// floats apart in out. With one input row it is a matrix-vector product; with
+// several, each group of weight rows stays in L1 while every input row passes
+// by. It panics if a slice is too short.
+func QMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
+	n := x.n
+	if n <= 0 || rows <= 0 {
+		return
+	}
+	if ldo < rows {
+		panic("kernels: QMatMul: ldo < rows")
+	}
+	rb := x.nb * f.BlockBytes()
+	qMatMul(f, out[:(n-1)*ldo+rows], ldo, w[:rows*rb], rows, x)
+}

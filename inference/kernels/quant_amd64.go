@@ -1,0 +1,168 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// The integer kernels have their own variants, chosen from impl at each call
+// so that tests which set impl exercise them too: with impl at AVX-512 and a
+// CPU with AVX-512 VNNI (and VBMI, for byte permutes), VPDPBUSD does each
+// block's byte products; with AVX2 (or AVX-512 without them), VPMADDUBSW and
+// VPMADDWD do. Both need F16C for the weight scales.
+const (
+	qGeneric = iota
+	qAVX2
+	qVNNI
+)
+
+var (
+	hasVNNI = cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VBMI
+	hasF16C = cpu.X86.HasF16C
+)
+
+func qVariant() int {
+	switch {
+	case !hasF16C || impl == implGeneric:
+		return qGeneric
+	case impl == implAVX512 && hasVNNI:
+		return qVNNI
+	}
+	return qAVX2
+}
+
+// qScratch is a kernel call's working memory. Each half of s holds, for a
+// chunk of eight blocks of the current group of four rows and input row,
+// s[r][j] = d_w(r,j)*d_x(j): the blocks use one half while the pass fills
+// the other for the next chunk. o[r] holds the eight lanes of Σ_b
+// d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2 routines, and k
+// constants of the passes.
+type qScratch struct {
+	s [2][4][8]float32
+	o [4][8]float32
+	k [4][8]uint32
+}
+
+// qArgs are the operands of a kernel call, read by field offset (go_asm.h).
+// The kernel sets out[t*ldo + 4g + r] to the product of row 4g+r with input
+// row t for g < groups, r < 4 and t < n; weight rows are rb bytes apart (rb
+// 0 repeats one row four times) and hold nb blocks. Byte strides: ldo
+// between output rows, qs between input rows of q, ss between those of d
+// and c. The g* and t* fields are the kernel's cursors.
+type qArgs struct {
+	out    *float32
+	ldo    int
+	w      *byte
+	rb     int
+	groups int
+	q      *int8
+	qs     int
+	d      *float32
+	c      *float32
+	ss     int
+	n      int
+	nb     int
+	sc     *qScratch
+
+	// The cursors are uintptrs, not pointers: they run past the ends of
+	// the slices, where the garbage collector must not follow them.
+	gout uintptr
+	gn   int
+	tout uintptr
+	tq   uintptr
+	td   uintptr
+	tc   uintptr
+	tn   int
+}
+
+// The assembly in quant_amd64.s: one routine per format and variant, each
+// computing what qDotGeneric computes for every row and input row of its
+// qArgs, with the integer sums exact and the scaled sums added in another order.
+//
+//go:noescape
+func qmmQ8_0VNNI(a *qArgs)
+
+//go:noescape
+func qmmQ4_0VNNI(a *qArgs)
+
+//go:noescape
+func qmmQ4_1VNNI(a *qArgs)
+
+//go:noescape
+func qmmQ8_0AVX2(a *qArgs)
+
+//go:noescape
+func qmmQ4_0AVX2(a *qArgs)
+
+//go:noescape
+func qmmQ4_1AVX2(a *qArgs)
+
+func qKernel(f QFormat, v int, a *qArgs) {
+	switch {
+	case v == qVNNI && f == Q8_0:
+		qmmQ8_0VNNI(a)
+	case v == qVNNI && f == Q4_0:
+		qmmQ4_0VNNI(a)
+	case v == qVNNI && f == Q4_1:
+		qmmQ4_1VNNI(a)
+	case f == Q8_0:
+		qmmQ8_0AVX2(a)
+	case f == Q4_0:
+		qmmQ4_0AVX2(a)
+	default:
+		qmmQ4_1AVX2(a)
+	}
+}
+
+// quantizeRowAVX2 does quantizeRow for nb blocks with the same float32
+// operations (a division per value, rounding to nearest even), so it gives
+// the same bits; the caller clears the padding of d and c.
+//
+//go:noescape
+func quantizeRowAVX2(q *int8, d, c, x *float32, nb int)
+
+func quantRow(q []int8, d, c []float32, x []float32) {
+	nb := len(x) / QBlock
+	if impl == implGeneric || nb == 0 {
+		quantizeRow(q, d, c, x)
+		return
+	}
+	_, _, _ = q[nb*QBlock-1], d[nb-1], c[nb-1]
+	quantizeRowAVX2(&q[0], &d[0], &c[0], &x[0], nb)
+	clear(d[nb:])
+	clear(c[nb:])
+}
+
+// qTailTokens is how many input rows a leftover weight row takes per call.
+const qTailTokens = 64
+
+// qMatMul runs the kernels over whole groups of four rows, then each
+// leftover row on its own (as a group of one row repeated, through a small
+// buffer), so every row is computed the same way wherever it falls.
+func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
+	v := qVariant()
+	if v == qGeneric {
+		qMatMulGeneric(f, out, ldo, w, rows, x)
+		return
+	}
+	var sc qScratch
+	rb := x.nb * f.BlockBytes()
+	a := qArgs{ldo: 4 * ldo, rb: rb, groups: rows / 4, q: &x.q[0], qs: x.cols, d: &x.d[0], c: &x.c[0],
+		ss: 4 * x.stride, n: x.n, nb: x.nb, sc: &sc}
+	if a.groups > 0 {
+		a.out, a.w = &out[0], &w[0]
+		qKernel(f, v, &a)
+	}
+	var tmp [4 * qTailTokens]float32
+	for r := a.groups * 4; r < rows; r++ {
+		for t0 := 0; t0 < x.n; t0 += qTailTokens {
+			nt := min(qTailTokens, x.n-t0)
+			t := a
+			t.out, t.ldo, t.w, t.rb, t.groups, t.n = &tmp[0], 16, &w[r*rb], 0, 1, nt
+			t.q, t.d, t.c = &x.q[t0*x.cols], &x.d[t0*x.stride], &x.c[t0*x.stride]
+			qKernel(f, v, &t)
+			for i := 0; i < nt; i++ {
+				out[(t0+i)*ldo+r] = tmp[4*i]
+			}
+		}
+	}
+}

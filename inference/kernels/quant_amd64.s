@@ -1,0 +1,925 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+#include "go_asm.h"
+
+// The integer kernels of quant_amd64.go. Each routine takes a *qArgs and
+// runs, for each group of four weight rows (at R8, R8+R9, R8+2*R9, R8+BX)
+// and each input row, over the blocks in chunks of eight:
+//
+//   pass:  fetch the fp16 scales of the chunk's eight blocks of each row at
+//          once (a gather for Q8_0, byte permutes of four loads for Q4),
+//          convert them, and store s[r][j] = d_w*d_x in qScratch; meanwhile
+//          sum d_w*c_x (Q4_1: m*c_x) into eight lanes o[r];
+//   block: for every block, per row r: an integer dot product of the 32
+//          weights with the 32 quantized inputs in eight int32 lanes,
+//          converted to float and added into an accumulator times s[r][j]
+//          (one FMA per row and block; even and odd blocks go to separate
+//          accumulators where there are registers for them);
+//   final: add k*o[r] (k: -128, -8 or 1, see below), reduce the
+//          accumulators to one float per row with the same tree for every
+//          row, and store the four floats at out + t*ldo.
+//
+// The pass of the next chunk runs before the blocks of the current one, so
+// that the blocks never wait for their scales. Every chunk's cache lines
+// are prefetched two groups (eight rows) ahead into L1 and six groups
+// ahead into L2. A row is computed by the same instructions in any of the four
+// slots, so it gives the same bits in any group, and a group of one row
+// repeated (rb = 0) gives that row. The integer sums are exact:
+//   VNNI: VPDPBUSD multiplies unsigned weight bytes by signed inputs and
+//         sums four products per int32 lane. Q8_0 weights are made unsigned
+//         by flipping their sign bit (u = w+128) and Q4_0 nibbles are
+//         u = w+8, so the lanes sum u*x and the final step adds -128 (-8)
+//         times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x. The high nibbles of Q4 blocks
+//         are masked in place (16*u), so lanes 4-7 hold 16 times their sums
+//         and the final step first scales them by 1/16 (exactly).
+//   AVX2: VPMADDUBSW pairs unsigned by signed bytes into int16, which cannot
+//         saturate (|w|*|x| <= 128*127 for Q8_0, whose signs VPSIGNB moves
+//         onto x; 15*127 for nibbles), and VPMADDWD by ones sums the pairs
+//         into int32. Q4_0 nibbles are u = w+8 as above; Q8_0 needs no offset.
+// Q4_1 adds Σ_b m*c_x, its minimums, with k = 1.
+
+// SROW is the distance between the rows of a half of qScratch.s in bytes.
+#define SROW 32
+
+// QHSUM4Y reduces Y10-Y13 to one float each, leaving the four sums in X10
+// (X11 is clobbered): ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)) for every row.
+#define QHSUM4Y \
+	VHADDPS      Y11, Y10, Y10; \
+	VHADDPS      Y13, Y12, Y12; \
+	VHADDPS      Y12, Y10, Y10; \
+	VEXTRACTF128 $1, Y10, X11; \
+	VADDPS       X11, X10, X10
+
+// BCAST32(imm, x, y) broadcasts the 32-bit constant imm to every lane of y
+// (x is its XMM view); AX is clobbered.
+#define BCAST32(imm, x, y) \
+	MOVL         imm, AX; \
+	VMOVD        AX, x; \
+	VPBROADCASTD x, y
+
+#define NONE
+
+// ---------------------------------------------------------------- constants
+
+// The gather offsets of eight consecutive blocks of each format, and the
+// lane numbers 0-7 that the tail masks compare against.
+DATA qIdx34<>+0(SB)/4, $0
+DATA qIdx34<>+4(SB)/4, $34
+DATA qIdx34<>+8(SB)/4, $68
+DATA qIdx34<>+12(SB)/4, $102
+DATA qIdx34<>+16(SB)/4, $136
+DATA qIdx34<>+20(SB)/4, $170
+DATA qIdx34<>+24(SB)/4, $204
+DATA qIdx34<>+28(SB)/4, $238
+GLOBL qIdx34<>(SB), RODATA|NOPTR, $32
+
+DATA qIdx18<>+0(SB)/4, $0
+DATA qIdx18<>+4(SB)/4, $18
+DATA qIdx18<>+8(SB)/4, $36
+DATA qIdx18<>+12(SB)/4, $54
+DATA qIdx18<>+16(SB)/4, $72
+DATA qIdx18<>+20(SB)/4, $90
+DATA qIdx18<>+24(SB)/4, $108
+DATA qIdx18<>+28(SB)/4, $126
+GLOBL qIdx18<>(SB), RODATA|NOPTR, $32
+
+DATA qIdx20<>+0(SB)/4, $0
+DATA qIdx20<>+4(SB)/4, $20
+DATA qIdx20<>+8(SB)/4, $40
+DATA qIdx20<>+12(SB)/4, $60
+DATA qIdx20<>+16(SB)/4, $80
+DATA qIdx20<>+20(SB)/4, $100
+DATA qIdx20<>+24(SB)/4, $120
+DATA qIdx20<>+28(SB)/4, $140
+GLOBL qIdx20<>(SB), RODATA|NOPTR, $32
+
+DATA qLanes<>+0(SB)/4, $0
+DATA qLanes<>+4(SB)/4, $1
+DATA qLanes<>+8(SB)/4, $2
+DATA qLanes<>+12(SB)/4, $3
+DATA qLanes<>+16(SB)/4, $4
+DATA qLanes<>+20(SB)/4, $5
+DATA qLanes<>+24(SB)/4, $6
+DATA qLanes<>+28(SB)/4, $7
+GLOBL qLanes<>(SB), RODATA|NOPTR, $32
+
+// qShuf18 and qShuf20 move the fp16 scales (and Q4_1's minimums) out of
+// four 32-byte loads at 2*bb apart, each holding two blocks' (one per
+// 128-bit lane), into word slot i (and 4+i) of their lane; qBytes holds
+// the byte numbers 0-31.
+DATA qShuf18<>+0(SB)/8, $0x8080808080800100
+DATA qShuf18<>+8(SB)/8, $0x8080808080808080
+DATA qShuf18<>+16(SB)/8, $0x8080808080800302
+DATA qShuf18<>+24(SB)/8, $0x8080808080808080
+DATA qShuf18<>+32(SB)/8, $0x8080808001008080
+DATA qShuf18<>+40(SB)/8, $0x8080808080808080
+DATA qShuf18<>+48(SB)/8, $0x8080808003028080
+DATA qShuf18<>+56(SB)/8, $0x8080808080808080
+DATA qShuf18<>+64(SB)/8, $0x8080010080808080
+DATA qShuf18<>+72(SB)/8, $0x8080808080808080
+DATA qShuf18<>+80(SB)/8, $0x8080030280808080
+DATA qShuf18<>+88(SB)/8, $0x8080808080808080
+DATA qShuf18<>+96(SB)/8, $0x0100808080808080
+DATA qShuf18<>+104(SB)/8, $0x8080808080808080
+DATA qShuf18<>+112(SB)/8, $0x0302808080808080
+DATA qShuf18<>+120(SB)/8, $0x8080808080808080
+GLOBL qShuf18<>(SB), RODATA|NOPTR, $128
+
+DATA qShuf20<>+0(SB)/8, $0x8080808080800100
+DATA qShuf20<>+8(SB)/8, $0x8080808080800302
+DATA qShuf20<>+16(SB)/8, $0x8080808080800504
+DATA qShuf20<>+24(SB)/8, $0x8080808080800706
+DATA qShuf20<>+32(SB)/8, $0x8080808001008080
+DATA qShuf20<>+40(SB)/8, $0x8080808003028080
+DATA qShuf20<>+48(SB)/8, $0x8080808005048080
+DATA qShuf20<>+56(SB)/8, $0x8080808007068080
+DATA qShuf20<>+64(SB)/8, $0x8080010080808080
+DATA qShuf20<>+72(SB)/8, $0x8080030280808080
+DATA qShuf20<>+80(SB)/8, $0x8080050480808080
+DATA qShuf20<>+88(SB)/8, $0x8080070680808080
+DATA qShuf20<>+96(SB)/8, $0x0100808080808080
+DATA qShuf20<>+104(SB)/8, $0x0302808080808080
+DATA qShuf20<>+112(SB)/8, $0x0504808080808080
+DATA qShuf20<>+120(SB)/8, $0x0706808080808080
+GLOBL qShuf20<>(SB), RODATA|NOPTR, $128
+
+DATA qBytes<>+0(SB)/8, $0x0706050403020100
+DATA qBytes<>+8(SB)/8, $0x0f0e0d0c0b0a0908
+DATA qBytes<>+16(SB)/8, $0x1716151413121110
+DATA qBytes<>+24(SB)/8, $0x1f1e1d1c1b1a1918
+GLOBL qBytes<>(SB), RODATA|NOPTR, $32
+
+// qPermB18 and qPermB20 permute the same four loads in whole chunks: load
+// i's two scales go straight to word slots 2i and 2i+1 (Q4_1's minimums to
+// 8+2i and 9+2i), the other bytes being left to later loads (merge masks
+// K1, K2, K7).
+DATA qPermB18<>+0(SB)/8, $0x0000000013120100
+DATA qPermB18<>+8(SB)/8, $0x0000000000000000
+DATA qPermB18<>+16(SB)/8, $0x0000000000000000
+DATA qPermB18<>+24(SB)/8, $0x0000000000000000
+DATA qPermB18<>+32(SB)/8, $0x1312010000000000
+DATA qPermB18<>+40(SB)/8, $0x0000000000000000
+DATA qPermB18<>+48(SB)/8, $0x0000000000000000
+DATA qPermB18<>+56(SB)/8, $0x0000000000000000
+DATA qPermB18<>+64(SB)/8, $0x0000000000000000
+DATA qPermB18<>+72(SB)/8, $0x0000000013120100
+DATA qPermB18<>+80(SB)/8, $0x0000000000000000
+DATA qPermB18<>+88(SB)/8, $0x0000000000000000
+DATA qPermB18<>+96(SB)/8, $0x0000000000000000
+DATA qPermB18<>+104(SB)/8, $0x1312010000000000
+DATA qPermB18<>+112(SB)/8, $0x0000000000000000
+DATA qPermB18<>+120(SB)/8, $0x0000000000000000
+GLOBL qPermB18<>(SB), RODATA|NOPTR, $128
+
+DATA qPermB20<>+0(SB)/8, $0x0000000015140100
+DATA qPermB20<>+8(SB)/8, $0x0000000000000000
+DATA qPermB20<>+16(SB)/8, $0x0000000017160302
+DATA qPermB20<>+24(SB)/8, $0x0000000000000000
+DATA qPermB20<>+32(SB)/8, $0x1514010000000000
+DATA qPermB20<>+40(SB)/8, $0x0000000000000000
+DATA qPermB20<>+48(SB)/8, $0x1716030200000000
+DATA qPermB20<>+56(SB)/8, $0x0000000000000000
+DATA qPermB20<>+64(SB)/8, $0x0000000000000000
+DATA qPermB20<>+72(SB)/8, $0x0000000015140100
+DATA qPermB20<>+80(SB)/8, $0x0000000000000000
+DATA qPermB20<>+88(SB)/8, $0x0000000017160302
+DATA qPermB20<>+96(SB)/8, $0x0000000000000000
+DATA qPermB20<>+104(SB)/8, $0x1514010000000000
+DATA qPermB20<>+112(SB)/8, $0x0000000000000000
+DATA qPermB20<>+120(SB)/8, $0x1716030200000000
+GLOBL qPermB20<>(SB), RODATA|NOPTR, $128
+
+
+// qPackW gathers the low words of the dwords of each 128-bit lane into its low 8 bytes.
+DATA qPackW<>+0(SB)/8, $0x0d0c090805040100
+DATA qPackW<>+8(SB)/8, $0x8080808080808080
+DATA qPackW<>+16(SB)/8, $0x0d0c090805040100
+DATA qPackW<>+24(SB)/8, $0x8080808080808080
+GLOBL qPackW<>(SB), RODATA|NOPTR, $32
+
+// ---------------------------------------------------------------- block bodies
+
+// SI points at the 32 quantized inputs of the chunk, R11 at the chunk's
+// block of row 0, DX at the chunk's s[0][0]; X, W and S are the offsets of
+// one block from them, and a0-a3 the accumulators of rows 0-3.
+
+#define ZERO4 \
+	VPXOR Y6, Y6, Y6; \
+	VPXOR Y7, Y7, Y7; \
+	VPXOR Y8, Y8, Y8; \
+	VPXOR Y9, Y9, Y9
+
+#define DPBUSD4 \
+	VPDPBUSD Y0, Y2, Y6; \
+	VPDPBUSD Y0, Y3, Y7; \
+	VPDPBUSD Y0, Y4, Y8; \
+	VPDPBUSD Y0, Y5, Y9
+
+#define CVT4 \
+	VCVTDQ2PS Y6, Y6; \
+	VCVTDQ2PS Y7, Y7; \
+	VCVTDQ2PS Y8, Y8; \
+	VCVTDQ2PS Y9, Y9
+
+// FMA4BCST adds Y6-Y9 times s[r][j] into a0-a3.
+#define FMA4BCST(S, a0, a1, a2, a3) \
+	VFMADD231PS.BCST S(DX), Y6, a0; \
+	VFMADD231PS.BCST (S+SROW)(DX), Y7, a1; \
+	VFMADD231PS.BCST (S+2*SROW)(DX), Y8, a2; \
+	VFMADD231PS.BCST (S+3*SROW)(DX), Y9, a3
+
+// Y15 holds 0x80 bytes: w XOR 0x80 = w+128 as an unsigned byte.
+#define BLOCK_Q8VNNI(X, W, S, a0, a1, a2, a3) \
+	VMOVDQU X(SI), Y0; \
+	VPXORD  (W+2)(R11), Y15, Y2; \
+	VPXORD  (W+2)(R11)(R9*1), Y15, Y3; \
+	VPXORD  (W+2)(R11)(R9*2), Y15, Y4; \
+	VPXORD  (W+2)(R11)(BX*1), Y15, Y5; \
+	ZERO4; \
+	DPBUSD4; \
+	CVT4; \
+	FMA4BCST(S, a0, a1, a2, a3)
+
+// NIB4VNNI(off) loads the 16 nibble bytes at off into both halves of Y2-Y5
+// and keeps (Y15) the low nibbles in the low half, the high ones (times 16)
+// in the high half.
+#define NIB4VNNI(off) \
+	VBROADCASTI32X4 (off)(R11), Y2; \
+	VBROADCASTI32X4 (off)(R11)(R9*1), Y3; \
+	VBROADCASTI32X4 (off)(R11)(R9*2), Y4; \
+	VBROADCASTI32X4 (off)(R11)(BX*1), Y5; \
+	VPAND           Y15, Y2, Y2; \
+	VPAND           Y15, Y3, Y3; \
+	VPAND           Y15, Y4, Y4; \
+	VPAND           Y15, Y5, Y5
+
+#define BLOCK_Q40VNNI(X, W, S, a0, a1, a2, a3) \
+	VMOVDQU X(SI), Y0; \
+	NIB4VNNI(W+2); \
+	ZERO4; \
+	DPBUSD4; \
+	CVT4; \
+	FMA4BCST(S, a0, a1, a2, a3)
+
+#define BLOCK_Q41VNNI(X, W, S, a0, a1, a2, a3) \
+	VMOVDQU X(SI), Y0; \
+	NIB4VNNI(W+4); \
+	ZERO4; \
+	DPBUSD4; \
+	CVT4; \
+	FMA4BCST(S, a0, a1, a2, a3)
+
+#define FMA4AVX2(S, a0, a1, a2, a3) \
+	VBROADCASTSS S(DX), Y2; \
+	VFMADD231PS  Y2, Y6, a0; \
+	VBROADCASTSS (S+SROW)(DX), Y3; \
+	VFMADD231PS  Y3, Y7, a1; \
+	VBROADCASTSS (S+2*SROW)(DX), Y4; \
+	VFMADD231PS  Y4, Y8, a2; \
+	VBROADCASTSS (S+3*SROW)(DX), Y5; \
+	VFMADD231PS  Y5, Y9, a3
+
+// ROW_Q8AVX2(off, w, t) leaves in t the sums of four products of one row's
+// Q8_0 weights at off with the inputs (Y0), converted to float; Y14 holds
+// int16 ones.
+#define ROW_Q8AVX2(off, w, t) \
+	VMOVDQU    off, w; \
+	VPSIGNB    w, Y0, t; \
+	VPABSB     w, w; \
+	VPMADDUBSW t, w, t; \
+	VPMADDWD   Y14, t, t; \
+	VCVTDQ2PS  t, t
+
+#define BLOCK_Q8AVX2(X, W, S, a0, a1, a2, a3) \
+	VMOVDQU X(SI), Y0; \
+	ROW_Q8AVX2((W+2)(R11), Y2, Y6); \
+	ROW_Q8AVX2((W+2)(R11)(R9*1), Y3, Y7); \
+	ROW_Q8AVX2((W+2)(R11)(R9*2), Y4, Y8); \
+	ROW_Q8AVX2((W+2)(R11)(BX*1), Y5, Y9); \
+	FMA4AVX2(S, a0, a1, a2, a3)
+
+// ROW_Q4AVX2(off, w, t) unpacks one row's nibbles at off into w (Y15 holds
+// 0x0f bytes) and leaves in t their sums of four products with the inputs,
+// converted to float.
+#define ROW_Q4AVX2(off, w, t) \
+	VBROADCASTI128 off, w; \
+	VPSRLW         $4, w, t; \
+	VPBLENDD       $0xf0, t, w, w; \
+	VPAND          Y15, w, w; \
+	VPMADDUBSW     Y0, w, t; \
+	VPMADDWD       Y14, t, t; \
+	VCVTDQ2PS      t, t
+
+#define BLOCK_Q40AVX2(X, W, S, a0, a1, a2, a3) \
+	VMOVDQU X(SI), Y0; \
+	ROW_Q4AVX2((W+2)(R11), Y2, Y6); \
+	ROW_Q4AVX2((W+2)(R11)(R9*1), Y3, Y7); \
+	ROW_Q4AVX2((W+2)(R11)(R9*2), Y4, Y8); \
+	ROW_Q4AVX2((W+2)(R11)(BX*1), Y5, Y9); \
+	FMA4AVX2(S, a0, a1, a2, a3)
+
+#define BLOCK_Q41AVX2(X, W, S, a0, a1, a2, a3) \
+	VMOVDQU X(SI), Y0; \
+	ROW_Q4AVX2((W+4)(R11), Y2, Y6); \
+	ROW_Q4AVX2((W+4)(R11)(R9*1), Y3, Y7); \
+	ROW_Q4AVX2((W+4)(R11)(R9*2), Y4, Y8); \
+	ROW_Q4AVX2((W+4)(R11)(BX*1), Y5, Y9); \
+	FMA4AVX2(S, a0, a1, a2, a3)
+
+// ---------------------------------------------------------------- VNNI
+
+// Registers: Y0 inputs, Y2-Y5 weights, Y6-Y9 sums, Y10-Y13 and Y21-Y24 the
+// accumulators of even and odd blocks, Y14 the 1/16 lane scales, Y15 the
+// weight mask or flip, Y16-Y19 o[r], Y20 k; the pass uses Y1-Y9, Y25-Y31
+// and K1-K6.
+
+// CONSTS_Q8VNNI(k) sets up Q8_0: gather offsets (Y31), lane numbers (Y30), k (Y20), 0x80 bytes (Y15).
+#define CONSTS_Q8VNNI(k) \
+	VMOVDQU64 qIdx34<>(SB), Y31; \
+	VMOVDQU64 qLanes<>(SB), Y30; \
+	BCAST32(k, X0, Y0); \
+	VMOVDQA64 Y0, Y20; \
+	BCAST32($0x80808080, X15, Y15)
+
+// CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) sets up Q4_0 and Q4_1: the
+// whole-chunk pass's byte permutes (Y26-Y29) and merge masks (K1, K2, K7),
+// the last-chunk pass's shuffles (copied to qScratch.k) and byte numbers
+// (Y25), k (Y20), the nibble mask (Y15) and the lane scales 1 and 1/16 (Y14).
+#define CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) \
+	VMOVDQU64    perm<>(SB), Y26; \
+	VMOVDQU64    perm<>+32(SB), Y27; \
+	VMOVDQU64    perm<>+64(SB), Y28; \
+	VMOVDQU64    perm<>+96(SB), Y29; \
+	VMOVDQU64    shuf<>(SB), Y0; \
+	VMOVDQU64    Y0, qScratch_k(DI); \
+	VMOVDQU64    shuf<>+32(SB), Y0; \
+	VMOVDQU64    Y0, (qScratch_k+32)(DI); \
+	VMOVDQU64    shuf<>+64(SB), Y0; \
+	VMOVDQU64    Y0, (qScratch_k+64)(DI); \
+	VMOVDQU64    shuf<>+96(SB), Y0; \
+	VMOVDQU64    Y0, (qScratch_k+96)(DI); \
+	MOVL         m1, AX; \
+	KMOVD        AX, K1; \
+	MOVL         m2, AX; \
+	KMOVD        AX, K2; \
+	MOVL         m7, AX; \
+	KMOVD        AX, K7; \
+	VMOVDQU64    qBytes<>(SB), Y25; \
+	BCAST32(k, X0, Y0); \
+	VMOVDQA64    Y0, Y20; \
+	BCAST32($0x0f0f0f0f, X15, Y15); \
+	BCAST32($0xf0f0f0f0, X14, Y14); \
+	VINSERTI128  $1, X14, Y15, Y15; \
+	BCAST32($0x3f800000, X14, Y14); \
+	BCAST32($0x3d800000, X13, Y13); \
+	VINSERTF128  $1, X13, Y14, Y14
+
+// The inits run once per input row: clear the odd accumulators and o (and
+// set Q8_0's gather mask to whole chunks).
+#define INIT_VNNI \
+	VPXORD Y21, Y21, Y21; \
+	VPXORD Y22, Y22, Y22; \
+	VPXORD Y23, Y23, Y23; \
+	VPXORD Y24, Y24, Y24; \
+	VPXORD Y16, Y16, Y16; \
+	VPXORD Y17, Y17, Y17; \
+	VPXORD Y18, Y18, Y18; \
+	VPXORD Y19, Y19, Y19
+
+#define INIT_Q8VNNI \
+	INIT_VNNI; \
+	KXNORW K1, K1, K1
+
+#define INIT_Q4VNNI INIT_VNNI
+
+// The passes fetch the scales of the eight blocks at base of each row (only
+// the CX-skip < 8 left in a last chunk) and store s at dest; R12 and R10
+// point at the chunk's d_x and c_x and move on by a chunk.
+
+// PASS_Q8VNNI gathers the dwords at the starts of the blocks, whose low
+// words are the scales.
+#define PASSROW_Q8VNNI(base, dest, r, Yo) \
+	VPXORD      Y1, Y1, Y1; \
+	KMOVW       K1, K2; \
+	VPGATHERDD  (base)(Y31*1), K2, Y1; \
+	VPMOVDW     Y1, X2; \
+	VCVTPH2PS   X2, Y2; \
+	VMULPS      (R12), Y2, Y3; \
+	VMOVUPS     Y3, (r*SROW)(dest); \
+	VFMADD231PS (R10), Y2, Yo
+
+#define PASS_Q8VNNI(base, dest, skip, full, done) \
+	CMPQ         CX, $(8+skip); \
+	JGE          full; \
+	LEAQ         -skip(CX), AX; \
+	VPBROADCASTD AX, Y5; \
+	VPCMPGTD     Y30, Y5, K1; \
+full: \
+	PASSROW_Q8VNNI(base, dest, 0, Y16); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROW_Q8VNNI(AX, dest, 1, Y17); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROW_Q8VNNI(AX, dest, 2, Y18); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROW_Q8VNNI(AX, dest, 3, Y19); \
+	ADDQ         $32, R12; \
+	ADDQ         $32, R10
+
+// PASS_Q4VNNI(bb, OP, MF, MT) fetches the scales of Q4_0 (bb 18) and Q4_1
+// (bb 20) from four 32-byte loads at 0, 2*bb, 4*bb and 6*bb, each holding
+// two blocks' scales (and Q4_1's minimums). In a whole chunk, byte permutes
+// merge them in order (qPermB); in a last chunk the loads are masked (K3-K6)
+// to the blocks left, and a byte shuffle each (qShuf) and three ORs leave
+// the even blocks' scales in the low 128-bit lane and the odd blocks' in the
+// high one, whose words an unpack interleaves. Gathers and word permutes
+// cost several times more. MF and MT put Q4_1's minimums in X7.
+#define OD_Q4VNNI(Yo) VFMADD231PS (R10), Y5, Yo
+
+// OM_Q4VNNI adds Q4_1's m*c_x, the minimums being in X7.
+#define OM_Q4VNNI(Yo) \
+	VCVTPH2PS   X7, Y7; \
+	VFMADD231PS (R10), Y7, Yo
+
+// MINF and MINT leave Q4_1's minimums in X7 (whole and last chunk).
+#define MINF VEXTRACTI128 $1, Y1, X7
+#define MINT VPUNPCKHWD X2, X1, X7
+
+#define SHUF4_Q4VNNI(dest, r, OP, Yo, MIN) \
+	VPSHUFB      qScratch_k(DI), Y1, Y1; \
+	VPSHUFB      (qScratch_k+32)(DI), Y2, Y2; \
+	VPSHUFB      (qScratch_k+64)(DI), Y3, Y3; \
+	VPSHUFB      (qScratch_k+96)(DI), Y4, Y4; \
+	VPOR         Y2, Y1, Y1; \
+	VPOR         Y4, Y3, Y3; \
+	VPOR         Y3, Y1, Y1; \
+	VEXTRACTI128 $1, Y1, X2; \
+	VPUNPCKLWD   X2, X1, X5; \
+	MIN; \
+	VCVTPH2PS    X5, Y5; \
+	VMULPS       (R12), Y5, Y6; \
+	VMOVUPS      Y6, (r*SROW)(dest); \
+	OP(Yo)
+
+#define PASSROW_Q4VNNI(base, dest, bb, r, OP, Yo, MIN) \
+	VPERMB    (base), Y26, Y1; \
+	VPERMB    (2*bb)(base), Y27, K1, Y1; \
+	VPERMB    (4*bb)(base), Y28, K2, Y1; \
+	VPERMB    (6*bb)(base), Y29, K7, Y1; \
+	MIN; \
+	VCVTPH2PS X1, Y5; \
+	VMULPS    (R12), Y5, Y6; \
+	VMOVUPS   Y6, (r*SROW)(dest); \
+	OP(Yo)
+
+#define PASSROWM_Q4VNNI(base, dest, bb, r, OP, Yo, MIN) \
+	VMOVDQU8.Z (base), K3, Y1; \
+	VMOVDQU8.Z (2*bb)(base), K4, Y2; \
+	VMOVDQU8.Z (4*bb)(base), K5, Y3; \
+	VMOVDQU8.Z (6*bb)(base), K6, Y4; \
+	SHUF4_Q4VNNI(dest, r, OP, Yo, MIN)
+
+#define PASS_Q4VNNI(bb, OP, MF, MT, base, dest, skip, full, done) \
+	CMPQ         CX, $(8+skip); \
+	JGE          full; \
+	IMUL3Q       $bb, CX, AX; \
+	SUBQ         $(skip*bb), AX; \
+	VPBROADCASTB AX, Y8; \
+	VPCMPUB      $1, Y8, Y25, K3; \
+	MOVL         $(2*bb), AX; \
+	VPBROADCASTB AX, Y7; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K4; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K5; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K6; \
+	PASSROWM_Q4VNNI(base, dest, bb, 0, OP, Y16, MT); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROWM_Q4VNNI(AX, dest, bb, 1, OP, Y17, MT); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROWM_Q4VNNI(AX, dest, bb, 2, OP, Y18, MT); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROWM_Q4VNNI(AX, dest, bb, 3, OP, Y19, MT); \
+	JMP          done; \
+full: \
+	PASSROW_Q4VNNI(base, dest, bb, 0, OP, Y16, MF); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROW_Q4VNNI(AX, dest, bb, 1, OP, Y17, MF); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROW_Q4VNNI(AX, dest, bb, 2, OP, Y18, MF); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROW_Q4VNNI(AX, dest, bb, 3, OP, Y19, MF); \
+done: \
+	ADDQ         $32, R12; \
+	ADDQ         $32, R10
+
+#define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, base, dest, skip, full, done)
+#define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, base, dest, skip, full, done)
+
+#define ADDB_VNNI \
+	VADDPS Y21, Y10, Y10; \
+	VADDPS Y22, Y11, Y11; \
+	VADDPS Y23, Y12, Y12; \
+	VADDPS Y24, Y13, Y13
+
+// ADDO_VNNI adds k*o[r] into Y10-Y13.
+#define ADDO_VNNI \
+	VFMADD231PS Y20, Y16, Y10; \
+	VFMADD231PS Y20, Y17, Y11; \
+	VFMADD231PS Y20, Y18, Y12; \
+	VFMADD231PS Y20, Y19, Y13
+
+#define FINAL_Q8VNNI \
+	ADDB_VNNI; \
+	ADDO_VNNI
+
+// FINAL_Q4VNNI also scales lanes 4-7 (the high nibbles) by 1/16 first.
+#define FINAL_Q4VNNI \
+	ADDB_VNNI; \
+	VMULPS Y14, Y10, Y10; \
+	VMULPS Y14, Y11, Y11; \
+	VMULPS Y14, Y12, Y12; \
+	VMULPS Y14, Y13, Y13; \
+	ADDO_VNNI
+
+// ---------------------------------------------------------------- AVX2
+
+// Registers: Y0 inputs, Y2-Y5 weights, Y6-Y9 sums, Y10-Y13 accumulators
+// (one chain per row: no registers to spare), Y14 int16 ones, Y15 the
+// nibble mask; the pass uses Y0-Y9 and keeps its constants and o[r] in
+// qScratch: k[0] gather offsets, k[1] gather mask, k[2] word packing,
+// k[3] lane numbers.
+
+// CONSTS_AVX2(idx) copies the pass's constants into qScratch.k and sets Y14 and Y15.
+#define CONSTS_AVX2(idx) \
+	VMOVDQU      idx<>(SB), Y0; \
+	VMOVDQU      Y0, qScratch_k(DI); \
+	VMOVDQU      qPackW<>(SB), Y0; \
+	VMOVDQU      Y0, (qScratch_k+64)(DI); \
+	VMOVDQU      qLanes<>(SB), Y0; \
+	VMOVDQU      Y0, (qScratch_k+96)(DI); \
+	BCAST32($0x00010001, X14, Y14); \
+	BCAST32($0x0f0f0f0f, X15, Y15)
+
+#define INIT_AVX2 \
+	VPCMPEQD Y0, Y0, Y0; \
+	VMOVDQU  Y0, (qScratch_k+32)(DI); \
+	VPXOR    Y0, Y0, Y0; \
+	VMOVDQU  Y0, qScratch_o(DI); \
+	VMOVDQU  Y0, (qScratch_o+32)(DI); \
+	VMOVDQU  Y0, (qScratch_o+64)(DI); \
+	VMOVDQU  Y0, (qScratch_o+96)(DI)
+
+// OD_AVX2 and OM_AVX2 add d_w*c_x (or m*c_x) of eight blocks into o[r]; Y1
+// holds the gathered dwords and Y3 the converted d_w.
+#define OD_AVX2(r) \
+	VMOVUPS     (qScratch_o+32*r)(DI), Y5; \
+	VFMADD231PS (R10), Y3, Y5; \
+	VMOVUPS     Y5, (qScratch_o+32*r)(DI)
+
+#define OM_AVX2(r) \
+	VPSRLD      $16, Y1, Y1; \
+	VPSHUFB     (qScratch_k+64)(DI), Y1, Y1; \
+	VPERMQ      $0x08, Y1, Y1; \
+	VCVTPH2PS   X1, Y1; \
+	VMOVUPS     (qScratch_o+32*r)(DI), Y5; \
+	VFMADD231PS (R10), Y1, Y5; \
+	VMOVUPS     Y5, (qScratch_o+32*r)(DI)
+
+#define ONONE(r)
+
+#define PASSROW_AVX2(base, dest, r, OP) \
+	VPXOR      Y1, Y1, Y1; \
+	VMOVDQU    (qScratch_k+32)(DI), Y2; \
+	VPGATHERDD Y2, (base)(Y0*1), Y1; \
+	VPSHUFB    (qScratch_k+64)(DI), Y1, Y3; \
+	VPERMQ     $0x08, Y3, Y3; \
+	VCVTPH2PS  X3, Y3; \
+	VMULPS     (R12), Y3, Y4; \
+	VMOVUPS    Y4, (r*SROW)(dest); \
+	OP(r)
+
+#define PASS_AVX2(OP, base, dest, skip, full, done) \
+	CMPQ         CX, $(8+skip); \
+	JGE          full; \
+	LEAQ         -skip(CX), AX; \
+	VMOVD        AX, X1; \
+	VPBROADCASTD X1, Y1; \
+	VPCMPGTD     (qScratch_k+96)(DI), Y1, Y1; \
+	VMOVDQU      Y1, (qScratch_k+32)(DI); \
+full: \
+	VMOVDQU      qScratch_k(DI), Y0; \
+	PASSROW_AVX2(base, dest, 0, OP); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROW_AVX2(AX, dest, 1, OP); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROW_AVX2(AX, dest, 2, OP); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROW_AVX2(AX, dest, 3, OP); \
+	ADDQ         $32, R12; \
+	ADDQ         $32, R10
+
+#define PASS_Q8AVX2(base, dest, skip, full, done) PASS_AVX2(ONONE, base, dest, skip, full, done)
+#define PASS_Q40AVX2(base, dest, skip, full, done) PASS_AVX2(OD_AVX2, base, dest, skip, full, done)
+#define PASS_Q41AVX2(base, dest, skip, full, done) PASS_AVX2(OM_AVX2, base, dest, skip, full, done)
+
+// FINAL_AVX2(k) adds k*o[r] into Y10-Y13.
+#define FINAL_AVX2(k) \
+	BCAST32(k, X0, Y0); \
+	VFMADD231PS qScratch_o(DI), Y0, Y10; \
+	VFMADD231PS (qScratch_o+32)(DI), Y0, Y11; \
+	VFMADD231PS (qScratch_o+64)(DI), Y0, Y12; \
+	VFMADD231PS (qScratch_o+96)(DI), Y0, Y13
+
+// ---------------------------------------------------------------- skeleton
+
+// PF34, PF18 and PF20 prefetch every cache line of a chunk of eight blocks
+// at p into L1, and the T1 forms into L2.
+#define PF34(p) \
+	PREFETCHT0 (p); \
+	PREFETCHT0 64(p); \
+	PREFETCHT0 128(p); \
+	PREFETCHT0 192(p); \
+	PREFETCHT0 256(p); \
+	PREFETCHT0 271(p)
+
+#define PF34T1(p) \
+	PREFETCHT1 (p); \
+	PREFETCHT1 64(p); \
+	PREFETCHT1 128(p); \
+	PREFETCHT1 192(p); \
+	PREFETCHT1 256(p); \
+	PREFETCHT1 271(p)
+
+#define PF18T1(p) \
+	PREFETCHT1 (p); \
+	PREFETCHT1 64(p); \
+	PREFETCHT1 128(p); \
+	PREFETCHT1 143(p)
+
+#define PF20T1(p) \
+	PREFETCHT1 (p); \
+	PREFETCHT1 64(p); \
+	PREFETCHT1 128(p); \
+	PREFETCHT1 159(p)
+
+#define PF18(p) \
+	PREFETCHT0 (p); \
+	PREFETCHT0 64(p); \
+	PREFETCHT0 128(p); \
+	PREFETCHT0 143(p)
+
+#define PF20(p) \
+	PREFETCHT0 (p); \
+	PREFETCHT0 64(p); \
+	PREFETCHT0 128(p); \
+	PREFETCHT0 159(p)
+
+// QKERNEL is the body of every routine: CONSTS sets up constants, INIT
+// starts an input row, PASS(base, dest, skip, labels) fetches the scales of
+// the chunk at base into dest, BLOCK(X, W, S, a0-a3) does one block of four
+// rows (bb bytes each) at the given offsets, into Y10-Y13 for even blocks
+// and b0-b3 for odd ones, and FINAL adds the odd sums and the per-row
+// corrections before the reduction. The pass of the next chunk runs before
+// the blocks of the current one, into the other half of qScratch.s, so that
+// the two overlap. R14 holds the *qArgs throughout; R15 is only written
+// after the last access to a global (CONSTS), as dynamic linking requires.
+#define QKERNEL(bb, CONSTS, INIT, PASS, BLOCK, b0, b1, b2, b3, FINAL, PF, PFT1) \
+	MOVQ   a+0(FP), R14; \
+	MOVQ   qArgs_sc(R14), DI; \
+	CONSTS; \
+	MOVQ   qArgs_w(R14), R8; \
+	MOVQ   qArgs_rb(R14), R9; \
+	LEAQ   (R9)(R9*2), BX; \
+	MOVQ   qArgs_out(R14), AX; \
+	MOVQ   AX, qArgs_gout(R14); \
+	MOVQ   qArgs_groups(R14), AX; \
+	MOVQ   AX, qArgs_gn(R14); \
+group: \
+	MOVQ   qArgs_gout(R14), AX; \
+	MOVQ   AX, qArgs_tout(R14); \
+	MOVQ   qArgs_q(R14), AX; \
+	MOVQ   AX, qArgs_tq(R14); \
+	MOVQ   qArgs_d(R14), AX; \
+	MOVQ   AX, qArgs_td(R14); \
+	MOVQ   qArgs_c(R14), AX; \
+	MOVQ   AX, qArgs_tc(R14); \
+	MOVQ   qArgs_n(R14), AX; \
+	MOVQ   AX, qArgs_tn(R14); \
+token: \
+	MOVQ   qArgs_tq(R14), SI; \
+	MOVQ   qArgs_td(R14), R12; \
+	MOVQ   qArgs_tc(R14), R10; \
+	MOVQ   R8, R11; \
+	MOVQ   qArgs_nb(R14), CX; \
+	VXORPS Y10, Y10, Y10; \
+	VXORPS Y11, Y11, Y11; \
+	VXORPS Y12, Y12, Y12; \
+	VXORPS Y13, Y13, Y13; \
+	INIT; \
+	LEAQ   qScratch_s(DI), R13; \
+	PASS(R11, R13, 0, pass0, pass0done); \
+	MOVQ   R13, DX; \
+chunk: \
+	LEAQ   (R11)(R9*8), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+	CMPQ   CX, $8; \
+	JLE    blocks; \
+	LEAQ   (2*qScratch_s+128)(DI)(DI*1), R13; \
+	SUBQ   DX, R13; \
+	LEAQ   (8*bb)(R11), R15; \
+	PASS(R15, R13, 8, pass1, pass1done); \
+blocks: \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+	BLOCK(32, bb, 4, b0, b1, b2, b3); \
+	BLOCK(64, 2*bb, 8, Y10, Y11, Y12, Y13); \
+	BLOCK(96, 3*bb, 12, b0, b1, b2, b3); \
+	BLOCK(128, 4*bb, 16, Y10, Y11, Y12, Y13); \
+	BLOCK(160, 5*bb, 20, b0, b1, b2, b3); \
+	BLOCK(192, 6*bb, 24, Y10, Y11, Y12, Y13); \
+	BLOCK(224, 7*bb, 28, b0, b1, b2, b3); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*bb), R11; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	SHRQ   $1, CX; \
+	JZ     single; \
+pairs: \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+	BLOCK(32, bb, 4, b0, b1, b2, b3); \
+	ADDQ   $64, SI; \
+	ADDQ   $(2*bb), R11; \
+	ADDQ   $8, DX; \
+	DECQ   CX; \
+	JNZ    pairs; \
+single: \
+	TESTQ  $1, qArgs_nb(R14); \
+	JZ     final; \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+final: \
+	FINAL; \
+	QHSUM4Y; \
+	MOVQ   qArgs_tout(R14), AX; \
+	VMOVUPS X10, (AX); \
+	MOVQ   qArgs_ldo(R14), CX; \
+	ADDQ   CX, qArgs_tout(R14); \
+	MOVQ   qArgs_qs(R14), CX; \
+	ADDQ   CX, qArgs_tq(R14); \
+	MOVQ   qArgs_ss(R14), CX; \
+	ADDQ   CX, qArgs_td(R14); \
+	ADDQ   CX, qArgs_tc(R14); \
+	DECQ   qArgs_tn(R14); \
+	JNZ    token; \
+	LEAQ   (R8)(R9*4), R8; \
+	ADDQ   $16, qArgs_gout(R14); \
+	DECQ   qArgs_gn(R14); \
+	JNZ    group; \
+	VZEROUPPER; \
+	RET
+
+// func qmmQ8_0VNNI(a *qArgs)
+TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
+	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24, FINAL_Q8VNNI, PF34, PF34T1)
+
+// func qmmQ4_0VNNI(a *qArgs)
+TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
+	QKERNEL(18, CONSTS_Q4VNNI(qShuf18, qPermB18, $0xf0, $0xf00, $0xf000, $0xc1000000), INIT_Q4VNNI, PASS_Q40VNNI, BLOCK_Q40VNNI, Y21, Y22, Y23, Y24, FINAL_Q4VNNI, PF18, PF18T1)
+
+// func qmmQ4_1VNNI(a *qArgs)
+TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
+	QKERNEL(20, CONSTS_Q4VNNI(qShuf20, qPermB20, $0xf000f0, $0xf000f00, $0xf000f000, $0x3f800000), INIT_Q4VNNI, PASS_Q41VNNI, BLOCK_Q41VNNI, Y21, Y22, Y23, Y24, FINAL_Q4VNNI, PF20, PF20T1)
+
+// func qmmQ8_0AVX2(a *qArgs)
+TEXT ·qmmQ8_0AVX2(SB), NOSPLIT, $0-8
+	QKERNEL(34, CONSTS_AVX2(qIdx34), INIT_AVX2, PASS_Q8AVX2, BLOCK_Q8AVX2, Y10, Y11, Y12, Y13, NONE, PF34, PF34T1)
+
+// func qmmQ4_0AVX2(a *qArgs)
+TEXT ·qmmQ4_0AVX2(SB), NOSPLIT, $0-8
+	QKERNEL(18, CONSTS_AVX2(qIdx18), INIT_AVX2, PASS_Q40AVX2, BLOCK_Q40AVX2, Y10, Y11, Y12, Y13, FINAL_AVX2($0xc1000000), PF18, PF18T1)
+
+// func qmmQ4_1AVX2(a *qArgs)
+TEXT ·qmmQ4_1AVX2(SB), NOSPLIT, $0-8
+	QKERNEL(20, CONSTS_AVX2(qIdx20), INIT_AVX2, PASS_Q41AVX2, BLOCK_Q41AVX2, Y10, Y11, Y12, Y13, FINAL_AVX2($0x3f800000), PF20, PF20T1)
+
+// ---------------------------------------------------------------- quantize
+
+// func quantizeRowAVX2(q *int8, d, c, x *float32, nb int)
+// For each block of 32 floats at x: amax = max |v| (a tree of exact maxima),
+// d = amax/127, q = v/d rounded to nearest even (VCVTPS2DQ under Go's
+// default rounding), c = d*Σq; a block of zeros (amax 0) gets q = 0, d = 0
+// and c = 0. These are quantizeRow's float32 operations, so the bits agree.
+TEXT ·quantizeRowAVX2(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), DI
+	MOVQ d+8(FP), R8
+	MOVQ c+16(FP), R9
+	MOVQ x+24(FP), SI
+	MOVQ nb+32(FP), CX
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15          // abs mask
+	MOVL $0x42fe0000, AX           // 127.0
+	VMOVD AX, X14
+	MOVL $0, R10
+	VMOVDQU qPackPerm<>(SB), Y13   // dword order after the packs
+
+qrloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS  Y15, Y0, Y4
+	VANDPS  Y15, Y1, Y5
+	VANDPS  Y15, Y2, Y6
+	VANDPS  Y15, Y3, Y7
+	VMAXPS  Y5, Y4, Y4
+	VMAXPS  Y7, Y6, Y6
+	VMAXPS  Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS  X5, X4, X4
+	VMOVHLPS X4, X4, X5
+	VMAXPS  X5, X4, X4
+	VMOVSHDUP X4, X5
+	VMAXSS  X5, X4, X4             // amax
+	VDIVSS  X14, X4, X4            // d = amax/127
+	VXORPS  X5, X5, X5
+	VUCOMISS X5, X4
+	JEQ     qrzero
+	VBROADCASTSS X4, Y5
+	VDIVPS  Y5, Y0, Y0
+	VDIVPS  Y5, Y1, Y1
+	VDIVPS  Y5, Y2, Y2
+	VDIVPS  Y5, Y3, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPADDD  Y1, Y0, Y6
+	VPADDD  Y3, Y2, Y7
+	VPADDD  Y7, Y6, Y6
+	VEXTRACTI128 $1, Y6, X7
+	VPADDD  X7, X6, X6
+	VPSHUFD $0x4e, X6, X7
+	VPADDD  X7, X6, X6
+	VPSHUFD $0xb1, X6, X7
+	VPADDD  X7, X6, X6             // Σq in every lane
+	VCVTDQ2PS X6, X6
+	VMULSS  X4, X6, X6             // c = d*Σq
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD  Y0, Y13, Y0
+	VMOVDQU Y0, (DI)
+	VMOVSS  X4, (R8)
+	VMOVSS  X6, (R9)
+	JMP     qrnext
+
+qrzero:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (DI)
+	MOVL    R10, (R8)
+	MOVL    R10, (R9)
+
+qrnext:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JNZ  qrloop
+	VZEROUPPER
+	RET
+
+// qPackPerm restores the order of eight dwords of bytes after
+// VPACKSSDW/VPACKSSWB, which work within 128-bit lanes.
+DATA qPackPerm<>+0(SB)/4, $0
+DATA qPackPerm<>+4(SB)/4, $4
+DATA qPackPerm<>+8(SB)/4, $1
+DATA qPackPerm<>+12(SB)/4, $5
+DATA qPackPerm<>+16(SB)/4, $2
+DATA qPackPerm<>+20(SB)/4, $6
+DATA qPackPerm<>+24(SB)/4, $3
+DATA qPackPerm<>+28(SB)/4, $7
+GLOBL qPackPerm<>(SB), RODATA|NOPTR, $32

@@ -1,0 +1,116 @@
+package kernels
+
+import "math"
+
+// The reference loops of the integer kernels: the assembly computes every
+// integer block sum exactly as these do and agrees with them up to float32
+// reassociation of the scaled sums. As in kernels_generic.go, products are
+// rounded with float32(...) before they are added, so that no platform
+// fuses them into an FMA.
+
+// quantizeRow quantizes one row of x (len(x) a multiple of 32) into q, with
+// scales d and d*(block sum) in c; the entries of d and c past the last block are 0.
+func quantizeRow(q []int8, d, c []float32, x []float32) {
+	nb := len(x) / QBlock
+	q = q[:nb*QBlock]
+	for b := 0; b < nb; b++ {
+		xs := x[b*QBlock : b*QBlock+QBlock]
+		qs := q[b*QBlock : b*QBlock+QBlock]
+		var amax float32
+		for _, v := range xs {
+			amax = max(amax, abs32(v))
+		}
+		scale := amax / 127
+		var sum int32
+		for i, v := range xs {
+			var r int32
+			if scale != 0 {
+				r = int32(math.RoundToEven(float64(v / scale)))
+			}
+			r = max(-127, min(127, r))
+			qs[i] = int8(r)
+			sum += r
+		}
+		d[b], c[b] = scale, float32(scale*float32(sum))
+	}
+	clear(d[nb:])
+	clear(c[nb:])
+}
+
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// f16 decodes the little-endian fp16 at b[0:2].
+func f16(b []byte) float32 {
+	return f16ToF32(uint16(b[0]) | uint16(b[1])<<8)
+}
+
+// f16ToF32 converts an IEEE half-precision value exactly.
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf, NaN
+		return math.Float32frombits(sign | 0xff<<23 | man<<13)
+	case exp != 0: // normal
+		return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
+	case man == 0:
+		return math.Float32frombits(sign)
+	}
+	v := float32(man) * (1.0 / (1 << 24)) // subnormal: man * 2^-24, exact in float32
+	if sign != 0 {
+		v = -v
+	}
+	return v
+}
+
+// qDotGeneric returns the product of one row w of format f (nb blocks) with
+// one quantized input row: Σ_b float32(sum_b) * (d_w*d_x) (+ m_w*(d_x*Σq) for
+// Q4_1), summed block by block.
+func qDotGeneric(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int) float32 {
+	bb := f.BlockBytes()
+	w = w[:nb*bb]
+	q = q[:nb*QBlock]
+	d, c = d[:nb], c[:nb]
+	var sum float32
+	for b := range d {
+		blk := w[b*bb : (b+1)*bb]
+		xs := q[b*QBlock : b*QBlock+QBlock]
+		var s int32
+		switch f {
+		case Q8_0:
+			ws := blk[2:34]
+			for i, v := range xs {
+				s += int32(int8(ws[i])) * int32(v)
+			}
+		case Q4_0:
+			ws := blk[2:18]
+			for i, v := range ws {
+				s += (int32(v&0xf)-8)*int32(xs[i]) + (int32(v>>4)-8)*int32(xs[i+16])
+			}
+		case Q4_1:
+			ws := blk[4:20]
+			for i, v := range ws {
+				s += int32(v&0xf)*int32(xs[i]) + int32(v>>4)*int32(xs[i+16])
+			}
+		}
+		sum += float32(float32(s) * float32(f16(blk)*d[b]))
+		if f == Q4_1 {
+			sum += float32(f16(blk[2:]) * c[b])
+		}
+	}
+	return sum
+}
+
+func qMatMulGeneric(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
+	rb := x.nb * f.BlockBytes()
+	for t := 0; t < x.n; t++ {
+		q := x.q[t*x.cols : (t+1)*x.cols]
+		d := x.d[t*x.stride : (t+1)*x.stride]
+		c := x.c[t*x.stride : (t+1)*x.stride]
+		o := out[t*ldo : t*ldo+rows]
+		for r := range o {
+			o[r] = qDotGeneric(f, w[r*rb:(r+1)*rb], q, d, c, x.nb)
+		}
+	}
+}

@@ -1,0 +1,11 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// Without assembly the integer kernels are their generic loops.
+
+func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
+	qMatMulGeneric(f, out, ldo, w, rows, x)
+}
+
+func quantRow(q []int8, d, c []float32, x []float32) { quantizeRow(q, d, c, x) }
