@@ -56,6 +56,7 @@ input or a failed command.`,
 		newSynthCmd(g),
 		newBenchCmd(g),
 		newEvalCmd(g),
+		newQuantizeCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shrinkml/shrink/format"
+	"github.com/shrinkml/shrink/internal/progress"
+	"github.com/shrinkml/shrink/model"
+	"github.com/shrinkml/shrink/quantize"
+)
+
+// quantizeReport is quantize's --json output: the library's report (scheme,
+// per-tensor rows, totals, warnings) with the files around it.
+type quantizeReport struct {
+	SchemaVersion int    `json:"schema_version"`
+	Source        string `json:"source"`
+	SourceKind    string `json:"source_format"`
+	Dest          string `json:"dest"`
+	DestKind      string `json:"dest_format"`
+	FileBytes     int64  `json:"file_bytes"`
+	*quantize.Report
+	TotalSeconds float64 `json:"total_seconds"`
+}
+
+func newQuantizeCmd(g *globalFlags) *cobra.Command {
+	var (
+		scheme, method, to string
+		types, keep        []string
+		opts               quantize.Options
+		force              bool
+		lopts              format.LoadOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "quantize SRC DST",
+		Short: "Quantize a model's matrices to Q8_0, Q4_0 or Q4_1 and write a GGUF",
+		Long: `quantize stores the weight matrices of any checkpoint shrink can load in
+GGUF's Q8_0, Q4_0 or Q4_1 blocks of 32 weights, rounding each weight to the
+nearest level (--method rtn). The bytes are those llama.cpp's llama-quantize
+writes for the same tensor and type.
+
+Which tensors get what, first rule first:
+  1. 1-D tensors (norms, biases) always stay as they are.
+  2. --keep REGEX leaves matching tensors as they are.
+  3. --type REGEX=SCHEME stores matching matrices with SCHEME (q8_0, q4_0,
+     q4_1, or f16, bf16, f32); the first matching --type wins.
+  4. --pure stores every other matrix, embeddings and output head included,
+     with --scheme, as llama-quantize --pure does.
+  5. Otherwise the defaults: every matrix gets --scheme, the token embedding
+     included (a token reads only its own row), except the output head, the
+     most sensitive matrix, which gets Q8_0 when --scheme is 4-bit. A tied
+     embedding is the output head too, so it is treated as the head. (A GGUF
+     that stores the head as a copy of the embedding, as llama.cpp's llama2.c
+     converter writes, has two matrices and keeps them, quantized apart.)
+Patterns are unanchored regular expressions over Hugging Face tensor names,
+e.g. model.layers.0.mlp.down_proj.weight or lm_head.weight; anchor them with ^
+and $ to match whole names.
+
+A matrix whose rows are not a multiple of 32 weights fits no block type; it is
+stored as F16 instead (left as it is when already F16 or BF16), with a warning
+naming it. Matrices that are already quantized are kept, with a warning. A NaN
+or infinite weight is an error naming the tensor, row and column.
+
+The work runs on --threads goroutines; the output does not depend on how many.
+The summary reports tensors quantized, kept and fallen back, the size of the
+tensor data before and after, bits per weight, and the worst and mean relative
+RMSE ||W - dequant(quant(W))|| / ||W|| over the rewritten tensors; --json
+prints it as one object with a row per tensor. Warnings go to stderr.
+
+DST is a GGUF file (Hugging Face safetensors cannot hold these block types);
+it is written atomically, replaced only with --force, and may never be SRC.`,
+		Example: `  shrink quantize model.gguf model-q4_0.gguf --scheme q4_0
+  shrink quantize stories260K.bin stories260K-q8_0.gguf --scheme q8_0 --pure
+  shrink quantize ./Llama-3.2-1B model-q4_1.gguf --scheme q4_1 --type 'mlp\.down_proj=q8_0' --keep '^model\.layers\.0\.'
+  shrink quantize model.gguf out.gguf --scheme q4_0 --threads 4 --json --force`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, dst := args[0], args[1]
+			if scheme == "" {
+				return fmt.Errorf("--scheme is required: q8_0, q4_0 or q4_1")
+			}
+			var err error
+			if opts.Scheme, err = quantize.ParseScheme(scheme); err != nil || !opts.Scheme.Block() {
+				return fmt.Errorf("--scheme %q: want q8_0, q4_0 or q4_1", scheme)
+			}
+			if opts.Method, err = quantize.ParseMethod(method); err != nil {
+				return fmt.Errorf("--method: %w", err)
+			}
+			for _, s := range types {
+				r, err := quantize.ParseRule(s)
+				if err != nil {
+					return fmt.Errorf("--type: %w", err)
+				}
+				opts.Rules = append(opts.Rules, r)
+			}
+			for _, s := range keep {
+				re, err := regexp.Compile(s)
+				if err != nil {
+					return fmt.Errorf("--keep %q: %w", s, err)
+				}
+				opts.Keep = append(opts.Keep, re)
+			}
+			if opts.Threads < 0 {
+				return fmt.Errorf("--threads %d: must not be negative", opts.Threads)
+			}
+			kind, err := format.ParseOutputKind(to, dst)
+			if err != nil {
+				return err
+			}
+			if kind != format.GGUF {
+				return fmt.Errorf("%s: quantized models are written as GGUF; safetensors cannot hold Q8_0/Q4_0/Q4_1 blocks yet (name DST *.gguf or pass --to gguf)", dst)
+			}
+			// Fail before the work, not after it.
+			if _, err := os.Lstat(dst); err == nil && !force {
+				return fmt.Errorf("%s: destination exists (use --force to replace it)", dst)
+			}
+
+			start := time.Now()
+			m, srcKind, err := format.Load(src, lopts)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			var bar *progress.Bar
+			var shown int64
+			opts.Progress = func(done, total int64) {
+				if bar == nil {
+					bar = progress.New("quantize "+filepath.Base(src), total, "weights", g.quiet)
+				}
+				bar.Add(done - shown)
+				shown = done
+			}
+			q, rep, err := quantize.Quantize(m, opts)
+			bar.Finish()
+			if err != nil {
+				return fmt.Errorf("%s: %w", src, err)
+			}
+			if err := format.Save(src, dst, q, format.SaveOptions{To: kind, Force: force}); err != nil {
+				return err
+			}
+			disk, err := format.DiskBytes(dst)
+			if err != nil {
+				return err
+			}
+			for _, w := range rep.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
+			out := quantizeReport{SchemaVersion: 1, Source: src, SourceKind: string(srcKind), Dest: dst, DestKind: string(kind),
+				FileBytes: disk, Report: &rep, TotalSeconds: time.Since(start).Seconds()}
+			if g.json {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			return writeQuantizeTable(cmd, out)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&scheme, "scheme", "", "block type for the matrices: q8_0, q4_0 or q4_1 (required)")
+	f.StringVar(&method, "method", string(quantize.RTN), "quantization method: rtn (round to nearest)")
+	f.BoolVar(&opts.Pure, "pure", false, "use --scheme for every matrix, embeddings and output head included")
+	f.StringArrayVar(&types, "type", nil, "REGEX=SCHEME: store matching matrices as SCHEME (repeatable; first match wins)")
+	f.StringArrayVar(&keep, "keep", nil, "REGEX: leave matching tensors as they are (repeatable)")
+	f.IntVar(&opts.Threads, "threads", 0, "threads (default: every core)")
+	f.BoolVar(&force, "force", false, "replace DST if it exists")
+	f.StringVar(&to, "to", "", "output format: gguf (default: from DST)")
+	f.BoolVar(&g.json, "json", false, "print the report as JSON")
+	f.StringVar(&lopts.Arch, "arch", "", `architecture of a bare state dict ("mlp")`)
+	return cmd
+}
+
+func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
+	stored := map[model.DType]int{}
+	for _, t := range r.Tensors {
+		if t.Action == quantize.Quantized {
+			stored[t.To]++
+		}
+	}
+	var parts []string
+	for _, d := range slices.Sorted(maps.Keys(stored)) {
+		parts = append(parts, fmt.Sprintf("%d %s", stored[d], d))
+	}
+	scheme := fmt.Sprintf("%s (%s)", r.Scheme, r.Method)
+	if r.Pure {
+		scheme += ", pure"
+	}
+	quantized := commas(int64(r.Quantized))
+	if len(parts) > 0 {
+		quantized += " (" + strings.Join(parts, ", ") + ")"
+	}
+	ratio := "n/a"
+	if r.BytesAfter > 0 {
+		ratio = fmt.Sprintf("%.2fx smaller", float64(r.BytesBefore)/float64(r.BytesAfter))
+	}
+	rows := [][]string{
+		{"source", fmt.Sprintf("%s (%s)", filepath.Base(r.Source), r.SourceKind)},
+		{"output", fmt.Sprintf("%s (%s, %s on disk)", filepath.Base(r.Dest), r.DestKind, humanBytes(r.FileBytes))},
+		{"scheme", scheme},
+		{"tensors quantized", quantized},
+		{"tensors kept", commas(int64(r.Kept))},
+		{"tensors fallen back to 16-bit", commas(int64(r.Fallback))},
+	}
+	if r.Converted > 0 {
+		rows = append(rows, []string{"tensors converted", commas(int64(r.Converted))})
+	}
+	rows = append(rows,
+		[]string{"tensor data", fmt.Sprintf("%s -> %s (%s)", humanBytes(r.BytesBefore), humanBytes(r.BytesAfter), ratio)},
+		[]string{"bits per weight", fmt.Sprintf("%.2f -> %.2f", r.BitsPerWeightBefore, r.BitsPerWeight)},
+	)
+	if r.WorstTensor != "" {
+		rows = append(rows,
+			[]string{"worst relative RMSE", fmt.Sprintf("%.4f (%s)", r.WorstRelRMSE, r.WorstTensor)},
+			[]string{"mean relative RMSE", fmt.Sprintf("%.4f", r.MeanRelRMSE)},
+		)
+	}
+	secs := func(s float64) time.Duration { return time.Duration(s * 1e9).Round(time.Millisecond) }
+	rows = append(rows, []string{"time", fmt.Sprintf("%v quantizing on %d threads, %v in all", secs(r.Seconds), r.Threads, secs(r.TotalSeconds))})
+	return writeTable(cmd.OutOrStdout(), []string{"", "value"}, rows)
+}
