@@ -11,7 +11,7 @@ import (
 // Write writes a GGUF version 3 file: the key/values in the given order, the
 // tensor infos in the given order, and each tensor's data at the next aligned
 // offset, zero-padded to the alignment (general.alignment from kvs, else 32),
-// as llama.cpp's writer does. Everything is validated before the first byte is
+// as llama.cpp's writer does; a file without tensors ends after its header. Everything is validated before the first byte is
 // written. The output depends only on the arguments.
 func Write(w io.Writer, kvs []KV, tensors []TensorInfo) error {
 	header, align, err := encodeHeader(kvs, tensors)
@@ -30,6 +30,11 @@ func Write(w io.Writer, kvs []KV, tensors []TensorInfo) error {
 			}
 			n -= k
 		}
+		return nil
+	}
+	if len(tensors) == 0 {
+		// No data section, so nothing to align: padding to a huge
+		// general.alignment would only write zeros.
 		return nil
 	}
 	if err := pad(alignUp(int64(len(header)), align) - int64(len(header))); err != nil {
