@@ -48,7 +48,8 @@ type Llama struct {
 	embed  Weights
 	layers []layer
 	norm   []float32
-	head   Weights // the embedding itself when tied
+	head   Weights             // the embedding itself when tied
+	mats   map[string]*Weights // the replaceable matrices by tensor name (SetWeights)
 
 	threads int
 	minWork int // see minParallelWork; tests lower it to exercise the pool
@@ -116,6 +117,7 @@ func NewLlama(m *model.Model, opts Options) (*Llama, error) {
 		return nil, wrap(err)
 	}
 	l.layers = make([]layer, cfg.NumLayers)
+	l.mats = make(map[string]*Weights)
 	for i := range l.layers {
 		L := &l.layers[i]
 		name := func(s string) string { return model.LayerTensor(i, s) }
@@ -148,6 +150,7 @@ func NewLlama(m *model.Model, opts Options) (*Llama, error) {
 			if *w.dst, err = loadMatrix(m, name(w.name), w.rows, w.cols); err != nil {
 				return nil, wrap(err)
 			}
+			l.mats[name(w.name)] = w.dst
 		}
 	}
 	if l.norm, err = loadVector(m, model.FinalNorm, l.dim); err != nil {
@@ -157,6 +160,8 @@ func NewLlama(m *model.Model, opts Options) (*Llama, error) {
 		l.head = l.embed
 	} else if l.head, err = loadMatrix(m, model.OutputHead, l.vocab, l.dim); err != nil {
 		return nil, wrap(err)
+	} else {
+		l.mats[model.OutputHead] = &l.head
 	}
 	l.pool = newPool(l.threads)
 	stopWhenUnreachable(l, l.pool)
@@ -230,13 +235,24 @@ func (l *Llama) NewState(maxTokens int) *State {
 	if maxTokens <= 0 || maxTokens > l.cfg.ContextLength {
 		maxTokens = l.cfg.ContextLength
 	}
+	return l.newState(maxTokens, len(l.layers))
+}
+
+// newState returns a State for maxTokens tokens with caches buffers KV caches
+// shared round-robin by the layers: one buffer serves a caller that runs one
+// layer at a time (Calibration).
+func (l *Llama) newState(maxTokens, caches int) *State {
 	b := min(maxTokens, prefillChunk)
 	s := &State{l: l, max: maxTokens}
 	s.k = make([][]float32, len(l.layers))
 	s.v = make([][]float32, len(l.layers))
 	for i := range s.k {
-		s.k[i] = make([]float32, l.kvHeads*maxTokens*l.headDim)
-		s.v[i] = make([]float32, l.kvHeads*maxTokens*l.headDim)
+		if i < caches {
+			s.k[i] = make([]float32, l.kvHeads*maxTokens*l.headDim)
+			s.v[i] = make([]float32, l.kvHeads*maxTokens*l.headDim)
+		} else {
+			s.k[i], s.v[i] = s.k[i%caches], s.v[i%caches]
+		}
 	}
 	s.x = make([]float32, b*l.dim)
 	s.xb = make([]float32, b*l.dim)
@@ -325,78 +341,13 @@ func (l *Llama) Forward(s *State, tokens []int, logits []float32) error {
 // when it is nil.
 func (l *Llama) forward(s *State, tokens []int, out []float32, all bool) {
 	n, pos0 := len(tokens), s.pos
-	dim, half := l.dim, l.headDim/2
+	dim := l.dim
 	for t, tok := range tokens {
 		l.embed.Row(s.x[t*dim:(t+1)*dim], tok)
-		// As run.c: the angle pos*freq is a float32 product; its cosine and
-		// sine are computed in float64 and rounded once, as glibc's cosf/sinf
-		// are correctly rounded.
-		for i, f := range l.invFreq {
-			a := float64(float32(pos0+t) * f)
-			s.cos[t*half+i] = float32(math.Cos(a))
-			s.sin[t*half+i] = float32(math.Sin(a))
-		}
 	}
+	l.rotary(s, pos0, n)
 	for li := range l.layers {
-		L := &l.layers[li]
-		for t := 0; t < n; t++ {
-			kernels.RMSNorm(s.xb[t*dim:(t+1)*dim], s.x[t*dim:(t+1)*dim], L.attnNorm, l.eps)
-		}
-		s.mat.set(s.xb, n, plain)
-		s.mat.add(L.wq, s.q)
-		s.mat.add(L.wk, s.kb)
-		s.mat.add(L.wv, s.vb)
-		l.runMat(&s.mat, n*(l.qDim+2*l.kvDim)*dim)
-
-		kc, vc := s.k[li], s.v[li]
-		for t := 0; t < n; t++ {
-			q := s.q[t*l.qDim : (t+1)*l.qDim]
-			k := s.kb[t*l.kvDim : (t+1)*l.kvDim]
-			v := s.vb[t*l.kvDim : (t+1)*l.kvDim]
-			if L.bq != nil {
-				kernels.Add(q, L.bq)
-				kernels.Add(k, L.bk)
-				kernels.Add(v, L.bv)
-			}
-			cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
-			if l.pairs {
-				kernels.RoPE(q, l.headDim, cos, sin, true)
-				kernels.RoPE(k, l.headDim, cos, sin, true)
-			} else {
-				// Rotate-half weights: q and k leave RoPE in pair order, so
-				// scores are summed exactly as for the pair-layout file.
-				kernels.RoPEHalfToPairs(q, l.headDim, cos, sin)
-				kernels.RoPEHalfToPairs(k, l.headDim, cos, sin)
-			}
-			p := pos0 + t
-			for g := 0; g < l.kvHeads; g++ {
-				off := (g*s.max + p) * l.headDim
-				copy(kc[off:off+l.headDim], k[g*l.headDim:(g+1)*l.headDim])
-			}
-		}
-		// Values go to the cache transposed: a row of positions per dimension.
-		kernels.Transpose(vc[pos0:], s.max, s.vb, l.kvDim, n, l.kvDim)
-		s.attention.layer, s.attention.n, s.attention.pos0 = li, n, pos0
-		s.attention.next.Store(0)
-		l.run(&s.attention, n*l.heads*(pos0+n)*l.headDim*2)
-
-		s.mat.set(s.att, n, residual)
-		s.mat.resid = s.x
-		s.mat.add(L.wo, s.xb)
-		l.runMat(&s.mat, n*dim*l.qDim)
-
-		for t := 0; t < n; t++ {
-			kernels.RMSNorm(s.xb[t*dim:(t+1)*dim], s.x[t*dim:(t+1)*dim], L.ffnNorm, l.eps)
-		}
-		s.mat.set(s.xb, n, swiglu)
-		s.mat.add(L.gate, s.h1)
-		s.mat.add(L.up, s.h2)
-		l.runMat(&s.mat, 2*n*l.ffn*dim)
-
-		s.mat.set(s.h1, n, residual)
-		s.mat.resid = s.x
-		s.mat.add(L.down, s.xb)
-		l.runMat(&s.mat, n*dim*l.ffn)
+		l.layer(s, li, n, pos0, nil)
 	}
 	s.pos += n
 	if out == nil {
@@ -413,6 +364,100 @@ func (l *Llama) forward(s *State, tokens []int, out []float32, all bool) {
 	s.mat.set(s.xb, rows, plain)
 	s.mat.add(l.head, out)
 	l.runMat(&s.mat, rows*l.vocab*dim)
+}
+
+// rotary fills the chunk's RoPE cosines and sines for positions pos0 to pos0+n-1.
+// As run.c: the angle pos*freq is a float32 product; its cosine and sine are
+// computed in float64 and rounded once, as glibc's cosf/sinf are correctly
+// rounded.
+func (l *Llama) rotary(s *State, pos0, n int) {
+	half := l.headDim / 2
+	for t := 0; t < n; t++ {
+		for i, f := range l.invFreq {
+			a := float64(float32(pos0+t) * f)
+			s.cos[t*half+i] = float32(math.Cos(a))
+			s.sin[t*half+i] = float32(math.Sin(a))
+		}
+	}
+}
+
+// layer runs decoder layer li over the chunk's n residual rows in s.x, whose
+// positions start at pos0, with the layer's KV cache in s.k[li] and s.v[li].
+// observe, when not nil, is shown the input of each group of linear layers
+// (see Calibration).
+func (l *Llama) layer(s *State, li, n, pos0 int, observe func(g LinearGroup, x []float32, n int)) {
+	L := &l.layers[li]
+	dim, half := l.dim, l.headDim/2
+	for t := 0; t < n; t++ {
+		kernels.RMSNorm(s.xb[t*dim:(t+1)*dim], s.x[t*dim:(t+1)*dim], L.attnNorm, l.eps)
+	}
+	if observe != nil {
+		observe(GroupQKV, s.xb[:n*dim], n)
+	}
+	s.mat.set(s.xb, n, plain)
+	s.mat.add(L.wq, s.q)
+	s.mat.add(L.wk, s.kb)
+	s.mat.add(L.wv, s.vb)
+	l.runMat(&s.mat, n*(l.qDim+2*l.kvDim)*dim)
+
+	kc, vc := s.k[li], s.v[li]
+	for t := 0; t < n; t++ {
+		q := s.q[t*l.qDim : (t+1)*l.qDim]
+		k := s.kb[t*l.kvDim : (t+1)*l.kvDim]
+		v := s.vb[t*l.kvDim : (t+1)*l.kvDim]
+		if L.bq != nil {
+			kernels.Add(q, L.bq)
+			kernels.Add(k, L.bk)
+			kernels.Add(v, L.bv)
+		}
+		cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+		if l.pairs {
+			kernels.RoPE(q, l.headDim, cos, sin, true)
+			kernels.RoPE(k, l.headDim, cos, sin, true)
+		} else {
+			// Rotate-half weights: q and k leave RoPE in pair order, so
+			// scores are summed exactly as for the pair-layout file.
+			kernels.RoPEHalfToPairs(q, l.headDim, cos, sin)
+			kernels.RoPEHalfToPairs(k, l.headDim, cos, sin)
+		}
+		p := pos0 + t
+		for g := 0; g < l.kvHeads; g++ {
+			off := (g*s.max + p) * l.headDim
+			copy(kc[off:off+l.headDim], k[g*l.headDim:(g+1)*l.headDim])
+		}
+	}
+	// Values go to the cache transposed: a row of positions per dimension.
+	kernels.Transpose(vc[pos0:], s.max, s.vb, l.kvDim, n, l.kvDim)
+	s.attention.layer, s.attention.n, s.attention.pos0 = li, n, pos0
+	s.attention.next.Store(0)
+	l.run(&s.attention, n*l.heads*(pos0+n)*l.headDim*2)
+
+	if observe != nil {
+		observe(GroupO, s.att[:n*l.qDim], n)
+	}
+	s.mat.set(s.att, n, residual)
+	s.mat.resid = s.x
+	s.mat.add(L.wo, s.xb)
+	l.runMat(&s.mat, n*dim*l.qDim)
+
+	for t := 0; t < n; t++ {
+		kernels.RMSNorm(s.xb[t*dim:(t+1)*dim], s.x[t*dim:(t+1)*dim], L.ffnNorm, l.eps)
+	}
+	if observe != nil {
+		observe(GroupGateUp, s.xb[:n*dim], n)
+	}
+	s.mat.set(s.xb, n, swiglu)
+	s.mat.add(L.gate, s.h1)
+	s.mat.add(L.up, s.h2)
+	l.runMat(&s.mat, 2*n*l.ffn*dim)
+
+	if observe != nil {
+		observe(GroupDown, s.h1[:n*l.ffn], n)
+	}
+	s.mat.set(s.h1, n, residual)
+	s.mat.resid = s.x
+	s.mat.add(L.down, s.xb)
+	l.runMat(&s.mat, n*dim*l.ffn)
 }
 
 // minParallelWork is the number of multiply-adds below which an operation runs
