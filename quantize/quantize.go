@@ -1,6 +1,8 @@
-// Package quantize stores a model's weight matrices in fewer bits. It
-// implements round-to-nearest (RTN) into GGUF's Q8_0, Q4_0 and Q4_1 blocks,
-// byte for byte as llama.cpp's reference quantizers write them.
+// Package quantize stores a model's weight matrices in fewer bits, in GGUF's
+// Q8_0, Q4_0 and Q4_1 blocks: round-to-nearest (RTN), byte for byte as
+// llama.cpp's reference quantizers write them, or GPTQ, which rounds each
+// decoder layer's matrices against the activations it sees on calibration
+// text and writes the same block types.
 package quantize
 
 import (
@@ -54,15 +56,22 @@ func (s Scheme) Block() bool { return s.DType().Quantized() }
 // Method is the algorithm that picks the quantized values.
 type Method string
 
-// RTN rounds every weight to the nearest level of its block, on its own.
-const RTN Method = "rtn"
+// The methods.
+const (
+	// RTN rounds every weight to the nearest level of its block, on its own.
+	RTN Method = "rtn"
+	// GPTQ rounds a matrix column by column and spreads each column's
+	// rounding error over the columns not yet rounded, through the inverse
+	// Hessian of the layer's calibration inputs (Frantar et al., 2022).
+	GPTQ Method = "gptq"
+)
 
-// ParseMethod reads a method name; only rtn is implemented.
+// ParseMethod reads a method name: rtn or gptq.
 func ParseMethod(s string) (Method, error) {
-	if m := Method(strings.ToLower(s)); m == RTN {
+	if m := Method(strings.ToLower(s)); m == RTN || m == GPTQ {
 		return m, nil
 	}
-	return "", fmt.Errorf("unknown method %q: want rtn", s)
+	return "", fmt.Errorf("unknown method %q: want rtn or gptq", s)
 }
 
 // Rule stores the matrices whose name Pattern matches with Scheme.
@@ -112,7 +121,20 @@ type Options struct {
 	Threads int
 	// Progress, when set, is called with the number of weights written so far
 	// and the total to write. Calls are serialized and done never decreases.
+	// With GPTQ it counts the weights of the decoder layers' matrices.
 	Progress func(done, total int64)
+
+	// Calibration is the token sequences GPTQ fits each layer to (each at
+	// most the model's context length); see calib.Windows. GPTQ needs it.
+	Calibration [][]int
+	// ActOrder makes GPTQ round columns by decreasing Hessian diagonal (the
+	// most active inputs first), with every block's scale chosen up front
+	// from the original weights ("static groups").
+	ActOrder bool
+	// Damp is the dampening added to each Hessian's diagonal, as a fraction
+	// of its mean; 0 means calib.DefaultDamp (1%). It is raised tenfold
+	// where a Hessian does not factorize, and the report says so.
+	Damp float64
 }
 
 // HeadScheme is the scheme the output head gets by default: Q8_0 when the
@@ -151,6 +173,9 @@ type TensorReport struct {
 	BytesAfter  int64
 	// RelRMSE is ||W - deq(Q(W))|| / ||W|| over the whole tensor (0 when kept).
 	RelRMSE float64
+	// Damp is the dampening GPTQ used for the tensor's Hessian, as a fraction
+	// of its mean diagonal (0 when GPTQ did not quantize it).
+	Damp float64
 }
 
 // tensorReportJSON is TensorReport with dtypes by name.
@@ -164,11 +189,12 @@ type tensorReportJSON struct {
 	BytesBefore int64   `json:"bytes_before"`
 	BytesAfter  int64   `json:"bytes_after"`
 	RelRMSE     float64 `json:"rel_rmse"`
+	Damp        float64 `json:"damp,omitempty"`
 }
 
 // MarshalJSON writes dtypes by name ("F32", "Q4_0").
 func (t TensorReport) MarshalJSON() ([]byte, error) {
-	return json.Marshal(tensorReportJSON{t.Name, t.Shape, t.From.String(), t.To.String(), t.Action, t.Why, t.BytesBefore, t.BytesAfter, t.RelRMSE})
+	return json.Marshal(tensorReportJSON{t.Name, t.Shape, t.From.String(), t.To.String(), t.Action, t.Why, t.BytesBefore, t.BytesAfter, t.RelRMSE, t.Damp})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -185,7 +211,7 @@ func (t *TensorReport) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*t = TensorReport{j.Name, j.Shape, from, to, j.Action, j.Why, j.BytesBefore, j.BytesAfter, j.RelRMSE}
+	*t = TensorReport{j.Name, j.Shape, from, to, j.Action, j.Why, j.BytesBefore, j.BytesAfter, j.RelRMSE, j.Damp}
 	return nil
 }
 
@@ -207,12 +233,17 @@ type Report struct {
 	BitsPerWeightBefore float64 `json:"bits_per_weight_before"`
 	BitsPerWeight       float64 `json:"bits_per_weight"`
 	// The relative RMSE figures cover every tensor that was rewritten.
-	WorstRelRMSE float64  `json:"worst_rel_rmse"`
-	WorstTensor  string   `json:"worst_tensor,omitempty"`
-	MeanRelRMSE  float64  `json:"mean_rel_rmse"`
-	Threads      int      `json:"threads"`
-	Seconds      float64  `json:"seconds"`
-	Warnings     []string `json:"warnings"`
+	WorstRelRMSE float64 `json:"worst_rel_rmse"`
+	WorstTensor  string  `json:"worst_tensor,omitempty"`
+	MeanRelRMSE  float64 `json:"mean_rel_rmse"`
+	// GPTQ only: the calibration tokens, whether columns went in act
+	// order, and the largest dampening any Hessian needed.
+	CalibrationTokens int      `json:"calibration_tokens,omitempty"`
+	ActOrder          bool     `json:"act_order,omitempty"`
+	MaxDamp           float64  `json:"max_damp,omitempty"`
+	Threads           int      `json:"threads"`
+	Seconds           float64  `json:"seconds"`
+	Warnings          []string `json:"warnings"`
 }
 
 // outputCopyKey is the metadata key format/gguf sets when a file stores the
@@ -233,8 +264,14 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 	if opts.Method == "" {
 		opts.Method = RTN
 	}
-	if opts.Method != RTN {
-		return nil, Report{}, fmt.Errorf("unknown method %q: want rtn", opts.Method)
+	if opts.Method != RTN && opts.Method != GPTQ {
+		return nil, Report{}, fmt.Errorf("unknown method %q: want rtn or gptq", opts.Method)
+	}
+	if opts.Method == GPTQ && len(opts.Calibration) == 0 {
+		return nil, Report{}, fmt.Errorf("gptq needs calibration sequences")
+	}
+	if opts.Damp < 0 {
+		return nil, Report{}, fmt.Errorf("damp %g: must not be negative", opts.Damp)
 	}
 	if !opts.Scheme.Block() {
 		return nil, Report{}, fmt.Errorf("scheme %q: want q8_0, q4_0 or q4_1", opts.Scheme)
@@ -272,17 +309,26 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 	if err != nil {
 		return nil, Report{}, err
 	}
-	if err := run(out.Tensors, plans, threads, opts.Progress); err != nil {
+	rep := Report{Scheme: opts.Scheme, Method: opts.Method, Pure: opts.Pure, Threads: threads, Warnings: warnings}
+	if opts.Method == GPTQ {
+		if err := runGPTQ(out, plans, &opts, threads); err != nil {
+			return nil, Report{}, err
+		}
+		rep.ActOrder = opts.ActOrder
+		for _, s := range opts.Calibration {
+			rep.CalibrationTokens += len(s)
+		}
+	} else if err := run(out.Tensors, plans, threads, opts.Progress); err != nil {
 		return nil, Report{}, err
 	}
 
-	rep := Report{Scheme: opts.Scheme, Method: opts.Method, Pure: opts.Pure, Threads: threads, Warnings: warnings}
 	var sumRMSE float64
 	var rewritten int
 	for i, t := range out.Tensors {
 		p := &plans[i]
 		tr := TensorReport{Name: t.Name, Shape: t.Shape, From: t.DType, To: t.DType, Action: p.action, Why: p.why,
-			BytesBefore: int64(len(t.Data)), BytesAfter: int64(len(t.Data))}
+			BytesBefore: int64(len(t.Data)), BytesAfter: int64(len(t.Data)), Damp: p.damp}
+		rep.MaxDamp = max(rep.MaxDamp, p.damp)
 		if p.action != Kept {
 			tr.To, tr.BytesAfter = p.to, int64(len(p.data))
 			if p.sumSq > 0 { // an all-zero tensor decodes exactly
@@ -331,6 +377,8 @@ type tensorPlan struct {
 	data   []byte
 	sumErr float64 // sum of squared errors
 	sumSq  float64 // sum of squared weights
+	gptq   bool    // quantized by runGPTQ, not run
+	damp   float64 // GPTQ's dampening
 }
 
 // plan decides every tensor's fate: --keep, then the rules, then --pure or
@@ -451,7 +499,7 @@ func run(ts []*model.Tensor, plans []tensorPlan, threads int, progress func(done
 	var total int64
 	for i, t := range ts {
 		p := &plans[i]
-		if p.action == Kept {
+		if p.action == Kept || p.gptq {
 			continue
 		}
 		size, err := model.ByteSize(p.to, t.Shape)

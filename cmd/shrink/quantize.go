@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shrinkml/shrink/format"
+	"github.com/shrinkml/shrink/internal/calib"
 	"github.com/shrinkml/shrink/internal/progress"
 	"github.com/shrinkml/shrink/model"
 	"github.com/shrinkml/shrink/quantize"
@@ -38,6 +39,10 @@ func newQuantizeCmd(g *globalFlags) *cobra.Command {
 		opts               quantize.Options
 		force              bool
 		lopts              format.LoadOptions
+		calibPath          string
+		calibTokens        int
+		calibCtx           int
+		seed               uint64
 	)
 	cmd := &cobra.Command{
 		Use:   "quantize SRC DST",
@@ -46,6 +51,22 @@ func newQuantizeCmd(g *globalFlags) *cobra.Command {
 GGUF's Q8_0, Q4_0 or Q4_1 blocks of 32 weights, rounding each weight to the
 nearest level (--method rtn). The bytes are those llama.cpp's llama-quantize
 writes for the same tensor and type.
+
+--method gptq (llama-family models) quantizes each decoder layer's matrices
+with GPTQ instead: it runs the model layer by layer over --calib-tokens
+tokens of the --calib text (windows of --calib-ctx tokens, each after a BOS,
+picked with --seed), and rounds each matrix column by column, spreading every
+column's rounding error over the columns still to come through the inverse
+Hessian of the layer's inputs, so that the layer's outputs, not its weights,
+stay close. Each later layer is fitted to the outputs of the quantized layers
+before it. Scales are chosen per 32-weight block as RTN chooses them, when
+GPTQ reaches the block; --act-order takes columns by decreasing activation
+instead, with every block's scale chosen up front from the original weights.
+The output is an ordinary GGUF of the same block types; the same flags give
+the same bytes. The token embedding and the output head are not inputs of a
+decoder layer and get RTN. The summary adds the calibration size and the
+Hessian dampening (1% of the mean diagonal, raised tenfold where a Hessian
+does not factorize).
 
 Which tensors get what, first rule first:
   1. 1-D tensors (norms, biases) always stay as they are.
@@ -80,7 +101,8 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 		Example: `  shrink quantize model.gguf model-q4_0.gguf --scheme q4_0
   shrink quantize stories260K.bin stories260K-q8_0.gguf --scheme q8_0 --pure
   shrink quantize ./Llama-3.2-1B model-q4_1.gguf --scheme q4_1 --type 'mlp\.down_proj=q8_0' --keep '^model\.layers\.0\.'
-  shrink quantize model.gguf out.gguf --scheme q4_0 --threads 4 --json --force`,
+  shrink quantize model.gguf out.gguf --scheme q4_0 --threads 4 --json --force
+  shrink quantize model.gguf model-gptq-q4_0.gguf --scheme q4_0 --method gptq --calib train.txt --act-order`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, dst := args[0], args[1]
@@ -111,6 +133,16 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 			if opts.Threads < 0 {
 				return fmt.Errorf("--threads %d: must not be negative", opts.Threads)
 			}
+			if opts.Method == quantize.GPTQ {
+				if calibPath == "" {
+					return fmt.Errorf("--method gptq needs --calib FILE: a text to calibrate on")
+				}
+				if calibTokens <= 0 || calibCtx < 0 {
+					return fmt.Errorf("--calib-tokens %d must be positive and --calib-ctx %d not negative", calibTokens, calibCtx)
+				}
+			} else if calibPath != "" || opts.ActOrder {
+				return fmt.Errorf("--calib and --act-order apply to --method gptq only")
+			}
 			kind, err := format.ParseOutputKind(to, dst)
 			if err != nil {
 				return err
@@ -129,11 +161,20 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 				return err
 			}
 			defer m.Close()
+			if opts.Method == quantize.GPTQ {
+				if opts.Calibration, err = calibration(m, calibPath, calibTokens, calibCtx, seed); err != nil {
+					return err
+				}
+			}
 			var bar *progress.Bar
 			var shown int64
 			opts.Progress = func(done, total int64) {
 				if bar == nil {
-					bar = progress.New("quantize "+filepath.Base(src), total, "weights", g.quiet)
+					label := "quantize "
+					if opts.Method == quantize.GPTQ {
+						label = "gptq "
+					}
+					bar = progress.New(label+filepath.Base(src), total, "weights", g.quiet)
 				}
 				bar.Add(done - shown)
 				shown = done
@@ -163,7 +204,13 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&scheme, "scheme", "", "block type for the matrices: q8_0, q4_0 or q4_1 (required)")
-	f.StringVar(&method, "method", string(quantize.RTN), "quantization method: rtn (round to nearest)")
+	f.StringVar(&method, "method", string(quantize.RTN), "quantization method: rtn (round to nearest) or gptq")
+	f.StringVar(&calibPath, "calib", "", "text file to calibrate GPTQ on (required with --method gptq)")
+	f.IntVar(&calibTokens, "calib-tokens", 16384, "calibration tokens for GPTQ")
+	f.IntVar(&calibCtx, "calib-ctx", 0, "tokens per calibration window (default: min(512, context length))")
+	f.Uint64Var(&seed, "seed", 1, "seed that picks the calibration windows")
+	f.BoolVar(&opts.ActOrder, "act-order", false, "GPTQ: round columns by decreasing activation (static block scales)")
+	f.Float64Var(&opts.Damp, "damp", calib.DefaultDamp, "GPTQ: Hessian dampening, a fraction of its mean diagonal")
 	f.BoolVar(&opts.Pure, "pure", false, "use --scheme for every matrix, embeddings and output head included")
 	f.StringArrayVar(&types, "type", nil, "REGEX=SCHEME: store matching matrices as SCHEME (repeatable; first match wins)")
 	f.StringArrayVar(&keep, "keep", nil, "REGEX: leave matching tensors as they are (repeatable)")
@@ -209,6 +256,16 @@ func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
 	if r.Converted > 0 {
 		rows = append(rows, []string{"tensors converted", commas(int64(r.Converted))})
 	}
+	if r.Method == quantize.GPTQ {
+		order := "column order"
+		if r.ActOrder {
+			order = "act order, static block scales"
+		}
+		rows = append(rows,
+			[]string{"calibration", fmt.Sprintf("%s tokens, %s", commas(int64(r.CalibrationTokens)), order)},
+			[]string{"dampening", fmt.Sprintf("%g of the mean Hessian diagonal (largest used)", r.MaxDamp)},
+		)
+	}
 	rows = append(rows,
 		[]string{"tensor data", fmt.Sprintf("%s -> %s (%s)", humanBytes(r.BytesBefore), humanBytes(r.BytesAfter), ratio)},
 		[]string{"bits per weight", fmt.Sprintf("%.2f -> %.2f", r.BitsPerWeightBefore, r.BitsPerWeight)},
@@ -222,4 +279,25 @@ func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
 	secs := func(s float64) time.Duration { return time.Duration(s * 1e9).Round(time.Millisecond) }
 	rows = append(rows, []string{"time", fmt.Sprintf("%v quantizing on %d threads, %v in all", secs(r.Seconds), r.Threads, secs(r.TotalSeconds))})
 	return writeTable(cmd.OutOrStdout(), []string{"", "value"}, rows)
+}
+
+// calibration tokenizes the --calib text with m's tokenizer and cuts it into
+// tokens/ctx windows of ctx tokens (ctx 0: min(512, context length)).
+func calibration(m *model.Model, path string, tokens, ctx int, seed uint64) ([][]int, error) {
+	if ctx == 0 {
+		ctx = min(512, m.Config.ContextLength)
+	}
+	if ctx > m.Config.ContextLength {
+		return nil, fmt.Errorf("--calib-ctx %d: the model's context is %d tokens", ctx, m.Config.ContextLength)
+	}
+	text, bos, err := calib.TokenizeFile(m, path)
+	if err != nil {
+		return nil, fmt.Errorf("--calib %s: %w", path, err)
+	}
+	n := max(1, (tokens+ctx-1)/ctx)
+	w, err := calib.Windows(text, n, ctx, bos, seed)
+	if err != nil {
+		return nil, fmt.Errorf("--calib %s: %w (lower --calib-tokens or --calib-ctx)", path, err)
+	}
+	return w, nil
 }

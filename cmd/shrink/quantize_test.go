@@ -98,6 +98,10 @@ func TestQuantizeErrors(t *testing.T) {
 	if err := os.WriteFile(exists, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	short := filepath.Join(dir, "short.txt")
+	if err := os.WriteFile(short, []byte("Once upon a time there was a cat."), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -105,7 +109,12 @@ func TestQuantizeErrors(t *testing.T) {
 		{[]string{bin, out}, "--scheme is required"},
 		{[]string{bin, out, "--scheme", "int4"}, `--scheme "int4": want q8_0, q4_0 or q4_1`},
 		{[]string{bin, out, "--scheme", "f16"}, `--scheme "f16"`},
-		{[]string{bin, out, "--scheme", "q4_0", "--method", "gptq"}, `unknown method "gptq"`},
+		{[]string{bin, out, "--scheme", "q4_0", "--method", "awq"}, `unknown method "awq"`},
+		{[]string{bin, out, "--scheme", "q4_0", "--method", "gptq"}, "--method gptq needs --calib FILE"},
+		{[]string{bin, out, "--scheme", "q4_0", "--act-order"}, "apply to --method gptq only"},
+		{[]string{bin, out, "--scheme", "q4_0", "--method", "gptq", "--calib", short}, "calibration text has"},
+		{[]string{bin, out, "--scheme", "q4_0", "--method", "gptq", "--calib", filepath.Join(dir, "none.txt")}, "none.txt"},
+		{[]string{bin, out, "--scheme", "q4_0", "--method", "gptq", "--calib", short, "--calib-ctx", "9999"}, "--calib-ctx 9999"},
 		{[]string{bin, out, "--scheme", "q4_0", "--type", "down_proj"}, "want REGEX=SCHEME"},
 		{[]string{bin, out, "--scheme", "q4_0", "--type", "(=q8_0"}, "--type: rule"},
 		{[]string{bin, out, "--scheme", "q4_0", "--keep", "("}, `--keep "("`},
@@ -125,5 +134,48 @@ func TestQuantizeErrors(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(exists); string(b) != "x" {
 		t.Error("an existing file was replaced without --force")
+	}
+}
+
+// TestQuantizeGPTQ runs GPTQ on stories260K (FFN padded to 192, so every
+// matrix fits Q4_0): the same flags give the same bytes on any thread count,
+// and the report says how it calibrated.
+func TestQuantizeGPTQ(t *testing.T) {
+	src := shareddata.Path(t, "gguf/stories260K-pad192-F32.gguf")
+	text := shareddata.Path(t, "text/tinystories/tinystories_val_first.txt")
+	dir := t.TempDir()
+	var outs [][]byte
+	for i, threads := range []string{"1", "2"} {
+		out := filepath.Join(dir, "out"+threads+".gguf")
+		args := []string{"quantize", src, out, "--scheme", "q4_1", "--method", "gptq", "--calib", text,
+			"--calib-tokens", "1024", "--calib-ctx", "128", "--act-order", "--threads", threads, "--quiet"}
+		if i == 0 {
+			stdout := mustShrink(t, args...)
+			for _, want := range []string{"q4_1 (gptq)", "1,024 tokens, act order", "dampening", "0.01 of the mean"} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("summary lacks %q:\n%s", want, stdout)
+				}
+			}
+		} else {
+			var rep quantizeReport
+			if err := json.Unmarshal([]byte(mustShrink(t, append(args, "--json")...)), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Method != "gptq" || rep.CalibrationTokens != 1024 || !rep.ActOrder || rep.MaxDamp != 0.01 || rep.Quantized != 37 {
+				t.Errorf("report: %+v", rep.Report)
+			}
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, b)
+	}
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Error("GPTQ output depends on --threads")
+	}
+	// The file runs.
+	if out := mustShrink(t, "eval", filepath.Join(dir, "out1.gguf"), "--text", text, "--max-tokens", "512", "--ctx", "128", "--quiet"); !strings.Contains(out, "perplexity") {
+		t.Errorf("eval: %s", out)
 	}
 }

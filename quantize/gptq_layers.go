@@ -1,0 +1,204 @@
+package quantize
+
+import (
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sync"
+
+	"github.com/shrinkml/shrink/inference"
+	"github.com/shrinkml/shrink/internal/calib"
+	"github.com/shrinkml/shrink/model"
+)
+
+var linearGroups = []inference.LinearGroup{inference.GroupQKV, inference.GroupO, inference.GroupGateUp, inference.GroupDown}
+
+// runGPTQ fills in the plans of m's tensors: GPTQ for the decoder layers'
+// matrices planned as Quantized, run's RTN (or conversion) for the rest.
+//
+// The layers go one at a time through an inference.Calibration over
+// opts.Calibration: a pass observes the layer's inputs and accumulates one
+// Hessian per linear group, the group's matrices are quantized (q, k and v
+// share a Hessian, as do gate and up), the engine takes the quantized
+// matrices, and a second pass moves the hidden states on, so the next layer
+// is fitted to the inputs the quantized model gives it. Memory stays at the
+// hidden states plus one layer's Hessians. The embedding and the output head
+// are not inputs of a decoder layer and keep RTN; the engine runs with them
+// (and any fallback or converted matrix) as stored, so the calibration sees
+// the model as it will be.
+func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) error {
+	damp := opts.Damp
+	if damp == 0 {
+		damp = calib.DefaultDamp
+	}
+	index := map[string]int{}
+	for i, t := range m.Tensors {
+		index[t.Name] = i
+	}
+	type member struct {
+		tensor int
+		group  inference.LinearGroup
+	}
+	byLayer := make([][]member, m.Config.NumLayers)
+	var total int64
+	for li := range byLayer {
+		for _, g := range linearGroups {
+			for _, short := range g.Tensors() {
+				i, ok := index[model.LayerTensor(li, short)]
+				if ok && plans[i].action == Quantized {
+					plans[i].gptq = true
+					byLayer[li] = append(byLayer[li], member{i, g})
+					total += int64(m.Tensors[i].Elems())
+				}
+			}
+		}
+	}
+	if err := run(m.Tensors, plans, threads, nil); err != nil {
+		return err
+	}
+	cur := &model.Model{Config: m.Config, Tokenizer: m.Tokenizer, Source: m.Source, Metadata: m.Metadata,
+		Tensors: slices.Clone(m.Tensors)}
+	for i, p := range plans {
+		if p.action != Kept && !p.gptq {
+			t := m.Tensors[i]
+			cur.Tensors[i] = &model.Tensor{Name: t.Name, DType: p.to, Shape: t.Shape, Data: p.data}
+		}
+	}
+	l, err := inference.NewLlama(cur, inference.Options{Threads: threads})
+	if err != nil {
+		return fmt.Errorf("gptq: %w", err)
+	}
+	defer l.Close()
+	c, err := l.NewCalibration(opts.Calibration)
+	if err != nil {
+		return fmt.Errorf("gptq: %w", err)
+	}
+	var done int64
+	for li, members := range byLayer {
+		if len(members) == 0 {
+			if err := c.Run(nil, true); err != nil {
+				return fmt.Errorf("gptq: layer %d: %w", li, err)
+			}
+			continue
+		}
+		coll := calib.NewLayer(threads)
+		coll.Groups = map[inference.LinearGroup]bool{}
+		for _, mb := range members {
+			coll.Groups[mb.group] = true
+		}
+		if err := c.Run(coll.Observe, false); err != nil {
+			return fmt.Errorf("gptq: layer %d: %w", li, err)
+		}
+		type factor struct {
+			f    *calib.InverseFactor
+			perm []int
+			err  error
+		}
+		factors := map[inference.LinearGroup]*factor{}
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, threads)
+		for g, h := range coll.Hessians {
+			fc := &factor{}
+			factors[g] = fc
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				H := h.Sym()
+				if opts.ActOrder {
+					fc.perm = calib.ActOrder(H)
+					H = calib.Permute(H, fc.perm)
+				}
+				if fc.f, fc.err = calib.InverseCholesky(H, damp); fc.err != nil {
+					fc.err = fmt.Errorf("gptq: layer %d, %s inputs: %w", li, g, fc.err)
+				}
+			})
+		}
+		wg.Wait()
+		coll = nil // the Hessians are no longer needed
+		var mats []*gptqMatrix
+		type job struct{ mat, r0, rows int }
+		var jobs []job
+		for _, mb := range members {
+			fc := factors[mb.group]
+			if fc == nil {
+				return fmt.Errorf("gptq: layer %d: the calibration showed no %s inputs", li, mb.group)
+			}
+			if fc.err != nil {
+				return fc.err
+			}
+			t, p := m.Tensors[mb.tensor], &plans[mb.tensor]
+			size, err := model.ByteSize(p.to, t.Shape)
+			if err != nil {
+				return fmt.Errorf("tensor %q: %w", t.Name, err)
+			}
+			p.data, p.damp = make([]byte, size), fc.f.Damp
+			sc := schemeOf(p.to)
+			mats = append(mats, newGPTQMatrix(t, p, sc, fc.f, fc.perm))
+			for r := 0; r < t.Rows(); r += gptqRows {
+				jobs = append(jobs, job{len(mats) - 1, r, min(gptqRows, t.Rows()-r)})
+			}
+		}
+		errs := make([]error, len(jobs))
+		sums := make([][2]float64, len(jobs))
+		var mu sync.Mutex
+		next := 0
+		for range min(threads, len(jobs)) {
+			wg.Go(func() {
+				var s gptqScratch
+				for {
+					mu.Lock()
+					j := next
+					next++
+					mu.Unlock()
+					if j >= len(jobs) {
+						return
+					}
+					jb := jobs[j]
+					g := mats[jb.mat]
+					errs[j] = g.quantizeRows(jb.r0, jb.rows, &s, &sums[j])
+					if opts.Progress != nil {
+						mu.Lock()
+						done += int64(jb.rows * g.t.Cols())
+						opts.Progress(done, total)
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for j, err := range errs {
+			if err != nil {
+				return err
+			}
+			p := mats[jobs[j].mat].p
+			p.sumErr += sums[j][0]
+			p.sumSq += sums[j][1]
+		}
+		for _, g := range mats {
+			q := &model.Tensor{Name: g.t.Name, DType: g.p.to, Shape: g.t.Shape, Data: g.p.data}
+			if err := l.SetWeights(g.t.Name, q); err != nil {
+				return fmt.Errorf("gptq: %w", err)
+			}
+		}
+		// The layer's Hessians and factors are garbage now, as large as the
+		// rest of the working set: collect them before the next layer's are
+		// made, so the peak stays at the hidden states plus one layer's work
+		// rather than growing with the collector's headroom.
+		mats, factors = nil, nil
+		debug.FreeOSMemory()
+		if err := c.Run(nil, true); err != nil {
+			return fmt.Errorf("gptq: layer %d: %w", li, err)
+		}
+	}
+	return nil
+}
+
+// schemeOf is the block scheme that stores as d.
+func schemeOf(d model.DType) Scheme {
+	for s, sd := range schemeDTypes {
+		if sd == d && s.Block() {
+			return s
+		}
+	}
+	return ""
+}

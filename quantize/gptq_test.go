@@ -1,0 +1,226 @@
+package quantize
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shrinkml/shrink/internal/calib"
+	"github.com/shrinkml/shrink/model"
+)
+
+// gptqDense quantizes the rows×cols matrix w with GPTQ against the n input
+// rows x, returning the blocks.
+func gptqDense(t *testing.T, w []float32, rows, cols int, sc Scheme, x []float32, n int, actOrder bool) []byte {
+	t.Helper()
+	h := calib.NewHessian(cols, 2)
+	h.Add(x, n)
+	H := h.Sym()
+	var perm []int
+	if actOrder {
+		perm = calib.ActOrder(H)
+		H = calib.Permute(H, perm)
+	}
+	f, err := calib.InverseCholesky(H, calib.DefaultDamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensor := model.NewF32("w", []int{rows, cols}, w)
+	size, _ := model.ByteSize(sc.DType(), tensor.Shape)
+	p := &tensorPlan{action: Quantized, to: sc.DType(), data: make([]byte, size)}
+	g := newGPTQMatrix(tensor, p, sc, f, perm)
+	var s gptqScratch
+	for r := 0; r < rows; r += gptqRows {
+		var sums [2]float64
+		if err := g.quantizeRows(r, min(gptqRows, rows-r), &s, &sums); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p.data
+}
+
+// rtnDense quantizes w row by row with RTN.
+func rtnDense(t *testing.T, w []float32, rows, cols int, sc Scheme) []byte {
+	t.Helper()
+	size, _ := model.ByteSize(sc.DType(), []int{rows, cols})
+	out := make([]byte, size)
+	rb := len(out) / rows
+	for r := range rows {
+		if err := rtnRows[sc](out[r*rb:(r+1)*rb], w[r*cols:(r+1)*cols]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// outputError is ||(W - Ŵ) Xᵀ||_F for the blocks q of W.
+func outputError(t *testing.T, w []float32, q []byte, sc Scheme, rows, cols int, x []float32, n int) float64 {
+	t.Helper()
+	deq := make([]float32, rows*cols)
+	if err := model.Dequantize(deq, sc.DType(), q); err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for r := range rows {
+		for k := range n {
+			var y float64
+			for c := range cols {
+				y += (float64(w[r*cols+c]) - float64(deq[r*cols+c])) * float64(x[k*cols+c])
+			}
+			sum += y * y
+		}
+	}
+	return math.Sqrt(sum)
+}
+
+// layerData is a random layer and correlated inputs with uneven scales, as
+// real activations have.
+func layerData(rows, cols, n int, seed uint64) (w, x []float32) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	w = make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64() * 0.02)
+	}
+	z := make([]float64, n*cols)
+	for i := range z {
+		z[i] = rng.NormFloat64()
+	}
+	scale := make([]float64, cols)
+	for c := range scale {
+		scale[c] = math.Exp(rng.NormFloat64())
+	}
+	x = make([]float32, n*cols)
+	for k := range n {
+		for c := range cols {
+			// Each input mixes its neighbours: the Hessian is far from diagonal.
+			v := z[k*cols+c] + 0.8*z[k*cols+(c+1)%cols] + 0.5*z[k*cols+(c+7)%cols]
+			x[k*cols+c] = float32(v * scale[c])
+		}
+	}
+	return w, x
+}
+
+func TestGPTQBeatsRTN(t *testing.T) {
+	const rows, cols, n = 40, 192, 600
+	w, x := layerData(rows, cols, n, 3)
+	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
+		rtn := outputError(t, w, rtnDense(t, w, rows, cols, sc), sc, rows, cols, x, n)
+		for _, act := range []bool{false, true} {
+			q := gptqDense(t, w, rows, cols, sc, x, n, act)
+			got := outputError(t, w, q, sc, rows, cols, x, n)
+			t.Logf("%s act-order %v: output error %.4g, RTN %.4g (%.0f%%)", sc, act, got, rtn, 100*got/rtn)
+			if got >= 0.9*rtn {
+				t.Errorf("%s act-order %v: GPTQ output error %g is not clearly below RTN's %g", sc, act, got, rtn)
+			}
+		}
+	}
+}
+
+// TestGPTQBlocksAreRTNFixedPoints checks that every block GPTQ writes is the
+// block RTN writes for GPTQ's dequantized values: the scales are RTN's.
+func TestGPTQBlocksAreRTNFixedPoints(t *testing.T) {
+	const rows, cols, n = 33, 256, 300
+	w, x := layerData(rows, cols, n, 5)
+	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
+		for _, act := range []bool{false, true} {
+			q := gptqDense(t, w, rows, cols, sc, x, n, act)
+			deq := make([]float32, rows*cols)
+			if err := model.Dequantize(deq, sc.DType(), q); err != nil {
+				t.Fatal(err)
+			}
+			again := rtnDense(t, deq, rows, cols, sc)
+			if !bytes.Equal(again, q) {
+				deq2 := make([]float32, rows*cols)
+				model.Dequantize(deq2, sc.DType(), again)
+				for i := range deq {
+					if math.Float32bits(deq[i]) != math.Float32bits(deq2[i]) {
+						t.Fatalf("%s act-order %v: weight %d (row %d, block %d): GPTQ %g, RTN of it %g",
+							sc, act, i, i/cols, i%cols/32, deq[i], deq2[i])
+					}
+				}
+				t.Errorf("%s act-order %v: RTN of GPTQ's values has the same values but other bytes", sc, act)
+			}
+		}
+	}
+}
+
+// TestGPTQIdentityHessianIsRTN: with orthogonal inputs of equal norm, H is a
+// multiple of the identity, no error crosses columns, and GPTQ writes RTN's
+// bytes (with or without act order, whose scales then are RTN's too).
+func TestGPTQIdentityHessianIsRTN(t *testing.T) {
+	const rows, cols = 35, 96
+	w, _ := layerData(rows, cols, 1, 9)
+	x := make([]float32, cols*cols)
+	for c := range cols {
+		x[c*cols+c] = 3
+	}
+	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
+		want := rtnDense(t, w, rows, cols, sc)
+		for _, act := range []bool{false, true} {
+			if got := gptqDense(t, w, rows, cols, sc, x, cols, act); !bytes.Equal(got, want) {
+				t.Errorf("%s act-order %v: GPTQ with H = cI differs from RTN", sc, act)
+			}
+		}
+	}
+}
+
+// TestGPTQDeadInputs: an input that is always zero gets weight zero (it never
+// reaches the output) and does not stop the factorization.
+func TestGPTQDeadInputs(t *testing.T) {
+	const rows, cols, n = 8, 64, 200
+	w, x := layerData(rows, cols, n, 11)
+	for k := range n {
+		x[k*cols+5] = 0
+	}
+	q := gptqDense(t, w, rows, cols, Q8_0, x, n, false)
+	deq := make([]float32, rows*cols)
+	model.Dequantize(deq, model.Q8_0, q)
+	for r := range rows {
+		if deq[r*cols+5] != 0 {
+			t.Fatalf("row %d: dead input's weight is %g, want 0", r, deq[r*cols+5])
+		}
+	}
+}
+
+// TestQuantizeGPTQ runs the whole method on a small llama: the bytes do not
+// depend on the thread count, the tensors GPTQ does not touch are RTN's, and
+// the report names the calibration.
+func TestQuantizeGPTQ(t *testing.T) {
+	m := synth(t, 128, false)
+	rng := rand.New(rand.NewPCG(1, 2))
+	seqs := make([][]int, 3)
+	for i := range seqs {
+		seqs[i] = make([]int, 40)
+		for j := range seqs[i] {
+			seqs[i][j] = rng.IntN(m.Config.VocabSize)
+		}
+	}
+	rtn, _, err := Quantize(m, Options{Scheme: Q4_1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, act := range []bool{false, true} {
+		var first *model.Model
+		for _, threads := range []int{1, 3} {
+			q, rep, err := Quantize(m, Options{Scheme: Q4_1, Method: GPTQ, Calibration: seqs, ActOrder: act, Threads: threads})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Method != GPTQ || rep.CalibrationTokens != 120 || rep.ActOrder != act || rep.MaxDamp != calib.DefaultDamp {
+				t.Errorf("report: method %s, %d tokens, act order %v, damp %g", rep.Method, rep.CalibrationTokens, rep.ActOrder, rep.MaxDamp)
+			}
+			for i, qt := range q.Tensors {
+				rt := rtn.Tensors[i]
+				layer := qt.Name != model.TokenEmbedding && qt.Name != model.OutputHead && len(qt.Shape) == 2
+				if qt.DType != rt.DType || bytes.Equal(qt.Data, rt.Data) == layer {
+					t.Errorf("act order %v: %s: %s (RTN %s), same bytes as RTN: %v", act, qt.Name, qt.DType, rt.DType, !layer)
+				}
+				if first != nil && !bytes.Equal(qt.Data, first.Tensors[i].Data) {
+					t.Errorf("act order %v: %s depends on the thread count", act, qt.Name)
+				}
+			}
+			first = q
+		}
+	}
+}
