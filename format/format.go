@@ -110,6 +110,10 @@ type SaveOptions struct {
 	DType model.DType
 	// Force replaces an existing destination.
 	Force bool
+	// Sparse stores sparse F32 matrices of Hugging Face output in
+	// compressed-tensors' sparse-bitmask or sparse-24-bitmask layout (see
+	// hf.SaveOptions.Sparse); the rest stay dense. GGUF output is always dense.
+	Sparse bool
 }
 
 // ParseOutputKind reads --to ("gguf", "safetensors", "hf" or empty) and falls
@@ -151,7 +155,7 @@ func Save(src, dst string, m *model.Model, opts SaveOptions) error {
 	case GGUF:
 		return gguf.Save(dst, m, opts.Force)
 	case HF:
-		return hf.Save(dst, m, hf.SaveOptions{Force: opts.Force})
+		return hf.Save(dst, m, hf.SaveOptions{Force: opts.Force, Sparse: opts.Sparse})
 	}
 	return fmt.Errorf("cannot write format %q", opts.To)
 }

@@ -31,7 +31,10 @@ type Weights interface {
 // LoadWeights returns the Weights of a 2-D tensor. Aligned F32 tensors are used
 // in place (a view of the memory-mapped file, no copy), and so are Q8_0, Q4_0
 // and Q4_1 tensors, which run on integer kernels (QuantWeights); every other
-// dtype (F16, BF16, Q4_K, Q6_K) is decoded to F32 once, here.
+// dtype (F16, BF16, Q4_K, Q6_K) is decoded to F32 once, here. A float matrix
+// that is sparse enough (SparseMinZeros) becomes SparseWeights, and one with
+// at most 2 non-zeros in every group of 4 columns Sparse24Weights; the scan
+// that decides is one pass, and dense matrices stay views.
 func LoadWeights(t *model.Tensor) (Weights, error) {
 	if len(t.Shape) != 2 {
 		return nil, fmt.Errorf("tensor %q: a weight matrix needs 2 dimensions, has shape %v", t.Name, t.Shape)
@@ -53,6 +56,9 @@ func LoadWeights(t *model.Tensor) (Weights, error) {
 	data, err := t.Float32()
 	if err != nil {
 		return nil, err
+	}
+	if w := sparseWeights(data, t.Shape[0], t.Shape[1]); w != nil {
+		return w, nil
 	}
 	return NewF32Weights(data, t.Shape[0], t.Shape[1])
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,11 @@ type inspectTensor struct {
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
 	Bytes int64  `json:"bytes"`
+	// Sparsity is the fraction of a matrix's weights that are exactly zero,
+	// present when any is; NM lists the N:M patterns ("2:4", "4:8") that hold
+	// in every group of M consecutive weights of every row.
+	Sparsity float64  `json:"sparsity,omitempty"`
+	NM       []string `json:"nm,omitempty"`
 }
 
 type inspectDType struct {
@@ -66,7 +72,9 @@ func newInspectCmd(g *globalFlags) *cobra.Command {
 		Short: "Show a checkpoint's architecture, size and tensors",
 		Long: `inspect reads a checkpoint (GGUF file, Hugging Face directory, safetensors
 file or llama2.c .bin) and prints its architecture, parameter count, bytes on
-disk, bits per weight, a per-dtype breakdown and a table of every tensor.`,
+disk, bits per weight, a per-dtype breakdown and a table of every tensor; for
+matrices with exact zeros, the fraction of zeros and the N:M patterns (2:4,
+4:8) that hold in every group of every row.`,
 		Example: `  shrink inspect stories260K.bin
   shrink inspect model.gguf --json | jq .parameters
   shrink inspect ./Llama-3.2-1B/`,
@@ -120,9 +128,57 @@ func inspect(path string, opts format.LoadOptions) (*inspectReport, error) {
 		rep.DTypes = append(rep.DTypes, inspectDType{d.DType.String(), d.Tensors, d.Elems, d.Bytes})
 	}
 	for _, t := range m.Tensors {
-		rep.Tensors = append(rep.Tensors, inspectTensor{t.Name, t.DType.String(), append([]int{}, t.Shape...), int64(len(t.Data))})
+		it := inspectTensor{Name: t.Name, DType: t.DType.String(), Shape: append([]int{}, t.Shape...), Bytes: int64(len(t.Data))}
+		if len(t.Shape) == 2 && (t.DType.Float() || t.DType.Quantized()) {
+			if vals, err := t.Float32(); err == nil {
+				it.Sparsity, it.NM = sparsity(vals, t.Shape[1])
+			}
+		}
+		rep.Tensors = append(rep.Tensors, it)
 	}
 	return rep, nil
+}
+
+// nmPatterns are the N:M patterns inspect looks for.
+var nmPatterns = [][2]int{{2, 4}, {4, 8}}
+
+// sparsity returns the fraction of exact zeros of a row-major matrix of cols
+// columns and, when it has any, the N:M patterns that hold in every group of
+// every row (M must divide cols).
+func sparsity(vals []float32, cols int) (float64, []string) {
+	if len(vals) == 0 || cols <= 0 {
+		return 0, nil
+	}
+	zeros := 0
+	for _, v := range vals {
+		if v == 0 {
+			zeros++
+		}
+	}
+	if zeros == 0 {
+		return 0, nil
+	}
+	var nm []string
+	for _, p := range nmPatterns {
+		n, m := p[0], p[1]
+		if cols%m != 0 {
+			continue
+		}
+		ok := true
+		for g := 0; g < len(vals) && ok; g += m {
+			nz := 0
+			for _, v := range vals[g : g+m] {
+				if v != 0 {
+					nz++
+				}
+			}
+			ok = nz <= n
+		}
+		if ok {
+			nm = append(nm, fmt.Sprintf("%d:%d", n, m))
+		}
+	}
+	return float64(zeros) / float64(len(vals)), nm
 }
 
 func printInspect(w io.Writer, r *inspectReport) error {
@@ -160,8 +216,23 @@ func printInspect(w io.Writer, r *inspectReport) error {
 	}
 	fmt.Fprintln(w)
 	rows = rows[:0]
+	sparse := false
 	for _, t := range r.Tensors {
-		rows = append(rows, []string{t.Name, t.DType, shapeString(t.Shape), commas(t.Bytes)})
+		sparse = sparse || t.Sparsity > 0
+	}
+	for _, t := range r.Tensors {
+		row := []string{t.Name, t.DType, shapeString(t.Shape), commas(t.Bytes)}
+		if sparse {
+			zeros, nm := "", strings.Join(t.NM, " ")
+			if t.Sparsity > 0 {
+				zeros = fmt.Sprintf("%.1f%%", 100*t.Sparsity)
+			}
+			row = append(row, zeros, nm)
+		}
+		rows = append(rows, row)
+	}
+	if sparse {
+		return writeTable(w, []string{"tensor", "dtype", "shape", "bytes", "zeros", "n:m"}, rows, 3, 4)
 	}
 	return writeTable(w, []string{"tensor", "dtype", "shape", "bytes"}, rows, 3)
 }

@@ -96,7 +96,28 @@ func Load(dir string) (*model.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hf %s: %w", dir, err)
 	}
-	m := &model.Model{Config: cfg, Tensors: ckpt.Tensors, Source: dir, Metadata: map[string]any{}}
+	tensors := ckpt.Tensors
+	if sf, only, err := sparseFormat(extras); err != nil {
+		ckpt.Close()
+		return nil, fmt.Errorf("hf %s: %w", cfgPath, err)
+	} else {
+		fileOf := func(name string) string {
+			for _, f := range ckpt.Files {
+				if f.Tensor(name) != nil {
+					return f.Name
+				}
+			}
+			return dir
+		}
+		if tensors, err = decodeSparse(tensors, sf, fileOf); err != nil {
+			ckpt.Close()
+			return nil, fmt.Errorf("hf %w", err)
+		}
+		if sf != "" && only {
+			delete(extras, "quantization_config") // the weights are dense now
+		}
+	}
+	m := &model.Model{Config: cfg, Tensors: tensors, Source: dir, Metadata: map[string]any{}}
 	m.KeepAlive(ckpt)
 	if err := finishLoad(m, dir, cfgPath, raw, ckpt.Metadata(), extras); err != nil {
 		m.Close()
@@ -287,6 +308,11 @@ type SaveOptions struct {
 	// MaxShardSize is the most tensor bytes per safetensors file; 0 means
 	// DefaultMaxShardSize. A larger model is written as shards with an index.
 	MaxShardSize int64
+	// Sparse stores each 2-D F32 matrix that benefits in compressed-tensors'
+	// sparse layouts: exactly 2:4 matrices as sparse-24-bitmask, others at
+	// least StoreMinZeros zeros as sparse-bitmask, and records them in
+	// config.json's sparsity_config. Load decodes them back to dense.
+	Sparse bool
 }
 
 // reserved are the names Save writes itself; tokenizer files may not use them.
@@ -322,6 +348,13 @@ func Save(dir string, m *model.Model, opts SaveOptions) error {
 	}
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("hf %s: %w", dir, err)
+	}
+	if opts.Sparse {
+		sm, err := sparseSave(m)
+		if err != nil {
+			return fmt.Errorf("hf %s: %w", dir, err)
+		}
+		m = sm
 	}
 	cfgJSON, err := configJSON(m)
 	if err != nil {
