@@ -1,0 +1,400 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shrinkml/shrink/evalsuite"
+	"github.com/shrinkml/shrink/format"
+	"github.com/shrinkml/shrink/inference"
+	"github.com/shrinkml/shrink/inference/tokenizer"
+	"github.com/shrinkml/shrink/internal/progress"
+	"github.com/shrinkml/shrink/model"
+)
+
+// The decode measurement of each variant: decodeTokens tokens after a
+// prompt of decodePrompt, the median of at least decodeRepeats runs, and of
+// more when the runs are so short that timer noise would decide.
+const (
+	decodePrompt  = 16
+	decodeTokens  = 32
+	decodeRepeats = 3
+	decodeMinTime = 0.25 // seconds of timed decoding per variant, at least
+)
+
+// compareConfig is what compare's flags ask for.
+type compareConfig struct {
+	base, text   string
+	recipes      []recipe
+	models       []string
+	ctx, threads int
+	maxTokens    int
+	seed         uint64
+	lopts        format.LoadOptions
+	quiet        bool
+}
+
+func newCompareCmd(g *globalFlags) *cobra.Command {
+	var (
+		cfg                  compareConfig
+		recipes              []string
+		formatName, plotPath string
+		force                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "compare BASE --recipe R... --text FILE",
+		Short: "Build compressed variants of a model and compare quality, size and speed",
+		Long: `compare builds a variant of BASE for each --recipe, adds the model files of
+--models as they are, and measures every one, BASE included, the same way:
+
+  size      bytes as a GGUF file (a GGUF's own size; anything else is
+            written as one and measured), bits per weight of the tensor
+            data, and how many times smaller than BASE
+  quality   perplexity on the same tokens of --text (llama.cpp's chunk
+            protocol with --ctx, as shrink eval), its change from BASE, and
+            with BASE as the reference the mean and 99th-percentile
+            KL(BASE || variant) and the top-1 agreement
+  speed     median decode tokens/s of ` + fmt.Sprint(decodeTokens) + ` tokens after a ` + fmt.Sprint(decodePrompt) + `-token prompt, over
+            ` + fmt.Sprint(decodeRepeats) + ` runs or as many more as take ` + fmt.Sprint(decodeMinTime) + ` s, and the speedup over BASE
+
+Only the first --max-tokens tokens of the text are scored (default 100,000,
+about 50,000 scored tokens at any --ctx; 0 scores all of it), which keeps six
+recipes on a small model within a couple of minutes on two cores. Every variant
+is built (as a GGUF in a temporary folder, removed at the end) before any is
+measured, so a recipe that cannot be built stops compare at once.
+
+` + recipeHelp + `
+
+--format table (default), markdown (a GitHub table), json (the comparison
+report, schema_version 1, that shrink check reads) or csv; --json is
+--format json. --plot FILE.svg or FILE.png draws perplexity against size and
+against decode speed, with BASE marked and the Pareto front drawn; it is
+written atomically and replaces a file only with --force.`,
+		Example: `  shrink compare stories260K.bin --text tinystories_val_first.txt --ctx 128 \
+      --recipe q8_0 --recipe q4_0 --recipe q4_1 --plot tradeoff.svg
+  shrink compare model.gguf --recipe q8_0,q4_0 --models llama.cpp-Q4_K_M.gguf --text wiki.test.raw --format markdown
+  shrink compare model.gguf --recipe q4_0 --text wiki.test.raw --format json > compare.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.base, cfg.quiet = args[0], g.quiet
+			if g.json {
+				if cmd.Flags().Changed("format") && formatName != "json" {
+					return fmt.Errorf("--json and --format %s disagree", formatName)
+				}
+				formatName = "json"
+			}
+			if !slices.Contains(evalsuite.Formats, formatName) {
+				return fmt.Errorf("--format %q: want %s", formatName, strings.Join(evalsuite.Formats, ", "))
+			}
+			if cfg.text == "" {
+				return fmt.Errorf("--text is required: the text file to score")
+			}
+			if len(recipes) == 0 && len(cfg.models) == 0 {
+				return fmt.Errorf("nothing to compare with: give at least one --recipe or --models file")
+			}
+			seen := map[string]bool{}
+			for _, s := range recipes {
+				r, err := parseRecipe(s)
+				if err != nil {
+					return err
+				}
+				if seen[r.text] {
+					return fmt.Errorf("recipe %q is given twice", s)
+				}
+				seen[r.text] = true
+				cfg.recipes = append(cfg.recipes, r)
+			}
+			if cfg.threads < 0 || cfg.maxTokens < 0 {
+				return fmt.Errorf("--threads %d and --max-tokens %d must not be negative", cfg.threads, cfg.maxTokens)
+			}
+			var plotFormat string
+			if plotPath != "" {
+				var err error
+				if plotFormat, err = evalsuite.PlotFormat(plotPath); err != nil {
+					return fmt.Errorf("--plot: %w", err)
+				}
+				// Fail before the work, not after it.
+				if _, err := os.Lstat(plotPath); err == nil && !force {
+					return fmt.Errorf("%s: destination exists (use --force to replace it)", plotPath)
+				}
+			}
+
+			rep, err := compareVariants(cfg)
+			if err != nil {
+				return err
+			}
+			if plotPath != "" {
+				err := writeFileAtomic(plotPath, force, func(w io.Writer) error { return evalsuite.WritePlot(w, rep, plotFormat) })
+				if err != nil {
+					return fmt.Errorf("--plot %s: %w", plotPath, err)
+				}
+			}
+			return evalsuite.WriteReport(cmd.OutOrStdout(), rep, formatName)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&recipes, "recipe", nil, "a recipe to build and compare (repeatable, or comma-separated)")
+	f.StringSliceVar(&cfg.models, "models", nil, "model files to compare as they are (repeatable, or comma-separated)")
+	f.StringVar(&cfg.text, "text", "", "text file to score (required)")
+	f.IntVar(&cfg.ctx, "ctx", 128, "tokens per perplexity chunk")
+	f.IntVar(&cfg.maxTokens, "max-tokens", 100000, "score only the text's first N tokens, BOS included (0: all)")
+	f.IntVar(&cfg.threads, "threads", 0, "threads (default: every core)")
+	f.Uint64Var(&cfg.seed, "seed", 0, "seed of the random token ids the speed runs decode")
+	f.StringVar(&formatName, "format", "table", "output: table, markdown, json or csv")
+	f.BoolVar(&g.json, "json", false, "same as --format json")
+	f.StringVar(&plotPath, "plot", "", "also draw the trade-offs to FILE.svg or FILE.png")
+	f.BoolVar(&force, "force", false, "replace the --plot file if it exists")
+	f.StringVar(&cfg.lopts.Arch, "arch", "", "architecture of a bare state dict")
+	return cmd
+}
+
+// variantSpec is one row to build and measure.
+type variantSpec struct {
+	name   string
+	recipe *recipe // nil for a model file
+	path   string  // the model file
+	base   bool
+}
+
+// compareVariants builds every variant cfg asks for, then measures each.
+// Building them all first stops on a recipe that cannot be built before any
+// time goes into measuring.
+func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
+	text, err := os.ReadFile(cfg.text)
+	if err != nil {
+		return nil, fmt.Errorf("--text: %w", err)
+	}
+	base, baseKind, err := format.Load(cfg.base, cfg.lopts)
+	if err != nil {
+		return nil, err
+	}
+	defer base.Close()
+	if base.Config.Arch != "llama" {
+		return nil, fmt.Errorf("%s: compare scores text and needs a llama-family model, not %q", cfg.base, base.Config.Arch)
+	}
+	if base.Tokenizer == nil {
+		return nil, fmt.Errorf("%s: the model has no tokenizer", cfg.base)
+	}
+	tok, err := tokenizer.New(base.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.base, err)
+	}
+
+	specs := []variantSpec{{name: "base", recipe: &recipe{text: "f32", steps: []recipeStep{{kind: stepAsIs, text: "f32"}}}, path: cfg.base, base: true}}
+	names := map[string]bool{"base": true}
+	for i := range cfg.recipes {
+		if cfg.recipes[i].asIs() {
+			continue // the base is always there
+		}
+		specs = append(specs, variantSpec{name: cfg.recipes[i].text, recipe: &cfg.recipes[i]})
+		names[cfg.recipes[i].text] = true
+	}
+	for _, p := range cfg.models {
+		name := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+		if names[name] {
+			name = p
+		}
+		names[name] = true
+		specs = append(specs, variantSpec{name: name, path: p})
+	}
+
+	tmp, err := os.MkdirTemp("", "shrink-compare-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	variants := make([]evalsuite.Variant, len(specs))
+	files := make([]string, len(specs))
+	for i, s := range specs {
+		// Names of one length: GGUF stores the name, so it counts in the size.
+		file := filepath.Join(tmp, fmt.Sprintf("variant-%03d.gguf", i))
+		if variants[i], files[i], err = prepareVariant(cfg, s, base, baseKind, file); err != nil {
+			return nil, err
+		}
+	}
+
+	addBOS := base.Tokenizer.AddBOS && base.Tokenizer.BOS >= 0
+	tokens := tok.Encode(string(text), addBOS)
+	if cfg.maxTokens > 0 && len(tokens) > cfg.maxTokens {
+		tokens = tokens[:cfg.maxTokens]
+	}
+	popts := evalsuite.PerplexityOptions{Ctx: cfg.ctx, NoBOS: !addBOS}
+	ref, err := inference.NewLlama(base, inference.Options{Threads: cfg.threads})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.base, err)
+	}
+	defer ref.Close()
+	rep := &evalsuite.Report{
+		SchemaVersion: evalsuite.ReportSchemaVersion, Base: cfg.base, Text: cfg.text, TextTokens: len(tokens),
+		Ctx: cfg.ctx, DecodeTokens: decodeTokens, Threads: ref.Threads(),
+	}
+	for i := range variants {
+		label := fmt.Sprintf("[%d/%d] %s", i+1, len(specs), specs[i].name)
+		if rep.ScoredTokens, err = measureVariant(cfg, &variants[i], files[i], label, base, ref, tokens, popts); err != nil {
+			return nil, err
+		}
+	}
+	rep.Variants = variants
+	rep.Relate()
+	return rep, nil
+}
+
+// prepareVariant builds a recipe's variant into the GGUF file tmp, or checks
+// a model file, and returns the variant with its size and parameters, and
+// the file to measure it from ("" for the base, which is measured as loaded).
+func prepareVariant(cfg compareConfig, s variantSpec, base *model.Model, baseKind format.Kind, tmp string) (evalsuite.Variant, string, error) {
+	v := evalsuite.Variant{Name: s.name, Base: s.base}
+	m, file := base, ""
+	var err error
+	switch {
+	case s.base:
+		v.Recipe = s.recipe.text
+		v.SizeBytes, err = ggufBytes(base, baseKind, cfg.base, cfg.base, tmp)
+	case s.recipe != nil:
+		v.Recipe = s.recipe.text
+		if m, err = buildVariant(base, *s.recipe, cfg.threads); err != nil {
+			return v, "", err
+		}
+		if err := format.Save(cfg.base, tmp, m, format.SaveOptions{To: format.GGUF}); err != nil {
+			return v, "", err
+		}
+		file = tmp
+		v.SizeBytes, err = format.DiskBytes(tmp)
+	default:
+		v.Model, file = s.path, s.path
+		var kind format.Kind
+		if m, kind, err = format.Load(s.path, cfg.lopts); err != nil {
+			return v, "", err
+		}
+		defer m.Close()
+		if m.Config.Arch != "llama" {
+			return v, "", fmt.Errorf("%s: compare needs a llama-family model, not %q", s.path, m.Config.Arch)
+		}
+		if m.Tokenizer != nil && !slices.Equal(m.Tokenizer.Tokens, base.Tokenizer.Tokens) {
+			return v, "", fmt.Errorf("%s and %s have different vocabularies", s.path, cfg.base)
+		}
+		v.SizeBytes, err = ggufBytes(m, kind, s.path, cfg.base, tmp)
+	}
+	if err != nil {
+		return v, "", err
+	}
+	v.Params = m.Parameters()
+	if v.Params > 0 {
+		v.BitsPerWeight = 8 * float64(m.TensorBytes()) / float64(v.Params)
+	}
+	return v, file, nil
+}
+
+// measureVariant measures v's quality against ref (the base: v's own
+// perplexity for the base itself) and its decode speed, loading it from file
+// unless that is "". It returns the number of scored tokens.
+func measureVariant(cfg compareConfig, v *evalsuite.Variant, file, label string, base *model.Model,
+	ref *inference.Llama, tokens []int, popts evalsuite.PerplexityOptions) (int, error) {
+	m, where := base, cfg.base
+	if file != "" {
+		var err error
+		if m, _, err = format.Load(file, cfg.lopts); err != nil {
+			return 0, err
+		}
+		defer m.Close()
+		where = v.Name
+		if v.Model != "" {
+			where = v.Model
+		}
+	}
+	bar := progress.New(label, int64(popts.Chunks(len(tokens))), "chunks", cfg.quiet)
+	defer bar.Finish()
+	popts.OnChunk = func() { bar.Add(1) }
+	var r evalsuite.PerplexityResult
+	if v.Base {
+		var err error
+		if r, err = evalsuite.Perplexity(ref, tokens, popts, nil); err != nil {
+			return 0, fmt.Errorf("%s on %s: %w", where, cfg.text, err)
+		}
+		v.Top1Agreement = 1
+	} else {
+		l, err := inference.NewLlama(m, inference.Options{Threads: cfg.threads})
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", where, err)
+		}
+		r, err = evalsuite.Perplexity(l, tokens, popts, ref)
+		l.Close()
+		if err != nil {
+			return 0, fmt.Errorf("%s on %s: %w", where, cfg.text, err)
+		}
+		v.KLMean, v.KLP99, v.Top1Agreement = r.Ref.KLMean, r.Ref.KLP99, r.Ref.Top1Agreement
+	}
+	v.Perplexity, v.PerplexityStderr = r.Perplexity, r.PerplexityStderr
+	return r.ScoredTokens, finishSpeed(v, m, cfg, bar, label)
+}
+
+// finishSpeed measures v's decode speed.
+func finishSpeed(v *evalsuite.Variant, m *model.Model, cfg compareConfig, bar *progress.Bar, label string) error {
+	bar.Label(label + " (speed)")
+	o := evalsuite.SpeedOptions{Threads: cfg.threads, PromptTokens: decodePrompt, GenTokens: decodeTokens,
+		Repeats: decodeRepeats, Seed: cfg.seed}
+	sp, err := evalsuite.MeasureSpeed(m, o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", v.Name, err)
+	}
+	// Runs of a millisecond or two are mostly timer and scheduler noise:
+	// time enough of them to fill decodeMinTime.
+	if perRun := decodeTokens / sp.DecodeTokensPerS; float64(o.Repeats)*perRun < decodeMinTime {
+		o.Repeats = min(301, int(decodeMinTime/perRun)|1)
+		if sp, err = evalsuite.MeasureSpeed(m, o); err != nil {
+			return fmt.Errorf("%s: %w", v.Name, err)
+		}
+	}
+	v.DecodeTokensPerS = sp.DecodeTokensPerS
+	return nil
+}
+
+// ggufBytes is the size of m as a GGUF file: path's own size when it already
+// is one, else the size of m written to the file tmp, which is then removed.
+func ggufBytes(m *model.Model, kind format.Kind, path, base, tmp string) (int64, error) {
+	if kind == format.GGUF {
+		return format.DiskBytes(path)
+	}
+	defer os.Remove(tmp)
+	if err := format.Save(base, tmp, m, format.SaveOptions{To: format.GGUF, Force: true}); err != nil {
+		return 0, err
+	}
+	return format.DiskBytes(tmp)
+}
+
+// writeFileAtomic writes path through a temporary file beside it, synced and
+// renamed into place; an existing path is replaced only with force.
+func writeFileAtomic(path string, force bool, fn func(w io.Writer) error) (err error) {
+	if _, err := os.Lstat(path); err == nil && !force {
+		return fmt.Errorf("%s: destination exists (use --force to replace it)", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = fn(f); err != nil {
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
