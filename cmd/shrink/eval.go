@@ -44,6 +44,7 @@ type evalReport struct {
 func newEvalCmd(g *globalFlags) *cobra.Command {
 	var (
 		textPath, refPath  string
+		dataset, data      string
 		threads, maxTokens int
 		opts               evalsuite.PerplexityOptions
 		lopts              format.LoadOptions
@@ -71,14 +72,33 @@ most likely token agrees.
 
 --json prints one object with schema_version, perplexity, perplexity_stderr,
 nll, scored_tokens, ctx and chunks, and with --ref ref_perplexity, kl_mean,
-kl_p99 and top1_agreement.`,
+kl_p99 and top1_agreement.
+
+--dataset fashion-mnist scores an MLP classifier instead of a text: its most
+probable class for each of the 10,000 Fashion-MNIST test images (pixels
+scaled to [0, 1]) against the labels. It reports the accuracy, the accuracy
+of each class, the confusion matrix (rows: true class, columns: predicted)
+and the inference engine's examples/s; with --ref, the reference
+classifier's accuracy, the change in points, and how often the two predict
+the same class. --data is a folder holding the IDX files, or fashion-mnist
+for the folder Debian's dataset-fashion-mnist package installs. --json
+prints schema_version, accuracy (a fraction), per_class_accuracy,
+confusion, examples_per_s and test_examples, and with --ref ref_accuracy,
+ref_agreement and accuracy_change_points.`,
 		Example: `  shrink eval stories260K.bin --text tinystories_val_first.txt --ctx 128
   shrink eval model-q4_0.gguf --text wiki.test.raw --ref model-f16.gguf
-  shrink eval model.gguf --text wiki.test.raw --ctx 1024 --stride 512 --max-tokens 100000 --json`,
+  shrink eval model.gguf --text wiki.test.raw --ctx 1024 --stride 512 --max-tokens 100000 --json
+  shrink eval ./student --dataset fashion-mnist --ref ./fmnist-teacher`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if dataset != "" || cmd.Flags().Changed("data") {
+				if textPath != "" {
+					return fmt.Errorf("--text and --dataset: give one, a text for a language model or a data set for a classifier")
+				}
+				return evalClassifier(cmd, g, args[0], refPath, dataset, data, threads, lopts)
+			}
 			if textPath == "" {
-				return fmt.Errorf("--text is required: the text file to score")
+				return fmt.Errorf("--text is required: the text file to score (or --dataset for a classifier)")
 			}
 			if threads < 0 || maxTokens < 0 {
 				return fmt.Errorf("--threads %d and --max-tokens %d must not be negative", threads, maxTokens)
@@ -154,6 +174,8 @@ kl_p99 and top1_agreement.`,
 	f.IntVar(&maxTokens, "max-tokens", 0, "score only the text's first N tokens, BOS included (0: all)")
 	f.BoolVar(&g.json, "json", false, "print JSON")
 	f.StringVar(&lopts.Arch, "arch", "", `architecture of a bare state dict`)
+	f.StringVar(&dataset, "dataset", "", "score an MLP classifier on a data set's test images: fashion-mnist")
+	f.StringVar(&data, "data", fashionMNIST, "with --dataset: a folder holding the IDX files, or fashion-mnist")
 	return cmd
 }
 
@@ -165,7 +187,11 @@ func loadLlama(path string, lopts format.LoadOptions, threads int) (*model.Model
 	}
 	if m.Config.Arch != "llama" {
 		m.Close()
-		return nil, nil, fmt.Errorf("%s: eval scores text and needs a llama-family model, not %q", path, m.Config.Arch)
+		hint := ""
+		if m.Config.Arch == "mlp" {
+			hint = " (score a classifier with --dataset fashion-mnist)"
+		}
+		return nil, nil, fmt.Errorf("%s: eval scores text and needs a llama-family model, not %q%s", path, m.Config.Arch, hint)
 	}
 	l, err := inference.NewLlama(m, inference.Options{Threads: threads})
 	if err != nil {

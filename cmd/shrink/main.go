@@ -57,6 +57,11 @@ input or a failed command.`,
 		newBenchCmd(g),
 		newEvalCmd(g),
 		newQuantizeCmd(g),
+		newPruneCmd(g),
+		newCompareCmd(g),
+		newCheckCmd(g),
+		newTrainCmd(g),
+		newDistillCmd(g),
 	)
 	return root
 }
