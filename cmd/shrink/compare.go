@@ -119,9 +119,8 @@ written atomically and replaces a file only with --force.`,
 				if plotFormat, err = evalsuite.PlotFormat(plotPath); err != nil {
 					return fmt.Errorf("--plot: %w", err)
 				}
-				// Fail before the work, not after it.
-				if _, err := os.Lstat(plotPath); err == nil && !force {
-					return fmt.Errorf("%s: destination exists (use --force to replace it)", plotPath)
+				if err := refuseExisting(plotPath, force); err != nil {
+					return err
 				}
 			}
 
@@ -371,8 +370,8 @@ func ggufBytes(m *model.Model, kind format.Kind, path, base, tmp string) (int64,
 // writeFileAtomic writes path through a temporary file beside it, synced and
 // renamed into place; an existing path is replaced only with force.
 func writeFileAtomic(path string, force bool, fn func(w io.Writer) error) (err error) {
-	if _, err := os.Lstat(path); err == nil && !force {
-		return fmt.Errorf("%s: destination exists (use --force to replace it)", path)
+	if err := refuseExisting(path, force); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

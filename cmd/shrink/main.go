@@ -72,3 +72,12 @@ func main() {
 		os.Exit(exitCode(err))
 	}
 }
+
+// refuseExisting fails before the work, not after it, when path exists and
+// replacing it was not asked for.
+func refuseExisting(path string, force bool) error {
+	if _, err := os.Lstat(path); err == nil && !force {
+		return fmt.Errorf("%s: destination exists (use --force to replace it)", path)
+	}
+	return nil
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shrinkml/shrink/format"
-	"github.com/shrinkml/shrink/internal/calib"
 	"github.com/shrinkml/shrink/internal/progress"
 	"github.com/shrinkml/shrink/model"
 	"github.com/shrinkml/shrink/prune"
@@ -165,8 +163,8 @@ zeros are stored densely. The output is written atomically, replaced only with
 			if err != nil {
 				return err
 			}
-			if _, err := os.Lstat(dst); err == nil && !force {
-				return fmt.Errorf("%s: destination exists (use --force to replace it)", dst)
+			if err := refuseExisting(dst, force); err != nil {
+				return err
 			}
 
 			start := time.Now()
@@ -179,14 +177,10 @@ zeros are stored densely. The output is written atomically, replaced only with
 				if m.Config.Arch != "llama" {
 					return fmt.Errorf("%s: calibration runs a llama-family model, not %q", src, m.Config.Arch)
 				}
-				tokens, bos, err := calib.TokenizeFile(m, calibPath)
-				if err != nil {
-					return fmt.Errorf("--calib %s: %w", calibPath, err)
-				}
 				length := min(m.Config.ContextLength, calibWindow, calibTokens)
-				n := (calibTokens + length - 1) / length
-				if opts.Calibration, err = calib.Windows(tokens, n, length, bos, seed); err != nil {
-					return fmt.Errorf("--calib %s: %w (lower --calib-tokens or use a longer text)", calibPath, err)
+				if opts.Calibration, err = calibration(m, calibPath, calibTokens, length, seed,
+					"lower --calib-tokens or use a longer text"); err != nil {
+					return err
 				}
 			}
 			var bar *progress.Bar

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -150,9 +149,8 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 			if kind != format.GGUF {
 				return fmt.Errorf("%s: quantized models are written as GGUF; safetensors cannot hold Q8_0/Q4_0/Q4_1 blocks yet (name DST *.gguf or pass --to gguf)", dst)
 			}
-			// Fail before the work, not after it.
-			if _, err := os.Lstat(dst); err == nil && !force {
-				return fmt.Errorf("%s: destination exists (use --force to replace it)", dst)
+			if err := refuseExisting(dst, force); err != nil {
+				return err
 			}
 
 			start := time.Now()
@@ -162,7 +160,7 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 			}
 			defer m.Close()
 			if opts.Method == quantize.GPTQ {
-				if opts.Calibration, err = calibration(m, calibPath, calibTokens, calibCtx, seed); err != nil {
+				if opts.Calibration, err = calibration(m, calibPath, calibTokens, calibCtx, seed, "lower --calib-tokens or --calib-ctx"); err != nil {
 					return err
 				}
 			}
@@ -282,8 +280,9 @@ func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
 }
 
 // calibration tokenizes the --calib text with m's tokenizer and cuts it into
-// tokens/ctx windows of ctx tokens (ctx 0: min(512, context length)).
-func calibration(m *model.Model, path string, tokens, ctx int, seed uint64) ([][]int, error) {
+// tokens/ctx windows of ctx tokens (ctx 0: min(512, context length)). hint
+// ends the message when the text is too short, naming the flags to change.
+func calibration(m *model.Model, path string, tokens, ctx int, seed uint64, hint string) ([][]int, error) {
 	if ctx == 0 {
 		ctx = min(512, m.Config.ContextLength)
 	}
@@ -297,7 +296,7 @@ func calibration(m *model.Model, path string, tokens, ctx int, seed uint64) ([][
 	n := max(1, (tokens+ctx-1)/ctx)
 	w, err := calib.Windows(text, n, ctx, bos, seed)
 	if err != nil {
-		return nil, fmt.Errorf("--calib %s: %w (lower --calib-tokens or --calib-ctx)", path, err)
+		return nil, fmt.Errorf("--calib %s: %w (%s)", path, err, hint)
 	}
 	return w, nil
 }

@@ -233,8 +233,8 @@ func writeTrainTable(cmd *cobra.Command, r trainReport) error {
 
 // checkOut fails before the work, not after it, when OUT cannot be written.
 func checkOut(out string, force bool) error {
-	if _, err := os.Lstat(out); err == nil && !force {
-		return fmt.Errorf("%s: destination exists (use --force to replace it)", out)
+	if err := refuseExisting(out, force); err != nil {
+		return err
 	}
 	if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
 		return fmt.Errorf("%s: the folder %s does not exist", out, filepath.Dir(out))
