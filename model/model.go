@@ -10,6 +10,12 @@ import (
 	"sort"
 )
 
+// MetaOutputCopy is the Metadata key (set to true) of a model read from a
+// file that stores its tied output head as a copy of the token embedding, as
+// llama.cpp's llama2.c converter writes GGUF; writers and quantizers that
+// keep the copy read it.
+const MetaOutputCopy = "gguf.output_is_embedding_copy"
+
 // Model is a checkpoint in memory. Tensor data may be memory-mapped from the
 // file it was read from; Close releases the mapping.
 type Model struct {

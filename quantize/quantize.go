@@ -246,10 +246,10 @@ type Report struct {
 	Warnings          []string `json:"warnings"`
 }
 
-// outputCopyKey is the metadata key format/gguf sets when a file stores the
-// output head as a byte copy of the embedding (gguf.MetaOutputCopy). Such a
-// file has two matrices, and llama.cpp quantizes them separately.
-const outputCopyKey = "gguf.output_is_embedding_copy"
+// outputCopyKey marks a model whose file stores the output head as a byte
+// copy of the embedding. Such a file has two matrices, and llama.cpp
+// quantizes them separately.
+const outputCopyKey = model.MetaOutputCopy
 
 // rowFunc encodes whole rows of weights.
 type rowFunc func(dst []byte, src []float32) error

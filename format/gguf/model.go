@@ -14,7 +14,7 @@ import (
 // MetaOutputCopy is the metadata key Load sets (to true) when the file stores
 // a tied output head as a copy of the token embedding; Save then writes
 // output.weight again instead of leaving it out.
-const MetaOutputCopy = "gguf.output_is_embedding_copy"
+const MetaOutputCopy = model.MetaOutputCopy
 
 // Architectures Load accepts. Qwen2 uses llama's tensor names plus q/k/v
 // biases, but llama.cpp applies NeoX (rotate-half) RoPE to it, so its q/k rows
