@@ -5,10 +5,11 @@ import (
 	"sync/atomic"
 )
 
-// task is one parallel operation: run is called once for each thread id in
-// [0, n), concurrently. The threads share out the work themselves (the tasks
-// here claim blocks from an atomic counter), and every output element must
-// be computed the same way whichever thread computes it.
+// task is one parallel operation: run is called for thread ids in [0, n),
+// concurrently. The threads share out the work themselves, claiming blocks
+// from an atomic counter until none is left, so every output element must be
+// computed the same way whichever thread computes it, and a thread that
+// never starts loses no work: run(0, n) alone does all of it.
 type task interface {
 	run(tid, n int)
 }
@@ -24,14 +25,28 @@ const spinLimit = 1 << 16
 // calling goroutine, which takes thread id 0. A task costs an atomic
 // increment to publish and a counter to join; no goroutine is started and
 // nothing is allocated per task.
+//
+// Each task generation is claimed once per worker, by the worker (which
+// then runs the task) or by the caller once its own run has found no work
+// left (the worker then skips it). The caller so waits only for workers
+// that are inside the task, never for one that the operating system has not
+// scheduled yet: on a machine with more runnable threads than cores, a
+// forward pass does not stall for a time slice at every operation.
 type pool struct {
 	n       int
 	task    task          // the current task; written before gen is incremented
 	gen     atomic.Uint64 // incremented once per task (and once on close)
-	pending atomic.Int32  // workers that have not finished the current task
+	pending atomic.Int32  // workers that claimed the current task and have not finished it
 	closed  atomic.Bool
-	workers []*parker
+	workers []*worker
 	caller  *parker // the caller, parked while waiting for pending to reach 0
+}
+
+// worker is one worker goroutine's parker and claim: the last task
+// generation it ran or the caller skipped for it.
+type worker struct {
+	parker
+	claimed atomic.Uint64
 }
 
 // parker is a goroutine that may block until another one wakes it. The waker
@@ -76,7 +91,7 @@ func newPool(n int) *pool {
 	}
 	p := &pool{n: n, caller: newParker()}
 	for i := 1; i < n; i++ {
-		w := newParker()
+		w := &worker{parker: *newParker()}
 		p.workers = append(p.workers, w)
 		go p.loop(i, w)
 	}
@@ -98,11 +113,17 @@ func (p *pool) run(t task) {
 	}
 	p.task = t
 	p.pending.Store(int32(p.n - 1))
-	p.gen.Add(1)
+	g := p.gen.Add(1)
 	for _, w := range p.workers {
 		w.wake()
 	}
 	t.run(0, p.n)
+	// No work is left: a worker that has not claimed g yet has nothing to do.
+	for _, w := range p.workers {
+		if w.claimed.CompareAndSwap(g-1, g) {
+			p.pending.Add(-1)
+		}
+	}
 	p.caller.wait(p.finished)
 	p.task = nil
 }
@@ -120,7 +141,7 @@ func (p *pool) close() {
 	}
 }
 
-func (p *pool) loop(id int, w *parker) {
+func (p *pool) loop(id int, w *worker) {
 	var seen uint64
 	next := func() bool { return p.gen.Load() != seen }
 	for {
@@ -128,6 +149,11 @@ func (p *pool) loop(id int, w *parker) {
 		seen = p.gen.Load()
 		if p.closed.Load() {
 			return
+		}
+		// Every earlier generation was claimed by this worker or for it, so
+		// the claim before seen is seen-1; failing, the caller skipped seen.
+		if !w.claimed.CompareAndSwap(seen-1, seen) {
+			continue
 		}
 		p.task.run(id, p.n)
 		if p.pending.Add(-1) == 0 {
