@@ -77,6 +77,11 @@ type Variant struct {
 
 	DecodeTokensPerS float64 `json:"decode_tokens_per_s"` // median of the timed runs
 	Speedup          float64 `json:"speedup"`             // decode_tokens_per_s / base's
+	// Percentiles of one decoded token's time over every timed token, and
+	// the seconds from opening the model file to an engine ready to run.
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP95Ms float64 `json:"latency_p95_ms"`
+	LoadSeconds  float64 `json:"load_seconds"`
 }
 
 // BaseVariant returns the variant marked as the base, or nil.
@@ -149,6 +154,7 @@ var csvHeader = []string{
 	"name", "recipe", "model", "base", "size_bytes", "params", "bits_per_weight", "x_smaller",
 	"perplexity", "perplexity_stderr", "perplexity_change_pct", "kl_mean", "kl_p99", "top1_agreement",
 	"accuracy", "accuracy_change_points", "decode_tokens_per_s", "speedup",
+	"latency_p50_ms", "latency_p95_ms", "load_seconds",
 }
 
 // WriteCSV writes one row per variant under a header row of JSON keys, with
@@ -171,6 +177,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			strconv.FormatInt(v.SizeBytes, 10), strconv.FormatInt(v.Params, 10), g(v.BitsPerWeight), g(v.XSmaller),
 			g(v.Perplexity), g(v.PerplexityStderr), g(v.PerplexityChangePct), g(v.KLMean), g(v.KLP99), g(v.Top1Agreement),
 			opt(v.Accuracy), opt(v.AccuracyChangePoints), g(v.DecodeTokensPerS), g(v.Speedup),
+			g(v.LatencyP50Ms), g(v.LatencyP95Ms), g(v.LoadSeconds),
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -267,12 +274,13 @@ func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 // relative to the base are blank ("—") on the base's row.
 func (r *Report) cells() (headers []string, rows [][]string, right []bool) {
 	var anyAcc bool
-	var maxSize, maxSpeed, seBase float64
+	var maxSize, maxSpeed, maxLatency, seBase float64
 	var kls, p99s []float64
 	for _, v := range r.Variants {
 		anyAcc = anyAcc || v.Accuracy != nil
 		maxSize = math.Max(maxSize, float64(v.SizeBytes))
 		maxSpeed = math.Max(maxSpeed, v.DecodeTokensPerS)
+		maxLatency = math.Max(maxLatency, v.LatencyP95Ms)
 		if v.Base {
 			seBase = v.PerplexityStderr
 		} else {
@@ -296,6 +304,13 @@ func (r *Report) cells() (headers []string, rows [][]string, right []bool) {
 			return commas(int64(math.Round(x)))
 		}
 		return strconv.FormatFloat(x, 'f', 1, 64)
+	}
+
+	latency := func(ms float64) string {
+		if maxLatency >= 10 {
+			return strconv.FormatFloat(ms, 'f', 1, 64)
+		}
+		return strconv.FormatFloat(ms, 'f', 3, 64)
 	}
 
 	type col struct {
@@ -349,6 +364,9 @@ func (r *Report) cells() (headers []string, rows [][]string, right []bool) {
 		col{"decode tok/s", true, func(v *Variant) string { return speed(v.DecodeTokensPerS) }},
 		col{"speedup", true, func(v *Variant) string { return fmt.Sprintf("%.2fx", v.Speedup) }},
 	)
+	if maxLatency > 0 { // reports from before latency was measured have none
+		cols = append(cols, col{"p95 ms/tok", true, func(v *Variant) string { return latency(v.LatencyP95Ms) }})
+	}
 	for _, c := range cols {
 		headers = append(headers, c.head)
 		right = append(right, c.right)

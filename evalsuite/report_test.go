@@ -18,13 +18,13 @@ func sampleReport() *Report {
 		TextTokens: 100000, Ctx: 128, ScoredTokens: 49203, DecodeTokens: 32, Threads: 2,
 		Variants: []Variant{
 			{Name: "base", Recipe: "f32", Base: true, SizeBytes: 1056032, Params: 260032, BitsPerWeight: 32,
-				Perplexity: 4.2305, PerplexityStderr: 0.0348, Top1Agreement: 1, DecodeTokensPerS: 28912},
+				Perplexity: 4.2305, PerplexityStderr: 0.0348, Top1Agreement: 1, DecodeTokensPerS: 28912, LatencyP50Ms: 0.0339, LatencyP95Ms: 0.0412, LoadSeconds: 0.004},
 			{Name: "q8_0", Recipe: "q8_0", SizeBytes: 345440, Params: 260032, BitsPerWeight: 10.15,
 				Perplexity: 4.2352, PerplexityStderr: 0.0349, KLMean: 0.000721, KLP99: 0.00431, Top1Agreement: 0.985,
-				DecodeTokensPerS: 22098},
+				DecodeTokensPerS: 22098, LatencyP50Ms: 0.0446, LatencyP95Ms: 0.0531, LoadSeconds: 0.003},
 			{Name: "q4_0", Recipe: "q4_0", SizeBytes: 259680, Params: 260032, BitsPerWeight: 7.51,
 				Perplexity: 4.4691, PerplexityStderr: 0.0372, KLMean: 0.07647, KLP99: 0.5763, Top1Agreement: 0.861,
-				DecodeTokensPerS: 22346},
+				DecodeTokensPerS: 22346, LatencyP50Ms: 0.0441, LatencyP95Ms: 0.0507, LoadSeconds: 0.003},
 		},
 	}
 	r.Relate()
@@ -36,11 +36,11 @@ func ExampleReport_WriteMarkdown() {
 	// Output:
 	// base stories260K.bin; tinystories_val_first.txt: 100,000 tokens, ctx 128, 49,203 scored; decode 32 tokens; 2 threads
 	//
-	// | variant | size MB | smaller | bits/w | PPL | PPL change | KL mean | KL p99 | top-1 | decode tok/s | speedup |
-	// |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-	// | base | 1.06 | 1.0x | 32.00 | 4.23 ±0.03 | — | — | — | — | 28,912 | 1.00x |
-	// | q8_0 | 0.35 | 3.1x | 10.15 | 4.24 ±0.03 | +0.11% | 0.00072 | 0.0043 | 98.50% | 22,098 | 0.76x |
-	// | q4_0 | 0.26 | 4.1x | 7.51 | 4.47 ±0.04 | +5.64% | 0.07647 | 0.5763 | 86.10% | 22,346 | 0.77x |
+	// | variant | size MB | smaller | bits/w | PPL | PPL change | KL mean | KL p99 | top-1 | decode tok/s | speedup | p95 ms/tok |
+	// |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+	// | base | 1.06 | 1.0x | 32.00 | 4.23 ±0.03 | — | — | — | — | 28,912 | 1.00x | 0.041 |
+	// | q8_0 | 0.35 | 3.1x | 10.15 | 4.24 ±0.03 | +0.11% | 0.00072 | 0.0043 | 98.50% | 22,098 | 0.76x | 0.053 |
+	// | q4_0 | 0.26 | 4.1x | 7.51 | 4.47 ±0.04 | +5.64% | 0.07647 | 0.5763 | 86.10% | 22,346 | 0.77x | 0.051 |
 }
 
 func TestRelate(t *testing.T) {

@@ -48,6 +48,10 @@ type Speed struct {
 
 	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
 	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
+	// DecodeLatencyP50Ms and DecodeLatencyP95Ms are percentiles of the time
+	// one decoded token takes, over every token of the timed runs.
+	DecodeLatencyP50Ms float64 `json:"decode_latency_p50_ms"`
+	DecodeLatencyP95Ms float64 `json:"decode_latency_p95_ms"`
 
 	// BytesPerToken is the weight bytes one decoded token reads.
 	BytesPerToken int64 `json:"bytes_per_token"`
@@ -97,6 +101,7 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 	s := l.NewState(o.PromptTokens + o.GenTokens)
 	logits := make([]float32, c.VocabSize)
 	var prefill, decode []float64
+	latency := make([]float64, 0, o.Repeats*o.GenTokens) // seconds per decoded token
 	for rep := 0; rep <= o.Repeats; rep++ {
 		s.Reset()
 		start := time.Now()
@@ -104,9 +109,15 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 			return Speed{}, err
 		}
 		mid := time.Now()
+		prev := mid
 		for _, t := range gen {
 			if err := l.Forward(s, []int{t}, logits); err != nil {
 				return Speed{}, err
+			}
+			if rep > 0 {
+				now := time.Now()
+				latency = append(latency, now.Sub(prev).Seconds())
+				prev = now
 			}
 		}
 		end := time.Now()
@@ -126,6 +137,9 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 		DecodeTokensPerS:  median(decode),
 		BytesPerToken:     l.WeightBytes(),
 	}
+	slices.Sort(latency)
+	sp.DecodeLatencyP50Ms = 1e3 * percentile(latency, 0.50)
+	sp.DecodeLatencyP95Ms = 1e3 * percentile(latency, 0.95)
 	sp.BandwidthBytesPerS = StreamBandwidth(sp.Threads, sp.BytesPerToken, 5)
 	if sp.BandwidthBytesPerS > 0 {
 		sp.BandwidthFraction = sp.DecodeTokensPerS * float64(sp.BytesPerToken) / sp.BandwidthBytesPerS

@@ -57,6 +57,10 @@ func TestMeasureSpeed(t *testing.T) {
 	if !(sp.PrefillTokensPerS > 0 && sp.DecodeTokensPerS > 0 && sp.BandwidthBytesPerS > 0 && sp.BandwidthFraction > 0 && sp.PrefillFLOPsPerS > 0) {
 		t.Errorf("a rate is not positive: %+v", sp)
 	}
+	// Per-token latencies are positive and their percentiles ordered.
+	if !(sp.DecodeLatencyP50Ms > 0 && sp.DecodeLatencyP95Ms >= sp.DecodeLatencyP50Ms) {
+		t.Errorf("decode latency p50 %g ms, p95 %g ms", sp.DecodeLatencyP50Ms, sp.DecodeLatencyP95Ms)
+	}
 	// Every matrix (the tied embedding as the head), the norms, in F32.
 	c := m.Config
 	wantBytes := int64(4 * (c.NumLayers*(c.HiddenSize*(c.HiddenSize+2*32+c.HiddenSize+3*c.IntermediateSize)+2*c.HiddenSize) +

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/shrinkml/shrink/format"
 	"github.com/shrinkml/shrink/inference"
 	"github.com/shrinkml/shrink/inference/tokenizer"
+	"github.com/shrinkml/shrink/internal/calib"
 	"github.com/shrinkml/shrink/internal/progress"
 	"github.com/shrinkml/shrink/model"
 )
@@ -36,8 +38,12 @@ type compareConfig struct {
 	ctx, threads int
 	maxTokens    int
 	seed         uint64
-	lopts        format.LoadOptions
-	quiet        bool
+	// calibPath is the calibration text ("" for the text beyond the scored
+	// tokens); calibTokens and calibCtx size its windows.
+	calibPath             string
+	calibTokens, calibCtx int
+	lopts                 format.LoadOptions
+	quiet                 bool
 }
 
 func newCompareCmd(g *globalFlags) *cobra.Command {
@@ -61,13 +67,22 @@ func newCompareCmd(g *globalFlags) *cobra.Command {
             with BASE as the reference the mean and 99th-percentile
             KL(BASE || variant) and the top-1 agreement
   speed     median decode tokens/s of ` + fmt.Sprint(decodeTokens) + ` tokens after a ` + fmt.Sprint(decodePrompt) + `-token prompt, over
-            ` + fmt.Sprint(decodeRepeats) + ` runs or as many more as take ` + fmt.Sprint(decodeMinTime) + ` s, and the speedup over BASE
+            ` + fmt.Sprint(decodeRepeats) + ` runs or as many more as take ` + fmt.Sprint(decodeMinTime) + ` s, the speedup over BASE, the
+            95th percentile of one token's time (p50 too in JSON and CSV),
+            and (JSON, CSV) the seconds from opening the file to a ready
+            engine
 
 Only the first --max-tokens tokens of the text are scored (default 100,000,
 about 50,000 scored tokens at any --ctx; 0 scores all of it), which keeps six
 recipes on a small model within a couple of minutes on two cores. Every variant
 is built (as a GGUF in a temporary folder, removed at the end) before any is
 measured, so a recipe that cannot be built stops compare at once.
+
+Recipes with gptq, wanda or sparsegpt calibrate on --calib-tokens tokens in
+windows of --calib-ctx, picked with --seed as shrink quantize picks them. They
+come from --calib when it is given, and otherwise from the part of --text
+after the scored tokens, so no scored token is ever calibrated on; a text too
+short for both is an error that asks for --calib.
 
 ` + recipeHelp + `
 
@@ -79,7 +94,9 @@ written atomically and replaces a file only with --force.`,
 		Example: `  shrink compare stories260K.bin --text tinystories_val_first.txt --ctx 128 \
       --recipe q8_0 --recipe q4_0 --recipe q4_1 --plot tradeoff.svg
   shrink compare model.gguf --recipe q8_0,q4_0 --models llama.cpp-Q4_K_M.gguf --text wiki.test.raw --format markdown
-  shrink compare model.gguf --recipe q4_0 --text wiki.test.raw --format json > compare.json`,
+  shrink compare model.gguf --recipe q4_0 --text wiki.test.raw --format json > compare.json
+  shrink compare stories260K.bin --text tinystories_val_first.txt --ctx 128 --max-tokens 50000 \
+      --recipe q8_0,q4_0,q4_0:gptq,prune:wanda:0.5,prune:2:4+q8_0`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.base, cfg.quiet = args[0], g.quiet
@@ -113,6 +130,9 @@ written atomically and replaces a file only with --force.`,
 			if cfg.threads < 0 || cfg.maxTokens < 0 {
 				return fmt.Errorf("--threads %d and --max-tokens %d must not be negative", cfg.threads, cfg.maxTokens)
 			}
+			if cfg.calibTokens <= 0 || cfg.calibCtx < 0 {
+				return fmt.Errorf("--calib-tokens %d must be positive and --calib-ctx %d not negative", cfg.calibTokens, cfg.calibCtx)
+			}
 			var plotFormat string
 			if plotPath != "" {
 				var err error
@@ -144,7 +164,10 @@ written atomically and replaces a file only with --force.`,
 	f.IntVar(&cfg.ctx, "ctx", 128, "tokens per perplexity chunk")
 	f.IntVar(&cfg.maxTokens, "max-tokens", 100000, "score only the text's first N tokens, BOS included (0: all)")
 	f.IntVar(&cfg.threads, "threads", 0, "threads (default: every core)")
-	f.Uint64Var(&cfg.seed, "seed", 0, "seed of the random token ids the speed runs decode")
+	f.Uint64Var(&cfg.seed, "seed", 1, "seed of the calibration windows and of the token ids the speed runs decode")
+	f.StringVar(&cfg.calibPath, "calib", "", "calibration text for gptq, wanda and sparsegpt (default: --text after the scored tokens)")
+	f.IntVar(&cfg.calibTokens, "calib-tokens", 16384, "calibration tokens")
+	f.IntVar(&cfg.calibCtx, "calib-ctx", 0, "tokens per calibration window (default: min(512, context length))")
 	f.StringVar(&formatName, "format", "table", "output: table, markdown, json or csv")
 	f.BoolVar(&g.json, "json", false, "same as --format json")
 	f.StringVar(&plotPath, "plot", "", "also draw the trade-offs to FILE.svg or FILE.png")
@@ -169,6 +192,7 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--text: %w", err)
 	}
+	loadStart := time.Now()
 	base, baseKind, err := format.Load(cfg.base, cfg.lopts)
 	if err != nil {
 		return nil, err
@@ -184,6 +208,12 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.base, err)
 	}
+	ref, err := inference.NewLlama(base, inference.Options{Threads: cfg.threads})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.base, err)
+	}
+	defer ref.Close()
+	baseLoad := time.Since(loadStart).Seconds()
 
 	specs := []variantSpec{{name: "base", recipe: &recipe{text: "f32", steps: []recipeStep{{kind: stepAsIs, text: "f32"}}}, path: cfg.base, base: true}}
 	names := map[string]bool{"base": true}
@@ -203,6 +233,24 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 		specs = append(specs, variantSpec{name: name, path: p})
 	}
 
+	addBOS := base.Tokenizer.AddBOS && base.Tokenizer.BOS >= 0
+	tokens := tok.Encode(string(text), addBOS)
+	var rest []int // the text after the scored tokens
+	if cfg.maxTokens > 0 && len(tokens) > cfg.maxTokens {
+		tokens, rest = tokens[:cfg.maxTokens], tokens[cfg.maxTokens:]
+	}
+	var windows [][]int
+	build := variantBuild{threads: cfg.threads, calib: func() ([][]int, error) {
+		if windows == nil {
+			var err error
+			windows, err = compareCalibration(cfg, base, len(tokens), rest)
+			if err != nil {
+				return nil, err
+			}
+		}
+		return windows, nil
+	}}
+
 	tmp, err := os.MkdirTemp("", "shrink-compare-*")
 	if err != nil {
 		return nil, err
@@ -213,22 +261,29 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 	for i, s := range specs {
 		// Names of one length: GGUF stores the name, so it counts in the size.
 		file := filepath.Join(tmp, fmt.Sprintf("variant-%03d.gguf", i))
-		if variants[i], files[i], err = prepareVariant(cfg, s, base, baseKind, file); err != nil {
+		label := fmt.Sprintf("[%d/%d] build %s", i+1, len(specs), s.name)
+		var bar *progress.Bar
+		var shown int64
+		build.progress = func(step string, done, total int64) {
+			if bar == nil {
+				bar = progress.New(label, total, "weights", cfg.quiet)
+			}
+			if done < shown { // a new step
+				shown = 0
+			}
+			bar.Label(label + ": " + step)
+			bar.Add(done - shown)
+			shown = done
+		}
+		variants[i], files[i], err = prepareVariant(cfg, s, base, baseKind, file, build)
+		bar.Finish()
+		if err != nil {
 			return nil, err
 		}
 	}
-
-	addBOS := base.Tokenizer.AddBOS && base.Tokenizer.BOS >= 0
-	tokens := tok.Encode(string(text), addBOS)
-	if cfg.maxTokens > 0 && len(tokens) > cfg.maxTokens {
-		tokens = tokens[:cfg.maxTokens]
-	}
+	variants[0].LoadSeconds = baseLoad
 	popts := evalsuite.PerplexityOptions{Ctx: cfg.ctx, NoBOS: !addBOS}
-	ref, err := inference.NewLlama(base, inference.Options{Threads: cfg.threads})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.base, err)
-	}
-	defer ref.Close()
+
 	rep := &evalsuite.Report{
 		SchemaVersion: evalsuite.ReportSchemaVersion, Base: cfg.base, Text: cfg.text, TextTokens: len(tokens),
 		Ctx: cfg.ctx, DecodeTokens: decodeTokens, Threads: ref.Threads(),
@@ -247,7 +302,7 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 // prepareVariant builds a recipe's variant into the GGUF file tmp, or checks
 // a model file, and returns the variant with its size and parameters, and
 // the file to measure it from ("" for the base, which is measured as loaded).
-func prepareVariant(cfg compareConfig, s variantSpec, base *model.Model, baseKind format.Kind, tmp string) (evalsuite.Variant, string, error) {
+func prepareVariant(cfg compareConfig, s variantSpec, base *model.Model, baseKind format.Kind, tmp string, build variantBuild) (evalsuite.Variant, string, error) {
 	v := evalsuite.Variant{Name: s.name, Base: s.base}
 	m, file := base, ""
 	var err error
@@ -257,7 +312,7 @@ func prepareVariant(cfg compareConfig, s variantSpec, base *model.Model, baseKin
 		v.SizeBytes, err = ggufBytes(base, baseKind, cfg.base, cfg.base, tmp)
 	case s.recipe != nil:
 		v.Recipe = s.recipe.text
-		if m, err = buildVariant(base, *s.recipe, cfg.threads); err != nil {
+		if m, err = buildVariant(base, *s.recipe, build); err != nil {
 			return v, "", err
 		}
 		if err := format.Save(cfg.base, tmp, m, format.SaveOptions{To: format.GGUF}); err != nil {
@@ -290,22 +345,58 @@ func prepareVariant(cfg compareConfig, s variantSpec, base *model.Model, baseKin
 	return v, file, nil
 }
 
+// compareCalibration picks the calibration windows: from --calib when given,
+// else from rest, the tokens of --text after the scored ones.
+func compareCalibration(cfg compareConfig, base *model.Model, scored int, rest []int) ([][]int, error) {
+	if cfg.calibPath != "" {
+		return calibration(base, cfg.calibPath, cfg.calibTokens, cfg.calibCtx, cfg.seed, "lower --calib-tokens or --calib-ctx")
+	}
+	ctx := cfg.calibCtx
+	if ctx == 0 {
+		ctx = min(512, base.Config.ContextLength)
+	}
+	if ctx > base.Config.ContextLength {
+		return nil, fmt.Errorf("--calib-ctx %d: the model's context is %d tokens", ctx, base.Config.ContextLength)
+	}
+	bos := -1
+	if base.Tokenizer.AddBOS && base.Tokenizer.BOS >= 0 {
+		bos = base.Tokenizer.BOS
+	}
+	if len(rest) == 0 {
+		return nil, fmt.Errorf("no calibration text: --calib is not given and every one of the %d tokens of --text is scored (--max-tokens %d); give --calib FILE or lower --max-tokens",
+			scored, cfg.maxTokens)
+	}
+	w, err := calib.Windows(rest, max(1, (cfg.calibTokens+ctx-1)/ctx), ctx, bos, cfg.seed)
+	if err != nil {
+		return nil, fmt.Errorf("calibrating on the %d tokens of %s after the %d scored (--max-tokens): %w; give --calib FILE, or lower --max-tokens or --calib-tokens",
+			len(rest), cfg.text, scored, err)
+	}
+	return w, nil
+}
+
 // measureVariant measures v's quality against ref (the base: v's own
 // perplexity for the base itself) and its decode speed, loading it from file
 // unless that is "". It returns the number of scored tokens.
 func measureVariant(cfg compareConfig, v *evalsuite.Variant, file, label string, base *model.Model,
 	ref *inference.Llama, tokens []int, popts evalsuite.PerplexityOptions) (int, error) {
 	m, where := base, cfg.base
+	var l *inference.Llama
 	if file != "" {
+		where = v.Name
+		if v.Model != "" {
+			where = v.Model
+		}
+		start := time.Now()
 		var err error
 		if m, _, err = format.Load(file, cfg.lopts); err != nil {
 			return 0, err
 		}
 		defer m.Close()
-		where = v.Name
-		if v.Model != "" {
-			where = v.Model
+		if l, err = inference.NewLlama(m, inference.Options{Threads: cfg.threads}); err != nil {
+			return 0, fmt.Errorf("%s: %w", where, err)
 		}
+		defer l.Close()
+		v.LoadSeconds = time.Since(start).Seconds()
 	}
 	bar := progress.New(label, int64(popts.Chunks(len(tokens))), "chunks", cfg.quiet)
 	defer bar.Finish()
@@ -318,12 +409,8 @@ func measureVariant(cfg compareConfig, v *evalsuite.Variant, file, label string,
 		}
 		v.Top1Agreement = 1
 	} else {
-		l, err := inference.NewLlama(m, inference.Options{Threads: cfg.threads})
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", where, err)
-		}
+		var err error
 		r, err = evalsuite.Perplexity(l, tokens, popts, ref)
-		l.Close()
 		if err != nil {
 			return 0, fmt.Errorf("%s on %s: %w", where, cfg.text, err)
 		}
@@ -350,7 +437,7 @@ func finishSpeed(v *evalsuite.Variant, m *model.Model, cfg compareConfig, bar *p
 			return fmt.Errorf("%s: %w", v.Name, err)
 		}
 	}
-	v.DecodeTokensPerS = sp.DecodeTokensPerS
+	v.DecodeTokensPerS, v.LatencyP50Ms, v.LatencyP95Ms = sp.DecodeTokensPerS, sp.DecodeLatencyP50Ms, sp.DecodeLatencyP95Ms
 	return nil
 }
 

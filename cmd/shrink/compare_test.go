@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -27,9 +28,10 @@ func TestParseRecipe(t *testing.T) {
 		{" q8_0:rtn ", "q8_0:rtn", []recipeStep{{kind: stepQuant, text: "q8_0:rtn", scheme: "q8_0", method: "rtn"}}},
 		{"int4:gptq", "int4:gptq", []recipeStep{{kind: stepQuant, text: "int4:gptq", scheme: "int4", method: "gptq"}}},
 		{"prune:wanda:0.5", "prune:wanda:0.5", []recipeStep{{kind: stepPrune, text: "prune:wanda:0.5", method: "wanda", sparsity: 0.5}}},
-		{"prune:2:4", "prune:2:4", []recipeStep{{kind: stepPrune, text: "prune:2:4", n: 2, m: 4}}},
+		{"prune:2:4", "prune:2:4", []recipeStep{{kind: stepPrune, text: "prune:2:4", method: "wanda", n: 2, m: 4}}},
+		{"prune:SparseGPT:1:4", "prune:sparsegpt:1:4", []recipeStep{{kind: stepPrune, text: "prune:sparsegpt:1:4", method: "sparsegpt", n: 1, m: 4}}},
 		{"prune:2:4+q8_0", "prune:2:4+q8_0", []recipeStep{
-			{kind: stepPrune, text: "prune:2:4", n: 2, m: 4},
+			{kind: stepPrune, text: "prune:2:4", method: "wanda", n: 2, m: 4},
 			{kind: stepQuant, text: "q8_0", scheme: "q8_0", method: "rtn"}}},
 		{"prune:magnitude:0.25+q4_0:gptq", "prune:magnitude:0.25+q4_0:gptq", []recipeStep{
 			{kind: stepPrune, text: "prune:magnitude:0.25", method: "magnitude", sparsity: 0.25},
@@ -49,7 +51,10 @@ func TestParseRecipe(t *testing.T) {
 		"q3_k":                `unknown step "q3_k": want f32, a scheme (q8_0, q4_0, q4_1, int8, int4)`,
 		"q4_0:awq":            `unknown quantization method "awq": want rtn, gptq`,
 		"q4_0:rtn:x":          "want SCHEME or SCHEME:METHOD",
-		"prune:wanda":         "want prune:METHOD:SPARSITY (prune:wanda:0.5) or prune:N:M (prune:2:4)",
+		"prune:wanda":         "want prune:METHOD:SPARSITY (prune:wanda:0.5) or prune:[METHOD:]N:M (prune:2:4)",
+		"prune:wanda:2:4:8":   "want prune:METHOD:SPARSITY",
+		"prune:foo:2:4":       `unknown pruning method "foo"`,
+		"prune:wanda:2:x":     "N:M wants whole numbers",
 		"prune:foo:0.5":       `unknown pruning method "foo": want magnitude, wanda, sparsegpt, or N:M`,
 		"prune:wanda:1.5":     `sparsity "1.5": want the fraction of weights to remove, between 0 and 1`,
 		"prune:wanda:0":       "between 0 and 1",
@@ -70,39 +75,144 @@ func TestParseRecipe(t *testing.T) {
 	}
 }
 
-// TestBuildVariant builds what the library has and names what it lacks.
+// TestBuildVariant builds every kind of step and names what the library lacks.
 func TestBuildVariant(t *testing.T) {
 	base, err := model.Synthesize(model.Presets["stories260k"], 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for s, want := range map[string]model.DType{"f32": model.F32, "q8_0": model.Q8_0, "q4_0:rtn": model.Q4_0, "q4_1": model.Q4_1} {
-		r, _ := parseRecipe(s)
-		m, err := buildVariant(base, r, 2)
-		if err != nil {
-			t.Errorf("%s: %v", s, err)
-			continue
-		}
-		if (s == "f32") != (m == base) {
-			t.Errorf("%s: the base as it is: %v", s, m == base)
-		}
-		if got := m.Tensor("model.layers.0.self_attn.q_proj.weight").DType; got != want {
-			t.Errorf("%s: q_proj is %s, want %s", s, got, want)
+	r := rand.New(rand.NewPCG(5, 6))
+	windows := make([][]int, 4)
+	for i := range windows {
+		windows[i] = make([]int, 64)
+		for j := range windows[i] {
+			windows[i][j] = r.IntN(base.Config.VocabSize)
 		}
 	}
-	for s, want := range map[string]string{
-		"q4_0:gptq":       `recipe "q4_0:gptq": q4_0 quantization by gptq is not available yet`,
-		"int8":            `recipe "int8": int8 quantization by rtn is not available yet`,
-		"prune:wanda:0.5": `recipe "prune:wanda:0.5": wanda pruning to 0.5 sparsity is not available yet`,
-		"prune:2:4+q8_0":  `recipe "prune:2:4+q8_0": 2:4 pruning is not available yet`,
-	} {
-		r, err := parseRecipe(s)
+	calls := 0
+	b := variantBuild{threads: 2, calib: func() ([][]int, error) { calls++; return windows, nil }}
+	noCalib := variantBuild{threads: 2, calib: func() ([][]int, error) { return nil, fmt.Errorf("no calibration here") }}
+	const q = "model.layers.0.self_attn.q_proj.weight"
+	values := func(m *model.Model) []float32 {
+		t.Helper()
+		v, err := m.Tensor(q).Float32()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := buildVariant(base, r, 1); err == nil || err.Error() != want {
+		return v
+	}
+	for _, c := range []struct {
+		recipe string
+		dtype  model.DType
+		calib  bool
+		check  func(v []float32) string
+	}{
+		{"f32", model.F32, false, nil},
+		{"q8_0", model.Q8_0, false, nil},
+		{"q4_0:rtn", model.Q4_0, false, nil},
+		{"q4_1", model.Q4_1, false, nil},
+		{"q4_0:gptq", model.Q4_0, true, nil},
+		{"prune:magnitude:0.5", model.F32, false, wantZeros(0.5)},
+		{"prune:wanda:0.5", model.F32, true, wantZeros(0.5)},
+		{"prune:sparsegpt:0.25", model.F32, true, wantZeros(0.25)},
+		{"prune:2:4", model.F32, true, nOfM(2, 4)},
+		{"prune:2:4+q8_0", model.Q8_0, true, nOfM(2, 4)},
+		{"prune:magnitude:1:4+q4_0", model.Q4_0, false, nOfM(3, 4)},
+	} {
+		rc, err := parseRecipe(c.recipe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		build := noCalib
+		if c.calib {
+			build = b
+		}
+		before := calls
+		m, err := buildVariant(base, rc, build)
+		if err != nil {
+			t.Errorf("%s: %v", c.recipe, err)
+			continue
+		}
+		if (c.recipe == "f32") != (m == base) {
+			t.Errorf("%s: the base as it is: %v", c.recipe, m == base)
+		}
+		if got := m.Tensor(q).DType; got != c.dtype {
+			t.Errorf("%s: q_proj is %s, want %s", c.recipe, got, c.dtype)
+		}
+		if c.calib && calls == before {
+			t.Errorf("%s: did not calibrate", c.recipe)
+		}
+		if c.check != nil {
+			if msg := c.check(values(m)); msg != "" {
+				t.Errorf("%s: q_proj %s", c.recipe, msg)
+			}
+		}
+	}
+	// GPTQ is fitted to the calibration inputs, so it differs from RTN.
+	rtn, _ := buildVariant(base, recipe{steps: []recipeStep{{kind: stepQuant, scheme: "q4_0", method: "rtn"}}}, b)
+	gptq, _ := buildVariant(base, recipe{steps: []recipeStep{{kind: stepQuant, scheme: "q4_0", method: "gptq"}}}, b)
+	if bytes.Equal(rtn.Tensor(q).Data, gptq.Tensor(q).Data) {
+		t.Error("q4_0:gptq wrote the same q_proj as q4_0:rtn")
+	}
+	for s, want := range map[string]string{
+		"int8":                   `recipe "int8": int8 quantization by rtn is not available yet`,
+		"int4:gptq":              `recipe "int4:gptq": int4 quantization by gptq is not available yet`,
+		"prune:2:4+q4_0:gptq":    `recipe "prune:2:4+q4_0:gptq": GPTQ after pruning would refill the pruned weights; quantize a pruned model with rtn`,
+		"prune:wanda:0.5+q8_0":   `recipe "prune:wanda:0.5+q8_0": no calibration here`,
+		"prune:sparsegpt:2:4":    `recipe "prune:sparsegpt:2:4": no calibration here`,
+		"q4_1:gptq":              `recipe "q4_1:gptq": no calibration here`,
+		"prune:magnitude:0.9999": "",
+	} {
+		rc, err := parseRecipe(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		build := noCalib
+		if s == "prune:2:4+q4_0:gptq" {
+			build = b
+		}
+		_, err = buildVariant(base, rc, build)
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", s, err)
+			}
+		} else if err == nil || err.Error() != want {
 			t.Errorf("%s: got %v, want %q", s, err, want)
 		}
+	}
+}
+
+// wantZeros checks that a share s of the values are zero, to the nearest row.
+func wantZeros(s float64) func(v []float32) string {
+	return func(v []float32) string {
+		zeros := 0
+		for _, x := range v {
+			if x == 0 {
+				zeros++
+			}
+		}
+		if got := float64(zeros) / float64(len(v)); math.Abs(got-s) > 0.01 {
+			return fmt.Sprintf("has sparsity %.4f, want %g", got, s)
+		}
+		return ""
+	}
+}
+
+// nOfM checks that every group of m consecutive values holds at least n zeros.
+func nOfM(n, m int) func(v []float32) string {
+	return func(v []float32) string {
+		for g := 0; g+m <= len(v); g += m {
+			zeros := 0
+			for _, x := range v[g : g+m] {
+				if x == 0 {
+					zeros++
+				}
+			}
+			if zeros < n {
+				return fmt.Sprintf("group at %d has %d zeros, want at least %d", g, zeros, n)
+			}
+		}
+		return ""
 	}
 }
 
@@ -170,6 +280,29 @@ func TestCompareSynth(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 
+	// Calibrated recipes take their windows from the text after the scored
+	// tokens, or from --calib, and are deterministic.
+	cal := []string{"compare", mdl, "--text", text, "--ctx", "32", "--max-tokens", "1000", "--threads", "1",
+		"--recipe", "q4_0:gptq,prune:wanda:0.5,prune:2:4+q8_0", "--calib-tokens", "512", "--calib-ctx", "32", "--json", "--quiet"}
+	var r1, r2, r3 evalsuite.Report
+	for out, rep := range map[string]*evalsuite.Report{
+		mustShrink(t, cal...):                          &r1,
+		mustShrink(t, cal...):                          &r2,
+		mustShrink(t, append(cal, "--calib", text)...): &r3,
+	} {
+		if err := json.Unmarshal([]byte(out), rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, v := range r1.Variants {
+		if v.Name != []string{"base", "q4_0:gptq", "prune:wanda:0.5", "prune:2:4+q8_0"}[i] || !(v.Perplexity > 1) {
+			t.Errorf("calibrated variant %d: %+v", i, v)
+		}
+		if i > 0 && (v.Perplexity != r2.Variants[i].Perplexity || v.Perplexity == r3.Variants[i].Perplexity) {
+			t.Errorf("%s: perplexity %v, again %v, with --calib %v", v.Name, v.Perplexity, r2.Variants[i].Perplexity, r3.Variants[i].Perplexity)
+		}
+	}
+
 	// The other formats, on fewer variants and tokens.
 	small := []string{"compare", mdl, "--text", text, "--ctx", "32", "--max-tokens", "300", "--threads", "1", "--recipe", "q4_0", "--quiet"}
 	md := mustShrink(t, append(small, "--format", "markdown")...)
@@ -213,8 +346,13 @@ func TestCompareBadInput(t *testing.T) {
 		{"no recipes", []string{"compare", mdl, "--text", text}, "give at least one --recipe or --models"},
 		{"bad recipe", []string{"compare", mdl, "--text", text, "--recipe", "q3_k"}, `recipe "q3_k": unknown step`},
 		{"twice", []string{"compare", mdl, "--text", text, "--recipe", "q8_0,Q8_0"}, `recipe "Q8_0" is given twice`},
-		{"not yet", []string{"compare", mdl, "--text", text, "--recipe", "q4_0:gptq", "--quiet"}, `recipe "q4_0:gptq": q4_0 quantization by gptq is not available yet`},
-		{"prune not yet", []string{"compare", mdl, "--text", text, "--recipe", "prune:2:4+q8_0", "--quiet"}, "2:4 pruning is not available yet"},
+		{"not yet", []string{"compare", mdl, "--text", text, "--recipe", "int4:gptq", "--quiet"}, `recipe "int4:gptq": int4 quantization by gptq is not available yet`},
+		{"no calibration", []string{"compare", mdl, "--text", text, "--recipe", "prune:2:4+q8_0", "--quiet"},
+			`recipe "prune:2:4+q8_0": no calibration text: --calib is not given and every one of the 4790 tokens of --text is scored (--max-tokens 100000)`},
+		{"short calibration", []string{"compare", mdl, "--text", text, "--recipe", "q4_0:gptq", "--max-tokens", "200", "--calib-ctx", "32", "--quiet"},
+			`recipe "q4_0:gptq": calibrating on the 4590 tokens of ` + text + ` after the 200 scored (--max-tokens): calibration text has 4590 tokens; 512 windows of 32 need at least 15872; give --calib FILE, or lower --max-tokens or --calib-tokens`},
+		{"missing calibration", []string{"compare", mdl, "--text", text, "--recipe", "prune:wanda:0.5", "--calib", filepath.Join(dir, "nope-calib.txt"), "--quiet"}, "nope-calib.txt"},
+		{"calib tokens", []string{"compare", mdl, "--text", text, "--recipe", "q8_0", "--calib-tokens", "0"}, "--calib-tokens 0 must be positive"},
 		{"format", []string{"compare", mdl, "--text", text, "--recipe", "q8_0", "--format", "yaml"}, `--format "yaml": want table, markdown, json, csv`},
 		{"json and format", []string{"compare", mdl, "--text", text, "--recipe", "q8_0", "--format", "csv", "--json"}, "--json and --format csv disagree"},
 		{"plot kind", []string{"compare", mdl, "--text", text, "--recipe", "q8_0", "--plot", "x.pdf"}, "x.pdf: plot files are .svg or .png"},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/shrinkml/shrink/model"
+	"github.com/shrinkml/shrink/prune"
 	"github.com/shrinkml/shrink/quantize"
 )
 
@@ -16,16 +17,17 @@ const recipeHelp = `A recipe says how a variant is made from BASE:
   q8_0, q4_0, q4_1     round-to-nearest blocks with shrink quantize's defaults
                        (every matrix in the scheme; with a 4-bit scheme the
                        output head in Q8_0)
-  SCHEME:METHOD        a quantization method: q4_0:rtn, q4_0:gptq, int4:gptq
-                       (SCHEME: q8_0, q4_0, q4_1, int8, int4; METHOD: rtn, gptq)
-  prune:METHOD:SPARSITY  unstructured pruning of that fraction of the weights:
-                       prune:magnitude:0.5, prune:wanda:0.5 (METHOD: magnitude,
-                       wanda, sparsegpt)
-  prune:N:M            N of every M weights zeroed: prune:2:4
+  SCHEME:METHOD        a quantization method: q4_0:rtn, q4_0:gptq
+                       (SCHEME: q8_0, q4_0, q4_1; METHOD: rtn, gptq)
+  prune:METHOD:SPARSITY  unstructured pruning of that fraction of every
+                       decoder matrix: prune:magnitude:0.5, prune:wanda:0.5
+                       (METHOD: magnitude, wanda, sparsegpt)
+  prune:N:M            N of every M weights zeroed, chosen by Wanda: prune:2:4
+  prune:METHOD:N:M     the same with another method: prune:sparsegpt:2:4
   STEP+STEP            steps in order, pruning before quantization:
-                       prune:2:4+q8_0
-Today shrink builds q8_0, q4_0 and q4_1 with rtn; the other recipes are
-understood but stop with "not available yet".`
+                       prune:2:4+q8_0 (rtn only: GPTQ would refill the zeros)
+gptq, wanda and sparsegpt run the model on calibration windows (see --calib).
+The int8 and int4 schemes are understood but not available yet.`
 
 // Step kinds.
 const (
@@ -109,25 +111,30 @@ func parseStep(s string) (recipeStep, error) {
 		return st, nil
 	case f[0] == "prune":
 		st.kind = stepPrune
-		if len(f) != 3 {
-			return st, fmt.Errorf("%q: want prune:METHOD:SPARSITY (prune:wanda:0.5) or prune:N:M (prune:2:4)", s)
+		if len(f) != 3 && len(f) != 4 {
+			return st, fmt.Errorf("%q: want prune:METHOD:SPARSITY (prune:wanda:0.5) or prune:[METHOD:]N:M (prune:2:4)", s)
 		}
-		if n, err := strconv.Atoi(f[1]); err == nil {
-			m, err := strconv.Atoi(f[2])
-			if err != nil || n < 1 || m <= n {
+		if _, err := strconv.Atoi(f[1]); err == nil && len(f) == 3 {
+			f = []string{f[0], "wanda", f[1], f[2]}
+		}
+		if !slices.Contains(recipePruneMethods, f[1]) {
+			return st, fmt.Errorf("%q: unknown pruning method %q: want %s, or N:M", s, f[1], strings.Join(recipePruneMethods, ", "))
+		}
+		st.method = f[1]
+		if len(f) == 4 {
+			n, err1 := strconv.Atoi(f[2])
+			m, err2 := strconv.Atoi(f[3])
+			if err1 != nil || err2 != nil || n < 1 || m <= n {
 				return st, fmt.Errorf("%q: N:M wants whole numbers with 0 < N < M, such as 2:4", s)
 			}
 			st.n, st.m = n, m
 			return st, nil
 		}
-		if !slices.Contains(recipePruneMethods, f[1]) {
-			return st, fmt.Errorf("%q: unknown pruning method %q: want %s, or N:M", s, f[1], strings.Join(recipePruneMethods, ", "))
-		}
 		sp, err := strconv.ParseFloat(f[2], 64)
 		if err != nil || !(sp > 0 && sp < 1) {
 			return st, fmt.Errorf("%q: sparsity %q: want the fraction of weights to remove, between 0 and 1 (0.5)", s, f[2])
 		}
-		st.method, st.sparsity = f[1], sp
+		st.sparsity = sp
 		return st, nil
 	case slices.Contains(recipeSchemes, f[0]):
 		st.kind, st.scheme, st.method = stepQuant, f[0], string(quantize.RTN)
@@ -146,20 +153,67 @@ func parseStep(s string) (recipeStep, error) {
 		s, strings.Join(recipeSchemes, ", "))
 }
 
+// variantBuild is what building a variant needs besides the base and the
+// recipe.
+type variantBuild struct {
+	threads int
+	// calib returns the calibration windows; it is called only for the
+	// recipes that need them.
+	calib func() ([][]int, error)
+	// progress, when set, follows each step's work (label, done, total).
+	progress func(step string, done, total int64)
+}
+
+// needsCalibration reports whether a step runs the model on calibration text.
+func (s recipeStep) needsCalibration() bool {
+	return (s.kind == stepQuant && s.method == string(quantize.GPTQ) && quantize.Scheme(s.scheme).Block()) ||
+		(s.kind == stepPrune && prune.Method(s.method).NeedsCalibration())
+}
+
+// needsCalibration reports whether any step of r does.
+func (r recipe) needsCalibration() bool {
+	return slices.ContainsFunc(r.steps, recipeStep.needsCalibration)
+}
+
 // buildVariant makes the model recipe r describes from base (which must stay
-// open while the result is used). Each step that the library cannot do yet
-// stops here: extend the switch as methods land.
-func buildVariant(base *model.Model, r recipe, threads int) (*model.Model, error) {
+// open while the result is used).
+func buildVariant(base *model.Model, r recipe, b variantBuild) (*model.Model, error) {
 	m := base
+	pruned := false
 	for _, s := range r.steps {
+		var calibration [][]int
+		if s.needsCalibration() {
+			var err error
+			if calibration, err = b.calib(); err != nil {
+				return nil, fmt.Errorf("recipe %q: %w", r, err)
+			}
+		}
+		onProgress := func(done, total int64) {
+			if b.progress != nil {
+				b.progress(s.text, done, total)
+			}
+		}
 		switch {
 		case s.kind == stepAsIs:
-		case s.kind == stepQuant && s.method == string(quantize.RTN) && quantize.Scheme(s.scheme).Block():
-			q, _, err := quantize.Quantize(m, quantize.Options{Scheme: quantize.Scheme(s.scheme), Threads: threads})
+		case s.kind == stepQuant && quantize.Scheme(s.scheme).Block():
+			if pruned && s.method == string(quantize.GPTQ) {
+				return nil, fmt.Errorf("recipe %q: GPTQ after pruning would refill the pruned weights; quantize a pruned model with rtn", r)
+			}
+			opts := quantize.Options{Scheme: quantize.Scheme(s.scheme), Method: quantize.Method(s.method),
+				Calibration: calibration, Threads: b.threads, Progress: onProgress}
+			q, _, err := quantize.Quantize(m, opts)
 			if err != nil {
 				return nil, fmt.Errorf("recipe %q: %w", r, err)
 			}
 			m = q
+		case s.kind == stepPrune:
+			opts := prune.Options{Method: prune.Method(s.method), Sparsity: s.sparsity,
+				Pattern: prune.Pattern{N: s.n, M: s.m}, Calibration: calibration, Threads: b.threads, Progress: onProgress}
+			p, _, err := prune.Prune(m, opts)
+			if err != nil {
+				return nil, fmt.Errorf("recipe %q: %w", r, err)
+			}
+			m, pruned = p, true
 		default:
 			return nil, fmt.Errorf("recipe %q: %s is not available yet", r, s.describe())
 		}
@@ -173,7 +227,7 @@ func (s recipeStep) describe() string {
 	case s.kind == stepQuant:
 		return fmt.Sprintf("%s quantization by %s", s.scheme, s.method)
 	case s.kind == stepPrune && s.m > 0:
-		return fmt.Sprintf("%d:%d pruning", s.n, s.m)
+		return fmt.Sprintf("%d:%d pruning by %s", s.n, s.m, s.method)
 	case s.kind == stepPrune:
 		return fmt.Sprintf("%s pruning to %g sparsity", s.method, s.sparsity)
 	}
