@@ -80,21 +80,30 @@ func WritePlot(w io.Writer, r *Report, format string) error {
 		quality = func(v *Variant) float64 { return 100 * *v.Accuracy }
 	}
 	size := func(v *Variant) float64 { return float64(v.SizeBytes) / 1e6 }
-	speed := func(v *Variant) float64 { return v.DecodeTokensPerS }
+	speed, speedAxis := func(v *Variant) float64 { return v.DecodeTokensPerS }, "decode tokens/s (higher is faster)"
+	caption := fmt.Sprintf("%s on %s (ctx %d, %s scored tokens), %s",
+		filepath.Base(r.Base), filepath.Base(r.Text), r.Ctx, commas(int64(r.ScoredTokens)), threadCount(r.Threads))
+	sizeAxis := "size as GGUF (MB)"
+	if r.Dataset != "" {
+		sizeAxis = "size on disk (MB)"
+		speed, speedAxis = func(v *Variant) float64 { return v.ExamplesPerS }, "examples/s (higher is faster)"
+		caption = fmt.Sprintf("%s on the %s test set (%s examples), %s",
+			filepath.Base(r.Base), r.Dataset, commas(int64(r.TestExamples)), threadCount(r.Threads))
+	}
 
 	left, err := panel(r, size, quality, false, higherBetter)
 	if err != nil {
 		return err
 	}
 	left.Title.Text = what + " vs size"
-	left.X.Label.Text = "size as GGUF (MB)"
+	left.X.Label.Text = sizeAxis
 	left.Y.Label.Text = qualityAxis
 	right, err := panel(r, speed, quality, true, higherBetter)
 	if err != nil {
 		return err
 	}
-	right.Title.Text = what + " vs decode speed"
-	right.X.Label.Text = "decode tokens/s (higher is faster)"
+	right.Title.Text = what + " vs speed"
+	right.X.Label.Text = speedAxis
 	right.Y.Label.Text = qualityAxis
 
 	dc := draw.New(c)
@@ -108,8 +117,7 @@ func WritePlot(w io.Writer, r *Report, format string) error {
 	canvases := plot.Align([][]*plot.Plot{{left, right}}, tiles, dc)
 	left.Draw(canvases[0][0])
 	right.Draw(canvases[0][1])
-	drawKey(key, fmt.Sprintf("%s on %s (ctx %d, %s scored tokens), %s",
-		filepath.Base(r.Base), filepath.Base(r.Text), r.Ctx, commas(int64(r.ScoredTokens)), threadCount(r.Threads)))
+	drawKey(key, caption)
 	_, err = c.WriteTo(w)
 	return err
 }

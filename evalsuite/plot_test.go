@@ -27,7 +27,7 @@ func TestWritePlotSVGDeterministic(t *testing.T) {
 	if !strings.HasPrefix(svg, "<?xml") || !strings.Contains(svg, "<svg") {
 		t.Fatalf("not an SVG: %.200s", svg)
 	}
-	for _, want := range []string{">q8_0<", ">q4_0<", ">base<", "perplexity vs size", "perplexity vs decode speed",
+	for _, want := range []string{">q8_0<", ">q4_0<", ">base<", "perplexity vs size", "perplexity vs speed",
 		"size as GGUF (MB)", "decode tokens/s", "Pareto front", "#D62728" /* the base's red */} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("the SVG lacks %q", want)

@@ -39,15 +39,19 @@ const ReportSchemaVersion = 1
 // top-1 agreement, which compare next-token distributions) are against the
 // variant with "base": true, which holds 1, 0, 1, 0 and 1 for them.
 type Report struct {
-	SchemaVersion int       `json:"schema_version"`
-	Base          string    `json:"base"`
-	Text          string    `json:"text"`
-	TextTokens    int       `json:"text_tokens"`
-	Ctx           int       `json:"ctx"`
-	ScoredTokens  int       `json:"scored_tokens"`
-	DecodeTokens  int       `json:"decode_tokens"`
-	Threads       int       `json:"threads"`
-	Variants      []Variant `json:"variants"`
+	SchemaVersion int    `json:"schema_version"`
+	Base          string `json:"base"`
+	Text          string `json:"text"`
+	TextTokens    int    `json:"text_tokens"`
+	Ctx           int    `json:"ctx"`
+	ScoredTokens  int    `json:"scored_tokens"`
+	DecodeTokens  int    `json:"decode_tokens"`
+	Threads       int    `json:"threads"`
+	// Dataset and TestExamples replace the text's keys in a comparison of
+	// classifiers, which are scored on a data set's test examples.
+	Dataset      string    `json:"dataset,omitempty"`
+	TestExamples int       `json:"test_examples,omitempty"`
+	Variants     []Variant `json:"variants"`
 }
 
 // Variant is one row of a comparison: a model built from the base by a recipe,
@@ -82,6 +86,20 @@ type Variant struct {
 	LatencyP50Ms float64 `json:"latency_p50_ms"`
 	LatencyP95Ms float64 `json:"latency_p95_ms"`
 	LoadSeconds  float64 `json:"load_seconds"`
+	// ExamplesPerS is a classifier's prediction rate, which its speedup
+	// compares instead of decode tokens/s.
+	ExamplesPerS float64 `json:"examples_per_s,omitempty"`
+}
+
+// Classifiers reports whether the report compares classifiers: every
+// variant has an accuracy.
+func (r *Report) Classifiers() bool {
+	for _, v := range r.Variants {
+		if v.Accuracy == nil {
+			return false
+		}
+	}
+	return len(r.Variants) > 0
 }
 
 // BaseVariant returns the variant marked as the base, or nil.
@@ -106,6 +124,9 @@ func (r *Report) Relate() {
 		v := &r.Variants[i]
 		v.XSmaller = ratio(float64(b.SizeBytes), float64(v.SizeBytes))
 		v.Speedup = ratio(v.DecodeTokensPerS, b.DecodeTokensPerS)
+		if b.DecodeTokensPerS == 0 {
+			v.Speedup = ratio(v.ExamplesPerS, b.ExamplesPerS)
+		}
 		if b.Perplexity > 0 {
 			v.PerplexityChangePct = 100 * (v.Perplexity/b.Perplexity - 1)
 		}
@@ -154,7 +175,7 @@ var csvHeader = []string{
 	"name", "recipe", "model", "base", "size_bytes", "params", "bits_per_weight", "x_smaller",
 	"perplexity", "perplexity_stderr", "perplexity_change_pct", "kl_mean", "kl_p99", "top1_agreement",
 	"accuracy", "accuracy_change_points", "decode_tokens_per_s", "speedup",
-	"latency_p50_ms", "latency_p95_ms", "load_seconds",
+	"latency_p50_ms", "latency_p95_ms", "load_seconds", "examples_per_s",
 }
 
 // WriteCSV writes one row per variant under a header row of JSON keys, with
@@ -177,7 +198,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			strconv.FormatInt(v.SizeBytes, 10), strconv.FormatInt(v.Params, 10), g(v.BitsPerWeight), g(v.XSmaller),
 			g(v.Perplexity), g(v.PerplexityStderr), g(v.PerplexityChangePct), g(v.KLMean), g(v.KLP99), g(v.Top1Agreement),
 			opt(v.Accuracy), opt(v.AccuracyChangePoints), g(v.DecodeTokensPerS), g(v.Speedup),
-			g(v.LatencyP50Ms), g(v.LatencyP95Ms), g(v.LoadSeconds),
+			g(v.LatencyP50Ms), g(v.LatencyP95Ms), g(v.LoadSeconds), g(v.ExamplesPerS),
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -189,6 +210,10 @@ func (r *Report) WriteCSV(w io.Writer) error {
 
 // Summary is one line saying what the report measured.
 func (r *Report) Summary() string {
+	if r.Dataset != "" {
+		return fmt.Sprintf("base %s; %s test set: %s examples; %s",
+			filepath.Base(r.Base), r.Dataset, commas(int64(r.TestExamples)), threadCount(r.Threads))
+	}
 	return fmt.Sprintf("base %s; %s: %s tokens, ctx %d, %s scored; decode %d tokens; %s",
 		filepath.Base(r.Base), filepath.Base(r.Text), commas(int64(r.TextTokens)), r.Ctx,
 		commas(int64(r.ScoredTokens)), r.DecodeTokens, threadCount(r.Threads))
@@ -313,11 +338,6 @@ func (r *Report) cells() (headers []string, rows [][]string, right []bool) {
 		return strconv.FormatFloat(ms, 'f', 3, 64)
 	}
 
-	type col struct {
-		head  string
-		right bool
-		cell  func(v *Variant) string
-	}
 	dash := func(v *Variant, s string) string {
 		if v.Base {
 			return "—"
@@ -336,6 +356,32 @@ func (r *Report) cells() (headers []string, rows [][]string, right []bool) {
 		}},
 		{"smaller", true, func(v *Variant) string { return fmt.Sprintf("%.1fx", v.XSmaller) }},
 		{"bits/w", true, func(v *Variant) string { return fmt.Sprintf("%.2f", v.BitsPerWeight) }},
+	}
+	if r.Classifiers() {
+		var maxRate float64
+		for _, v := range r.Variants {
+			maxRate = math.Max(maxRate, v.ExamplesPerS)
+		}
+		cols = append(cols,
+			col{"accuracy", true, func(v *Variant) string { return fmt.Sprintf("%.2f%%", 100**v.Accuracy) }},
+			col{"acc change", true, func(v *Variant) string {
+				if v.AccuracyChangePoints == nil {
+					return dash(v, "")
+				}
+				return dash(v, fmt.Sprintf("%+.2f pt", *v.AccuracyChangePoints))
+			}},
+			col{"agreement", true, func(v *Variant) string { return dash(v, fmt.Sprintf("%.2f%%", 100*v.Top1Agreement)) }},
+			col{"examples/s", true, func(v *Variant) string {
+				if maxRate >= 1000 {
+					return commas(int64(math.Round(v.ExamplesPerS)))
+				}
+				return strconv.FormatFloat(v.ExamplesPerS, 'f', 1, 64)
+			}},
+			col{"speedup", true, func(v *Variant) string { return fmt.Sprintf("%.2fx", v.Speedup) }},
+		)
+		return r.layout(cols)
+	}
+	cols = append(cols, []col{
 		{"PPL", true, func(v *Variant) string {
 			return fmt.Sprintf("%.*f ±%.*f", pplDec, v.Perplexity, pplDec, v.PerplexityStderr)
 		}},
@@ -343,7 +389,7 @@ func (r *Report) cells() (headers []string, rows [][]string, right []bool) {
 		{"KL mean", true, func(v *Variant) string { return dash(v, fmt.Sprintf("%.*f", klDec, v.KLMean)) }},
 		{"KL p99", true, func(v *Variant) string { return dash(v, fmt.Sprintf("%.*f", p99Dec, v.KLP99)) }},
 		{"top-1", true, func(v *Variant) string { return dash(v, fmt.Sprintf("%.2f%%", 100*v.Top1Agreement)) }},
-	}
+	}...)
 	if anyAcc {
 		cols = append(cols,
 			col{"accuracy", true, func(v *Variant) string {
@@ -367,6 +413,18 @@ func (r *Report) cells() (headers []string, rows [][]string, right []bool) {
 	if maxLatency > 0 { // reports from before latency was measured have none
 		cols = append(cols, col{"p95 ms/tok", true, func(v *Variant) string { return latency(v.LatencyP95Ms) }})
 	}
+	return r.layout(cols)
+}
+
+// col is one column of the people's table.
+type col struct {
+	head  string
+	right bool
+	cell  func(v *Variant) string
+}
+
+// layout fills the columns in, a row per variant.
+func (r *Report) layout(cols []col) (headers []string, rows [][]string, right []bool) {
 	for _, c := range cols {
 		headers = append(headers, c.head)
 		right = append(right, c.right)

@@ -2,6 +2,7 @@ package evalsuite
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -86,4 +87,21 @@ func ExamplePrefillFLOPs() {
 	c := model.Presets["llama-134m"]
 	fmt.Printf("%.1f GFLOP for a 128-token prefill\n", PrefillFLOPs(c, 128)/1e9)
 	// Output: 22.1 GFLOP for a 128-token prefill
+}
+
+// TestPeakRSS checks that the peak grows to cover memory this process touches.
+func TestPeakRSS(t *testing.T) {
+	before := PeakRSS()
+	if runtime.GOOS != "linux" {
+		t.Skipf("PeakRSS is checked on Linux; here it reports %d", before)
+	}
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	after := PeakRSS()
+	runtime.KeepAlive(buf)
+	if !(after >= before && after >= 64<<20) {
+		t.Errorf("peak RSS %d bytes before and %d after touching 64 MiB", before, after)
+	}
 }

@@ -106,6 +106,9 @@ func (c *MLP) Close() error {
 	return nil
 }
 
+// Threads is the number of threads each batch runs on.
+func (c *MLP) Threads() int { return c.threads }
+
 // Inputs is the number of features of one example.
 func (c *MLP) Inputs() int { return c.sizes[0] }
 

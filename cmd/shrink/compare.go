@@ -33,6 +33,8 @@ const (
 // compareConfig is what compare's flags ask for.
 type compareConfig struct {
 	base, text   string
+	dataset      string // a classifier's data set, instead of text
+	data         string // the data set's folder
 	recipes      []recipe
 	models       []string
 	ctx, threads int
@@ -54,7 +56,7 @@ func newCompareCmd(g *globalFlags) *cobra.Command {
 		force                bool
 	)
 	cmd := &cobra.Command{
-		Use:   "compare BASE --recipe R... --text FILE",
+		Use:   "compare BASE --recipe R... (--text FILE | --dataset fashion-mnist)",
 		Short: "Build compressed variants of a model and compare quality, size and speed",
 		Long: `compare builds a variant of BASE for each --recipe, adds the model files of
 --models as they are, and measures every one, BASE included, the same way:
@@ -84,6 +86,12 @@ come from --calib when it is given, and otherwise from the part of --text
 after the scored tokens, so no scored token is ever calibrated on; a text too
 short for both is an error that asks for --calib.
 
+--dataset fashion-mnist compares MLP classifiers instead of language models:
+every variant (saved as a Hugging Face folder to measure its size) classifies
+the 10,000 test images, and the table gives its accuracy, the change in
+points, its agreement with BASE's predictions, examples/s and the speedup.
+Classifiers take the rtn and magnitude recipes.
+
 ` + recipeHelp + `
 
 --format table (default), markdown (a GitHub table), json (the comparison
@@ -96,7 +104,8 @@ written atomically and replaces a file only with --force.`,
   shrink compare model.gguf --recipe q8_0,q4_0 --models llama.cpp-Q4_K_M.gguf --text wiki.test.raw --format markdown
   shrink compare model.gguf --recipe q4_0 --text wiki.test.raw --format json > compare.json
   shrink compare stories260K.bin --text tinystories_val_first.txt --ctx 128 --max-tokens 50000 \
-      --recipe q8_0,q4_0,q4_0:gptq,prune:wanda:0.5,prune:2:4+q8_0`,
+      --recipe q8_0,q4_0,q4_0:gptq,prune:wanda:0.5,prune:2:4+q8_0
+  shrink compare ./fmnist-teacher --dataset fashion-mnist --recipe prune:magnitude:0.5,prune:magnitude:0.9 --models ./student`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.base, cfg.quiet = args[0], g.quiet
@@ -109,8 +118,15 @@ written atomically and replaces a file only with --force.`,
 			if !slices.Contains(evalsuite.Formats, formatName) {
 				return fmt.Errorf("--format %q: want %s", formatName, strings.Join(evalsuite.Formats, ", "))
 			}
-			if cfg.text == "" {
-				return fmt.Errorf("--text is required: the text file to score")
+			if cfg.dataset != "" || cmd.Flags().Changed("data") {
+				if cfg.text != "" {
+					return fmt.Errorf("--text and --dataset: give one, a text for a language model or a data set for a classifier")
+				}
+				if cfg.dataset != fashionMNIST {
+					return fmt.Errorf("--dataset %q: want %s", cfg.dataset, fashionMNIST)
+				}
+			} else if cfg.text == "" {
+				return fmt.Errorf("--text is required: the text file to score (or --dataset for a classifier)")
 			}
 			if len(recipes) == 0 && len(cfg.models) == 0 {
 				return fmt.Errorf("nothing to compare with: give at least one --recipe or --models file")
@@ -144,7 +160,11 @@ written atomically and replaces a file only with --force.`,
 				}
 			}
 
-			rep, err := compareVariants(cfg)
+			compare := compareVariants
+			if cfg.dataset != "" {
+				compare = compareClassifiers
+			}
+			rep, err := compare(cfg)
 			if err != nil {
 				return err
 			}
@@ -160,7 +180,9 @@ written atomically and replaces a file only with --force.`,
 	f := cmd.Flags()
 	f.StringSliceVar(&recipes, "recipe", nil, "a recipe to build and compare (repeatable, or comma-separated)")
 	f.StringSliceVar(&cfg.models, "models", nil, "model files to compare as they are (repeatable, or comma-separated)")
-	f.StringVar(&cfg.text, "text", "", "text file to score (required)")
+	f.StringVar(&cfg.text, "text", "", "text file to score (or --dataset)")
+	f.StringVar(&cfg.dataset, "dataset", "", "compare MLP classifiers on a data set's test images instead: fashion-mnist")
+	f.StringVar(&cfg.data, "data", fashionMNIST, "with --dataset: a folder holding the IDX files, or fashion-mnist")
 	f.IntVar(&cfg.ctx, "ctx", 128, "tokens per perplexity chunk")
 	f.IntVar(&cfg.maxTokens, "max-tokens", 100000, "score only the text's first N tokens, BOS included (0: all)")
 	f.IntVar(&cfg.threads, "threads", 0, "threads (default: every core)")
@@ -215,23 +237,7 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 	defer ref.Close()
 	baseLoad := time.Since(loadStart).Seconds()
 
-	specs := []variantSpec{{name: "base", recipe: &recipe{text: "f32", steps: []recipeStep{{kind: stepAsIs, text: "f32"}}}, path: cfg.base, base: true}}
-	names := map[string]bool{"base": true}
-	for i := range cfg.recipes {
-		if cfg.recipes[i].asIs() {
-			continue // the base is always there
-		}
-		specs = append(specs, variantSpec{name: cfg.recipes[i].text, recipe: &cfg.recipes[i]})
-		names[cfg.recipes[i].text] = true
-	}
-	for _, p := range cfg.models {
-		name := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
-		if names[name] {
-			name = p
-		}
-		names[name] = true
-		specs = append(specs, variantSpec{name: name, path: p})
-	}
+	specs := variantSpecs(cfg)
 
 	addBOS := base.Tokenizer.AddBOS && base.Tokenizer.BOS >= 0
 	tokens := tok.Encode(string(text), addBOS)

@@ -39,6 +39,10 @@ type evalReport struct {
 
 	Threads int     `json:"threads"`
 	Seconds float64 `json:"seconds"`
+	// LoadSeconds is the time from opening MODEL to an engine ready to run;
+	// PeakRSSBytes the most memory the process held, reference included.
+	LoadSeconds  float64 `json:"load_seconds"`
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 }
 
 func newEvalCmd(g *globalFlags) *cobra.Command {
@@ -71,8 +75,9 @@ KL(ref || model) of the next-token distributions, and how often both models'
 most likely token agrees.
 
 --json prints one object with schema_version, perplexity, perplexity_stderr,
-nll, scored_tokens, ctx and chunks, and with --ref ref_perplexity, kl_mean,
-kl_p99 and top1_agreement.
+nll, scored_tokens, ctx and chunks, load_seconds (opening MODEL to a ready
+engine) and peak_rss_bytes (the process's most resident memory), and with
+--ref ref_perplexity, kl_mean, kl_p99 and top1_agreement.
 
 --dataset fashion-mnist scores an MLP classifier instead of a text: its most
 probable class for each of the 10,000 Fashion-MNIST test images (pixels
@@ -107,10 +112,12 @@ ref_agreement and accuracy_change_points.`,
 			if err != nil {
 				return fmt.Errorf("--text: %w", err)
 			}
+			loadStart := time.Now()
 			m, l, err := loadLlama(args[0], lopts, threads)
 			if err != nil {
 				return err
 			}
+			loadSeconds := time.Since(loadStart).Seconds()
 			defer m.Close()
 			defer l.Close()
 			if m.Tokenizer == nil {
@@ -153,6 +160,7 @@ ref_agreement and accuracy_change_points.`,
 				Ctx: r.Ctx, Stride: r.Stride, Chunks: r.Chunks, ScoredTokens: r.ScoredTokens,
 				Perplexity: r.Perplexity, PerplexityStderr: r.PerplexityStderr, NLL: r.NLL, NLLStderr: r.NLLStderr,
 				Threads: l.Threads(), Seconds: time.Since(start).Seconds(),
+				LoadSeconds: loadSeconds, PeakRSSBytes: evalsuite.PeakRSS(),
 			}
 			if r.Ref != nil {
 				rep.RefModel, rep.Comparison = refPath, r.Ref
@@ -224,6 +232,9 @@ func writeEvalTable(cmd *cobra.Command, r evalReport) error {
 			[]string{"top-1 agreement", fmt.Sprintf("%.2f%%", 100*c.Top1Agreement)},
 		)
 	}
-	rows = append(rows, []string{"time", fmt.Sprintf("%.1f s, %d threads", r.Seconds, r.Threads)})
+	rows = append(rows, []string{"time", fmt.Sprintf("%.1f s, %d threads; loading took %.3f s", r.Seconds, r.Threads, r.LoadSeconds)})
+	if r.PeakRSSBytes > 0 {
+		rows = append(rows, []string{"peak memory", humanBytes(r.PeakRSSBytes) + " resident"})
+	}
 	return writeTable(w, []string{"", "value"}, rows)
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -76,6 +77,12 @@ func TestEvalSynthetic(t *testing.T) {
 	}
 	if rep["threads"] != 1.0 || rep["ctx"] != 32.0 {
 		t.Errorf("settings not reported:\n%s", out)
+	}
+	if load, _ := rep["load_seconds"].(float64); !(load > 0 && load < 60) {
+		t.Errorf("load_seconds %v", rep["load_seconds"])
+	}
+	if rss, _ := rep["peak_rss_bytes"].(float64); runtime.GOOS == "linux" && !(rss > 1<<20) {
+		t.Errorf("peak_rss_bytes %v", rep["peak_rss_bytes"])
 	}
 	for _, c := range []struct {
 		args []string

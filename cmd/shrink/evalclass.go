@@ -30,8 +30,10 @@ type classEvalReport struct {
 	RefModel string `json:"ref_model,omitempty"`
 	*evalsuite.ClassComparison
 
-	Threads int     `json:"threads"`
-	Seconds float64 `json:"seconds"`
+	Threads      int     `json:"threads"`
+	Seconds      float64 `json:"seconds"`
+	LoadSeconds  float64 `json:"load_seconds"`
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 }
 
 // evalClassifier is eval --dataset: an MLP classifier's accuracy on the
@@ -50,10 +52,12 @@ func evalClassifier(cmd *cobra.Command, g *globalFlags, path, refPath, dataset, 
 	if err != nil {
 		return err
 	}
+	loadStart := time.Now()
 	m, c, err := loadClassifier(path, lopts, threads, test)
 	if err != nil {
 		return err
 	}
+	loadSeconds := time.Since(loadStart).Seconds()
 	defer m.Close()
 	defer c.Close()
 	var ref *inference.MLP
@@ -79,7 +83,8 @@ func evalClassifier(cmd *cobra.Command, g *globalFlags, path, refPath, dataset, 
 		classes = l
 	}
 	rep := classEvalReport{SchemaVersion: 1, Model: path, Dataset: dataset, DataDir: dir, Classes: classes,
-		Classification: r, Params: m.Parameters(), Threads: threads, Seconds: time.Since(start).Seconds()}
+		Classification: r, Params: m.Parameters(), Threads: threads, Seconds: time.Since(start).Seconds(),
+		LoadSeconds: loadSeconds, PeakRSSBytes: evalsuite.PeakRSS()}
 	if r.Ref != nil {
 		rep.RefModel, rep.ClassComparison = refPath, r.Ref
 	}
@@ -128,7 +133,10 @@ func writeClassEvalTable(cmd *cobra.Command, r classEvalReport) error {
 			[]string{"agreement with ref", fmt.Sprintf("%.2f%%", 100*c.Agreement)},
 		)
 	}
-	rows = append(rows, []string{"speed", fmt.Sprintf("%.0f examples/s", r.ExamplesPerS)})
+	rows = append(rows, []string{"speed", fmt.Sprintf("%.0f examples/s; loading took %.3f s", r.ExamplesPerS, r.LoadSeconds)})
+	if r.PeakRSSBytes > 0 {
+		rows = append(rows, []string{"peak memory", humanBytes(r.PeakRSSBytes) + " resident"})
+	}
 	if err := writeTable(w, []string{"", "value"}, rows); err != nil {
 		return err
 	}
