@@ -1,6 +1,7 @@
 // Package format loads any checkpoint shrink understands and saves models as
-// GGUF or Hugging Face directories, choosing the reader or writer from the
-// path. The per-format packages below it do the work.
+// GGUF or Hugging Face directories (or an mlp classifier as a bare safetensors
+// state dict), choosing the reader or writer from the path. The per-format
+// packages below it do the work.
 package format
 
 import (
@@ -22,7 +23,8 @@ import (
 // Kind names a checkpoint format.
 type Kind string
 
-// The formats shrink reads; GGUF and HF are also written.
+// The formats shrink reads; GGUF and HF are also written, and Safetensors for
+// mlp classifiers (a bare state dict).
 const (
 	GGUF        Kind = "gguf"
 	HF          Kind = "safetensors" // a Hugging Face directory
@@ -104,7 +106,8 @@ func Load(path string, opts LoadOptions) (*model.Model, Kind, error) {
 
 // SaveOptions choose the output.
 type SaveOptions struct {
-	// To is GGUF or HF.
+	// To is GGUF, HF or Safetensors (an mlp classifier's bare state dict, see
+	// hf.SaveStateDict).
 	To Kind
 	// DType, when F32, F16 or BF16, converts every float tensor to it.
 	DType model.DType
@@ -156,6 +159,11 @@ func Save(src, dst string, m *model.Model, opts SaveOptions) error {
 		return gguf.Save(dst, m, opts.Force)
 	case HF:
 		return hf.Save(dst, m, hf.SaveOptions{Force: opts.Force, Sparse: opts.Sparse})
+	case Safetensors:
+		if opts.Sparse {
+			return fmt.Errorf("%s: sparse storage needs a Hugging Face folder's config.json; a bare safetensors file is always dense", dst)
+		}
+		return hf.SaveStateDict(dst, m, opts.Force)
 	}
 	return fmt.Errorf("cannot write format %q", opts.To)
 }

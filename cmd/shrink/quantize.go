@@ -45,7 +45,7 @@ func newQuantizeCmd(g *globalFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "quantize SRC DST",
-		Short: "Quantize a model's matrices to Q8_0, Q4_0 or Q4_1 and write a GGUF",
+		Short: "Quantize a model's matrices to Q8_0, Q4_0 or Q4_1 and write GGUF or safetensors",
 		Long: `quantize stores the weight matrices of any checkpoint shrink can load in
 GGUF's Q8_0, Q4_0 or Q4_1 blocks of 32 weights, rounding each weight to the
 nearest level (--method rtn). The bytes are those llama.cpp's llama-quantize
@@ -95,9 +95,18 @@ tensor data before and after, bits per weight, and the worst and mean relative
 RMSE ||W - dequant(quant(W))|| / ||W|| over the rewritten tensors; --json
 prints it as one object with a row per tensor. Warnings go to stderr.
 
-DST is a GGUF file (Hugging Face safetensors cannot hold these block types);
-it is written atomically, replaced only with --force, and may never be SRC.`,
+DST is a GGUF file when named *.gguf (or with --to gguf), which holds
+llama-family models. Otherwise it is safetensors, with each quantized matrix
+stored byte for byte as a U8 matrix of GGUF blocks and its block type and
+shape recorded in the file's __metadata__ (shrink's quantized layout; see the
+format/safetensors package): a DST named *.safetensors is a bare state dict,
+for mlp classifiers, and any other DST (or --to hf) a Hugging Face folder with
+config.json, for llama-family models and mlp classifiers alike. shrink loads
+all three back with the same blocks. DST is written atomically, replaced only
+with --force, and may never be SRC.`,
 		Example: `  shrink quantize model.gguf model-q4_0.gguf --scheme q4_0
+  shrink quantize ./fmnist-mlp ./fmnist-mlp-q8_0 --scheme q8_0
+  shrink quantize ./SmolLM-135M ./SmolLM-135M-q4_0 --scheme q4_0 --to hf
   shrink quantize stories260K.bin stories260K-q8_0.gguf --scheme q8_0 --pure
   shrink quantize ./Llama-3.2-1B model-q4_1.gguf --scheme q4_1 --type 'mlp\.down_proj=q8_0' --keep '^model\.layers\.0\.'
   shrink quantize model.gguf out.gguf --scheme q4_0 --threads 4 --json --force
@@ -146,8 +155,9 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 			if err != nil {
 				return err
 			}
-			if kind != format.GGUF {
-				return fmt.Errorf("%s: quantized models are written as GGUF; safetensors cannot hold Q8_0/Q4_0/Q4_1 blocks yet (name DST *.gguf or pass --to gguf)", dst)
+			// A *.safetensors DST is a bare state dict unless --to hf asks for a folder.
+			if kind == format.HF && !strings.EqualFold(to, "hf") && strings.EqualFold(filepath.Ext(dst), ".safetensors") {
+				kind = format.Safetensors
 			}
 			if err := refuseExisting(dst, force); err != nil {
 				return err
@@ -159,6 +169,13 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 				return err
 			}
 			defer m.Close()
+			// Refuse what cannot be written before the work, not after.
+			switch {
+			case kind == format.GGUF && m.Config.Arch != "llama":
+				return fmt.Errorf("%s: GGUF output holds llama-family models, not %q; write a safetensors folder (a DST not named *.gguf) instead", dst, m.Config.Arch)
+			case kind == format.Safetensors && m.Config.Arch != "mlp":
+				return fmt.Errorf("%s: a bare .safetensors file has no config.json, so it holds mlp classifiers only, not %q; write a folder (a DST not named *.safetensors, or --to hf) instead", dst, m.Config.Arch)
+			}
 			if opts.Method == quantize.GPTQ {
 				if opts.Calibration, err = calibration(m, calibPath, calibTokens, calibCtx, seed, "lower --calib-tokens or --calib-ctx"); err != nil {
 					return err
@@ -214,7 +231,7 @@ it is written atomically, replaced only with --force, and may never be SRC.`,
 	f.StringArrayVar(&keep, "keep", nil, "REGEX: leave matching tensors as they are (repeatable)")
 	f.IntVar(&opts.Threads, "threads", 0, "threads (default: every core)")
 	f.BoolVar(&force, "force", false, "replace DST if it exists")
-	f.StringVar(&to, "to", "", "output format: gguf (default: from DST)")
+	f.StringVar(&to, "to", "", "output format: gguf, or safetensors/hf (default: from DST: *.gguf GGUF, *.safetensors a bare state dict, else a folder)")
 	f.BoolVar(&g.json, "json", false, "print the report as JSON")
 	f.StringVar(&lopts.Arch, "arch", "", `architecture of a bare state dict ("mlp")`)
 	return cmd

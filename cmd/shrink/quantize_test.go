@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/shrinkml/shrink/format"
 	"github.com/shrinkml/shrink/format/gguf"
 	"github.com/shrinkml/shrink/internal/shareddata"
+	"github.com/shrinkml/shrink/model"
+	"github.com/shrinkml/shrink/quantize"
 )
 
 // ggufTensors reads a GGUF file's raw tensors.
@@ -119,8 +123,9 @@ func TestQuantizeErrors(t *testing.T) {
 		{[]string{bin, out, "--scheme", "q4_0", "--type", "(=q8_0"}, "--type: rule"},
 		{[]string{bin, out, "--scheme", "q4_0", "--keep", "("}, `--keep "("`},
 		{[]string{bin, out, "--scheme", "q4_0", "--threads", "-2"}, "--threads -2"},
-		{[]string{bin, filepath.Join(dir, "hf"), "--scheme", "q4_0"}, "written as GGUF"},
-		{[]string{bin, out, "--scheme", "q4_0", "--to", "safetensors"}, "written as GGUF"},
+		{[]string{bin, filepath.Join(dir, "bare.safetensors"), "--scheme", "q4_0"}, `holds mlp classifiers only, not "llama"`},
+		{[]string{bin, filepath.Join(dir, "bare.safetensors"), "--scheme", "q4_0", "--to", "safetensors"}, `holds mlp classifiers only`},
+		{[]string{bin, out, "--scheme", "q4_0", "--to", "onnx"}, `--to "onnx"`},
 		{[]string{bin, exists, "--scheme", "q4_0"}, "exists.gguf: destination exists"},
 		{[]string{filepath.Join(dir, "missing.bin"), out, "--scheme", "q4_0"}, "missing.bin"},
 	} {
@@ -129,8 +134,10 @@ func TestQuantizeErrors(t *testing.T) {
 			t.Errorf("quantize %s: exit %d, %q; want 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
 		}
 	}
-	if _, err := os.Stat(out); err == nil {
-		t.Error("a failed run wrote its output")
+	for _, p := range []string{out, filepath.Join(dir, "bare.safetensors")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a failed run wrote %s", p)
+		}
 	}
 	if b, _ := os.ReadFile(exists); string(b) != "x" {
 		t.Error("an existing file was replaced without --force")
@@ -177,5 +184,158 @@ func TestQuantizeGPTQ(t *testing.T) {
 	// The file runs.
 	if out := mustShrink(t, "eval", filepath.Join(dir, "out1.gguf"), "--text", text, "--max-tokens", "512", "--ctx", "128", "--quiet"); !strings.Contains(out, "perplexity") {
 		t.Errorf("eval: %s", out)
+	}
+}
+
+// loadModel loads a checkpoint, closed when the test ends.
+func loadModel(t *testing.T, path string, opts format.LoadOptions) *model.Model {
+	t.Helper()
+	m, _, err := format.Load(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// sameModelTensors fails unless got has want's tensors, byte for byte.
+func sameModelTensors(t *testing.T, what string, got, want *model.Model) {
+	t.Helper()
+	if len(got.Tensors) != len(want.Tensors) {
+		t.Fatalf("%s: %d tensors, want %d", what, len(got.Tensors), len(want.Tensors))
+	}
+	for _, w := range want.Tensors {
+		g := got.Tensor(w.Name)
+		if g == nil || g.DType != w.DType || !reflect.DeepEqual(g.Shape, w.Shape) || !bytes.Equal(g.Data, w.Data) {
+			t.Errorf("%s: tensor %s differs (want %s %v)", what, w.Name, w.DType, w.Shape)
+		}
+	}
+}
+
+// mlpFolder writes a synthetic Fashion-MNIST-shaped classifier as a folder.
+func mlpFolder(t *testing.T, activation string) string {
+	t.Helper()
+	m, err := model.Synthesize(model.Config{Arch: "mlp", MLP: &model.MLPConfig{Sizes: []int{784, 64, 10}, Activation: activation}}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "mlp-"+activation)
+	if err := format.Save("", dir, m, format.SaveOptions{To: format.HF}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestQuantizeMLPSafetensors quantizes a classifier into a folder and a bare
+// state dict: the first layer's 784 inputs fit no block and fall back to F16
+// with a warning, both outputs hold the library's exact blocks and the gelu
+// activation, and eval scores them alike.
+func TestQuantizeMLPSafetensors(t *testing.T) {
+	src := mlpFolder(t, "gelu")
+	data := fakeFashion(t, 10, 200)
+	dir := t.TempDir()
+	folder, bare := filepath.Join(dir, "q8"), filepath.Join(dir, "q8.safetensors")
+
+	stdout, stderr, code := shrink(t, "quantize", src, folder, "--scheme", "q8_0", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep quantizeReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, stdout)
+	}
+	if rep.DestKind != string(format.HF) || rep.Quantized != 1 || rep.Fallback != 1 || rep.Kept != 2 {
+		t.Errorf("report: dest %s, %d quantized, %d fallen back, %d kept", rep.DestKind, rep.Quantized, rep.Fallback, rep.Kept)
+	}
+	if !strings.Contains(stderr, "warning: layers.0.weight: rows of 784 weights") {
+		t.Errorf("no fallback warning for the first layer in:\n%s", stderr)
+	}
+	table := mustShrink(t, "quantize", src, bare, "--scheme", "q8_0", "--quiet")
+	if !strings.Contains(table, "q8.safetensors (safetensors-file,") {
+		t.Errorf("table:\n%s", table)
+	}
+
+	want, _, err := quantize.Quantize(loadModel(t, src, format.LoadOptions{}), quantize.Options{Scheme: quantize.Q8_0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFolder := loadModel(t, folder, format.LoadOptions{})
+	fromBare := loadModel(t, bare, format.LoadOptions{Arch: "mlp"})
+	sameModelTensors(t, "folder", fromFolder, want)
+	sameModelTensors(t, "state dict", fromBare, want)
+	if !reflect.DeepEqual(fromBare.Config, want.Config) || !reflect.DeepEqual(fromFolder.Config, want.Config) {
+		t.Errorf("config: folder %+v, state dict %+v, want %+v", fromFolder.Config.MLP, fromBare.Config.MLP, want.Config.MLP)
+	}
+	if d := fromFolder.Tensor("layers.1.weight").DType; d != model.Q8_0 {
+		t.Errorf("layers.1.weight is %s, want Q8_0", d)
+	}
+	if d := fromFolder.Tensor("layers.0.weight").DType; d != model.F16 {
+		t.Errorf("layers.0.weight is %s, want F16", d)
+	}
+
+	var scores []map[string]any
+	for _, args := range [][]string{{folder}, {bare, "--arch", "mlp"}} {
+		out := mustShrink(t, append([]string{"eval", "--dataset", "fashion-mnist", "--data", data, "--json", "--quiet"}, args...)...)
+		var r map[string]any
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		scores = append(scores, r)
+	}
+	acc := func(r map[string]any) any { return r["accuracy"] }
+	if acc(scores[0]) == nil || acc(scores[0]) != acc(scores[1]) {
+		t.Errorf("eval accuracy: folder %v, state dict %v", acc(scores[0]), acc(scores[1]))
+	}
+}
+
+// TestQuantizeLlamaSafetensors writes stories260K quantized as a Hugging
+// Face folder: its blocks are the GGUF output's, rows in rotate-half order,
+// and the folder evaluates.
+func TestQuantizeLlamaSafetensors(t *testing.T) {
+	src := shareddata.Path(t, "gguf/stories260K-pad192-F32.gguf")
+	text := shareddata.Path(t, "text/tinystories/tinystories_val_first.txt")
+	dir := t.TempDir()
+	ggufOut := filepath.Join(dir, "q.gguf")
+	mustShrink(t, "quantize", src, ggufOut, "--scheme", "q4_1", "--quiet")
+	want, err := loadModel(t, ggufOut, format.LoadOptions{}).WithRopeLayout(model.RopeHalf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"q"}, {"q2.safetensors", "--to", "hf"}} {
+		out := filepath.Join(dir, args[0])
+		mustShrink(t, append([]string{"quantize", src, out, "--scheme", "q4_1", "--quiet"}, args[1:]...)...)
+		if st, err := os.Stat(filepath.Join(out, "config.json")); err != nil || st.IsDir() {
+			t.Fatalf("%s is not a Hugging Face folder: %v", out, err)
+		}
+		got := loadModel(t, out, format.LoadOptions{})
+		sameModelTensors(t, args[0], got, want)
+	}
+	if out := mustShrink(t, "eval", filepath.Join(dir, "q"), "--text", text, "--max-tokens", "256", "--ctx", "128", "--quiet"); !strings.Contains(out, "perplexity") {
+		t.Errorf("eval: %s", out)
+	}
+}
+
+// TestQuantizeMLPErrors refuses outputs that cannot hold a classifier
+// before quantizing, and leaves nothing behind.
+func TestQuantizeMLPErrors(t *testing.T) {
+	relu := mlpFolder(t, "relu")
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		out  string
+		want string
+	}{
+		{[]string{relu}, "m.gguf", `GGUF output holds llama-family models, not "mlp"`},
+		{[]string{relu, "--to", "gguf"}, "m", `GGUF output holds llama-family models, not "mlp"`},
+	} {
+		out := filepath.Join(dir, c.out)
+		args := append([]string{"quantize", c.args[0], out, "--scheme", "q4_0"}, c.args[1:]...)
+		_, stderr, code := shrink(t, args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, %q; want 2 and %q", strings.Join(args, " "), code, stderr, c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("a failed run wrote %s", out)
+		}
 	}
 }

@@ -6,6 +6,13 @@
 // Tensor names are Hugging Face's, which are shrink's canonical names, and q/k
 // projection rows are in Hugging Face's rotate-half RoPE layout.
 //
+// Quantized models: tensors of GGUF's block types (Q8_0, Q4_0, Q4_1, ...) are
+// stored byte for byte in shrink's quantized safetensors layout, a U8 matrix
+// of blocks per tensor described in the __metadata__ (see package
+// safetensors), and Load gives them back with their block type and shape.
+// config.json is the model's ordinary one; other readers see the block
+// matrices as uint8 tensors and the unquantized tensors as usual.
+//
 // Metadata rules: config.json keys shrink does not interpret (rope_scaling,
 // sliding_window, transformers_version, ...) are kept under ConfigPrefix and
 // written back into config.json. The safetensors __metadata__ strings are kept
@@ -144,18 +151,7 @@ func finishLoad(m *model.Model, dir, cfgPath string, cfgRaw []byte, stMeta, extr
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("hf %s: the config and the tensors disagree: %w", cfgPath, err)
 	}
-	for k, v := range stMeta {
-		if k == "format" {
-			continue // container housekeeping; Save writes "pt"
-		}
-		m.Metadata[k] = v
-		if name, ok := strings.CutPrefix(k, JSONPrefix); ok {
-			if val, ok := decodeMetaJSON(v); ok {
-				delete(m.Metadata, k)
-				m.Metadata[name] = val
-			}
-		}
-	}
+	putMetadata(m, stMeta)
 	for k, v := range extras {
 		m.Metadata[ConfigPrefix+k] = v
 	}
@@ -181,6 +177,23 @@ func finishLoad(m *model.Model, dir, cfgPath string, cfgRaw []byte, stMeta, extr
 		m.Tokenizer = tok
 	}
 	return nil
+}
+
+// putMetadata copies safetensors __metadata__ into m.Metadata, decoding
+// JSONPrefix values and leaving out "format".
+func putMetadata(m *model.Model, stMeta map[string]string) {
+	for k, v := range stMeta {
+		if k == "format" {
+			continue // container housekeeping; Save writes "pt"
+		}
+		m.Metadata[k] = v
+		if name, ok := strings.CutPrefix(k, JSONPrefix); ok {
+			if val, ok := decodeMetaJSON(v); ok {
+				delete(m.Metadata, k)
+				m.Metadata[name] = val
+			}
+		}
+	}
 }
 
 func exists(path string) bool {
@@ -319,7 +332,8 @@ type SaveOptions struct {
 var reservedName = regexp.MustCompile(`^(config\.json|model\.safetensors(\.index\.json)?|model-\d+-of-\d+\.safetensors)$`)
 
 // Save writes m as a Hugging Face model folder, atomically: config.json, the
-// weights as safetensors (sharded above MaxShardSize), and the tokenizer files.
+// weights as safetensors (sharded above MaxShardSize; block-quantized tensors
+// in the safetensors package's quantized layout), and the tokenizer files.
 // Carried tokenizer files are written byte for byte; a tokenizer without a
 // tokenizer.json (from llama2.c or GGUF) gets a generated tokenizer.json and,
 // if missing, tokenizer_config.json. q/k rows in the pairs layout are permuted
@@ -335,8 +349,8 @@ func Save(dir string, m *model.Model, opts SaveOptions) error {
 		}
 	}
 	for _, t := range m.Tensors {
-		if _, ok := safetensors.DTypeName(t.DType); !ok {
-			return fmt.Errorf("hf %s: tensor %q has dtype %s; safetensors output of quantized tensors is not supported yet", dir, t.Name, t.DType)
+		if !safetensors.CanStore(t.DType) {
+			return fmt.Errorf("hf %s: tensor %q has dtype %s, which safetensors cannot store", dir, t.Name, t.DType)
 		}
 	}
 	if m.Config.Arch == "llama" && m.Config.RopeLayout != model.RopeHalf {

@@ -303,7 +303,7 @@ func TestSaveErrors(t *testing.T) {
 		m    *model.Model
 		want string
 	}{
-		{"quantized", &q, `tensor "model.layers.0.input_layernorm.weight" has dtype Q4_0; safetensors output of quantized tensors is not supported yet`},
+		{"partial block", &q, `tensor "model.layers.0.input_layernorm.weight": Q4_0 needs rows that are a multiple of 32, shape [16] has rows of 16`},
 		{"invalid", &broken, `config needs tensor "model.embed_tokens.weight"`},
 		{"duplicate tokens", &badTok, `token "a" is both id 0 and id 1`},
 		{"bad file name", &badFile, "not a plain file name"},

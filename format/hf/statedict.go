@@ -1,8 +1,11 @@
 package hf
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -15,7 +18,10 @@ import (
 // of an nn.Sequential ("0.weight", "0.bias", "2.weight", ..., optionally all
 // under one prefix such as "net."). Layer sizes come from the shapes, the
 // layers are renamed layers.0, layers.1, ... in index order, and the activation
-// is relu (set m.Config.MLP.Activation to change it).
+// is relu unless the __metadata__ key MetaActivation says otherwise (set
+// m.Config.MLP.Activation to change it); MetaLabels, when present, gives the
+// class labels. Tensors in the quantized safetensors layout keep their block
+// type.
 func LoadStateDict(path string, arch string) (*model.Model, error) {
 	if arch != "mlp" {
 		return nil, fmt.Errorf("hf %s: a state dict can be read as arch \"mlp\" only, not %q", path, arch)
@@ -34,16 +40,81 @@ func LoadStateDict(path string, arch string) (*model.Model, error) {
 		Tensors: ts, Source: path, Metadata: map[string]any{},
 	}
 	m.KeepAlive(ckpt)
-	for k, v := range ckpt.Metadata() {
-		if k != "format" {
-			m.Metadata[k] = v
-		}
+	md := maps.Clone(ckpt.Metadata())
+	if err := takeMLPMetadata(m.Config.MLP, md); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("hf %s: %w", path, err)
 	}
+	putMetadata(m, md)
 	if err := m.Validate(); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("hf %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// The __metadata__ keys of a state dict SaveStateDict writes that carry what
+// a folder's config.json would: the activation ("relu" or "gelu") and, when
+// the model has them, the class labels as a JSON array of strings.
+const (
+	MetaActivation = "shrink.mlp.activation"
+	MetaLabels     = "shrink.mlp.labels"
+)
+
+// takeMLPMetadata moves MetaActivation and MetaLabels from md into mc.
+func takeMLPMetadata(mc *model.MLPConfig, md map[string]string) error {
+	if a, ok := md[MetaActivation]; ok {
+		mc.Activation = a
+		delete(md, MetaActivation)
+	}
+	if raw, ok := md[MetaLabels]; ok {
+		if err := json.Unmarshal([]byte(raw), &mc.Labels); err != nil || mc.Labels == nil {
+			return fmt.Errorf("__metadata__ %q is not a JSON array of strings", MetaLabels)
+		}
+		delete(md, MetaLabels)
+	}
+	return nil
+}
+
+// SaveStateDict writes an mlp classifier as one .safetensors state dict,
+// atomically: the tensors a folder's model.safetensors would hold (quantized
+// ones in the quantized layout) and its __metadata__ with the activation and
+// labels added (MetaActivation, MetaLabels), without config.json; other
+// config.json entries are not kept. LoadStateDict reads it back.
+func SaveStateDict(path string, m *model.Model, force bool) error {
+	if m == nil {
+		return fmt.Errorf("hf %s: no model", path)
+	}
+	if m.Config.Arch != "mlp" {
+		return fmt.Errorf("hf %s: a state dict has no config.json, so only an mlp classifier can be read back from one, not %q; save it as a folder", path, m.Config.Arch)
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("hf %s: %w", path, err)
+	}
+	mc := m.Config.MLP
+	if _, sizes, err := sequentialToMLP(m.Tensors); err != nil {
+		return fmt.Errorf("hf %s: %w", path, err)
+	} else if !slices.Equal(sizes, mc.Sizes) {
+		return fmt.Errorf("hf %s: the tensors give layer sizes %v, the config says %v", path, sizes, mc.Sizes)
+	}
+	for _, t := range m.Tensors {
+		if !safetensors.CanStore(t.DType) {
+			return fmt.Errorf("hf %s: tensor %q has dtype %s, which safetensors cannot store", path, t.Name, t.DType)
+		}
+	}
+	md, err := safetensorsMetadata(m)
+	if err != nil {
+		return fmt.Errorf("hf %s: %w", path, err)
+	}
+	md[MetaActivation] = mc.Activation
+	if len(mc.Labels) > 0 {
+		b, err := json.Marshal(mc.Labels)
+		if err != nil {
+			return fmt.Errorf("hf %s: labels: %w", path, err)
+		}
+		md[MetaLabels] = string(b)
+	}
+	return safetensors.WriteFile(path, m.Tensors, md, force)
 }
 
 var sequentialName = regexp.MustCompile(`^(.*?)([0-9]+)\.(weight|bias)$`)

@@ -8,6 +8,32 @@
 // data, overlapping ranges, sizes that disagree with the shape, duplicate
 // names) and lenient about holes between tensors, which the format forbids but
 // which are harmless.
+//
+// # Quantized layout
+//
+// Safetensors has no dtype for GGUF's block-quantized types, so shrink stores
+// them in a layout of its own (version 1) that ordinary readers see as plain
+// U8 tensors, while every other tensor stays as it is. A tensor of a block type
+// (Q8_0, Q4_0, Q4_1, Q4_K or Q6_K) and logical shape [d0, ..., dn-1, cols],
+// cols a multiple of the block size, is stored as a U8 tensor of shape
+// [d0*...*dn-1, cols/block_elems*block_bytes] holding exactly GGUF's blocks,
+// row after row. The header's __metadata__ records its logical dtype and
+// shape as a JSON object in a string, beside the layout's version; a Q4_0
+// matrix "w" of [288, 768] is stored as U8 [288, 432] (24 blocks of 18 bytes a
+// row) and described by
+//
+//	"shrink.quant.tensor.w": "{\"dtype\":\"Q4_0\",\"shape\":[288,768]}",
+//	"shrink.quant.version": "1"
+//
+// Each file (each shard of a sharded checkpoint) describes the tensors it
+// holds. Parse and Open return such tensors with their block
+// type and logical shape, and drop the layout's keys from the File's
+// Metadata; Encode and the writers built on it write them. Reading rejects
+// anything inconsistent: a key naming a tensor the file lacks, an unknown
+// dtype or version, storage that is not U8 or whose shape disagrees with the
+// logical one, columns that are not whole blocks, ranks above 8, dimensions
+// above 2^40, and keys under "shrink.quant." the layout does not define.
+// Other tools read such a tensor as the uint8 matrix of its blocks.
 package safetensors
 
 import (
@@ -35,6 +61,8 @@ type File struct {
 	// Name is the path the file was read from (or the name given to Parse).
 	Name string
 	// Metadata is the header's __metadata__ map, nil when the header has none.
+	// The quantized layout's keys are not in it: they are read into the
+	// tensors they describe.
 	Metadata map[string]string
 	// Tensors are in data (offset) order.
 	Tensors []*model.Tensor
@@ -72,6 +100,9 @@ func Parse(name string, data []byte) (*File, error) {
 	for i, ti := range h.tensors {
 		b, e := h.dataStart+ti.begin, h.dataStart+ti.end
 		f.Tensors[i] = &model.Tensor{Name: ti.name, DType: ti.dtype, Shape: ti.shape, Data: data[b:e:e]}
+	}
+	if err := applyQuant(f); err != nil {
+		return nil, fmt.Errorf("safetensors %s: %w", name, err)
 	}
 	return f, nil
 }
@@ -111,7 +142,8 @@ var otherDTypes = map[string]bool{
 }
 
 // DTypeName returns the safetensors name of d ("F32", "BF16", ...) and whether
-// safetensors can store it; block-quantized types cannot.
+// safetensors has such a dtype; block-quantized types have none and are
+// stored in the quantized layout instead (see CanStore).
 func DTypeName(d model.DType) (string, bool) {
 	switch d {
 	case model.F32, model.F16, model.BF16, model.I8, model.U8, model.I32:

@@ -221,14 +221,15 @@ func TestUnknownFieldsAndNullMetadata(t *testing.T) {
 }
 
 func TestWriteErrors(t *testing.T) {
-	q := &model.Tensor{Name: "q", DType: model.Q8_0, Shape: []int{32}, Data: make([]byte, 34)}
+	deep := &model.Tensor{Name: "q", DType: model.Q8_0, Shape: []int{1, 1, 1, 1, 1, 1, 1, 1, 32}, Data: make([]byte, 34)}
 	tests := []struct {
 		name    string
 		tensors []*model.Tensor
 		md      map[string]string
 		want    string
 	}{
-		{"quantized", []*model.Tensor{q}, nil, "dtype Q8_0, which safetensors cannot store"},
+		{"quantized rank 9", []*model.Tensor{deep}, nil, `tensor "q": Q8_0 shape [1 1 1 1 1 1 1 1 32] has rank 9`},
+		{"reserved metadata", nil, map[string]string{"shrink.quant.tensor.a": "{}"}, `"shrink.quant.tensor.a" is reserved for the quantized layout`},
 		{"duplicate", []*model.Tensor{model.NewF32("a", []int{1}, []float32{1}), model.NewF32("a", []int{1}, []float32{1})}, nil, `"a" appears twice`},
 		{"bad size", []*model.Tensor{{Name: "a", DType: model.F32, Shape: []int{2}, Data: make([]byte, 4)}}, nil, "needs 8 bytes, has 4"},
 		{"reserved name", []*model.Tensor{model.NewF32("__metadata__", []int{1}, []float32{1})}, nil, "cannot be named"},

@@ -29,7 +29,23 @@ func InfoOf(t *model.Tensor) Info { return Info{Name: t.Name, DType: t.DType, Sh
 // with spaces to a multiple of 8 bytes, without the length prefix. It is the
 // reference implementation's layout: compact JSON, __metadata__ first (its keys
 // in byte order; omitted when empty), then the tensors in data order.
+// Block-quantized tensors are described in the quantized layout (see the
+// package documentation), whose keys metadata may not use.
 func Header(infos []Info, metadata map[string]string) ([]byte, error) {
+	seen := make(map[string]bool, len(infos))
+	for _, in := range infos {
+		if err := checkInfo(in); err != nil {
+			return nil, err
+		}
+		if seen[in.Name] {
+			return nil, fmt.Errorf("tensor %q appears twice", in.Name)
+		}
+		seen[in.Name] = true
+	}
+	metadata, err := quantMetadata(infos, metadata)
+	if err != nil {
+		return nil, err
+	}
 	buf := make([]byte, 0, 64+80*len(infos))
 	buf = append(buf, '{')
 	if len(metadata) > 0 {
@@ -52,25 +68,18 @@ func Header(infos []Info, metadata map[string]string) ([]byte, error) {
 		}
 		buf = append(buf, '}')
 	}
-	seen := make(map[string]bool, len(infos))
 	var offset int64
 	for i, in := range infos {
-		if err := checkInfo(in); err != nil {
-			return nil, err
-		}
-		if seen[in.Name] {
-			return nil, fmt.Errorf("tensor %q appears twice", in.Name)
-		}
-		seen[in.Name] = true
 		size, _ := model.ByteSize(in.DType, in.Shape)
+		dtype, shape := storageOf(in.DType, in.Shape)
 		if i > 0 || len(metadata) > 0 {
 			buf = append(buf, ',')
 		}
 		buf = appendString(buf, in.Name)
 		buf = append(buf, `:{"dtype":"`...)
-		buf = append(buf, in.DType.String()...)
+		buf = append(buf, dtype.String()...)
 		buf = append(buf, `","shape":[`...)
-		for j, d := range in.Shape {
+		for j, d := range shape {
 			if j > 0 {
 				buf = append(buf, ',')
 			}
@@ -103,8 +112,13 @@ func checkInfo(in Info) error {
 	if in.Name == "__metadata__" {
 		return errors.New(`a tensor cannot be named "__metadata__"`)
 	}
-	if _, ok := DTypeName(in.DType); !ok {
+	if !CanStore(in.DType) {
 		return fmt.Errorf("tensor %q has dtype %s, which safetensors cannot store", in.Name, in.DType)
+	}
+	if in.DType.Quantized() {
+		if err := checkQuantShape(in.DType, in.Shape); err != nil {
+			return fmt.Errorf("tensor %q: %w", in.Name, err)
+		}
 	}
 	if _, err := model.ByteSize(in.DType, in.Shape); err != nil {
 		return fmt.Errorf("tensor %q: %w", in.Name, err)
@@ -246,8 +260,10 @@ func WriteFile(path string, tensors []*model.Tensor, metadata map[string]string,
 }
 
 // alignRank orders dtypes as the reference implementation's Dtype enum does
-// (increasing alignment).
-var alignRank = map[model.DType]int{model.U8: 1, model.I8: 2, model.F16: 3, model.BF16: 4, model.I32: 5, model.F32: 6}
+// (increasing alignment); block-quantized tensors rank as the U8 they are
+// stored as.
+var alignRank = map[model.DType]int{model.U8: 1, model.I8: 2, model.F16: 3, model.BF16: 4, model.I32: 5, model.F32: 6,
+	model.Q8_0: 1, model.Q4_0: 1, model.Q4_1: 1, model.Q4_K: 1, model.Q6_K: 1}
 
 // ReferenceOrder returns tensors in the order the reference implementation
 // (Python safetensors.torch.save_file) lays them out: by descending dtype
