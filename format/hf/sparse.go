@@ -371,7 +371,7 @@ func decodeWeight(prefix, format string, vals, mask, shape, offs *model.Tensor) 
 	}
 	rows := int(int32(binary.LittleEndian.Uint32(shape.Data)))
 	cols := int(int32(binary.LittleEndian.Uint32(shape.Data[4:])))
-	if rows <= 0 || cols <= 0 || rows > maxSparseElems/cols {
+	if rows <= 0 || cols <= 0 || int64(rows) > maxSparseElems/int64(cols) {
 		return nil, bad("shape [%d %d] is not a matrix shrink can hold", rows, cols)
 	}
 	mb := (cols + 7) / 8

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -148,7 +149,7 @@ func boolInt(b bool) int {
 	if b {
 		return 1
 	}
-	return 1 << 62
+	return math.MaxInt
 }
 
 func i32s(vals ...int) []byte {

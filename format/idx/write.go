@@ -16,7 +16,7 @@ func Write(w io.Writer, a *Array) error {
 	hdr := []byte{0, 0, 0x08, byte(len(a.Dims))}
 	total := 1
 	for _, d := range a.Dims {
-		if d < 0 || d > math.MaxUint32 || (d > 0 && total > math.MaxInt/d) {
+		if d < 0 || uint64(d) > math.MaxUint32 || (d > 0 && total > math.MaxInt/d) {
 			return fmt.Errorf("idx: dimensions %v do not fit the format", a.Dims)
 		}
 		total *= d

@@ -171,7 +171,7 @@ func TestLoadTokenizerErrors(t *testing.T) {
 		{"truncated score", valid[:len(valid)-9], 0, "token 2: truncated at byte 23: score and length need 8 bytes, 2 remain"},
 		{"fewer than the model", valid, 4, "file ends after 3 tokens, the model's vocabulary has 4"},
 		{"more than the model", valid, 2, "holds more tokens than the model's vocabulary of 2: 11 bytes follow token 1"},
-		{"huge vocab", valid, 1 << 40, "file ends after 3 tokens, the model's vocabulary has 1099511627776"},
+		{"huge vocab", valid, math.MaxInt32, "file ends after 3 tokens, the model's vocabulary has 2147483647"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
