@@ -1,6 +1,8 @@
 // Package distill trains a small MLP classifier (the student) to match a
 // larger one (the teacher): the student learns from the teacher's softened
 // class probabilities as well as from the labels (Hinton et al., 2015).
+// GradualPrune and Finetune recover a pruned classifier's accuracy by
+// training it with its zeros held fixed.
 package distill
 
 import (

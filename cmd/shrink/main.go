@@ -62,6 +62,7 @@ input or a failed command.`,
 		newCheckCmd(g),
 		newTrainCmd(g),
 		newDistillCmd(g),
+		newFinetuneCmd(g),
 	)
 	return root
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shrinkml/shrink/distill/train"
 	"github.com/shrinkml/shrink/format"
 	"github.com/shrinkml/shrink/internal/progress"
 	"github.com/shrinkml/shrink/model"
@@ -42,10 +43,12 @@ func newPruneCmd(g *globalFlags) *cobra.Command {
 		method, pattern, structured, scope string
 		include, exclude, calibPath        string
 		calibTokens                        int
-		seed                               uint64
-		dense, force                       bool
+		dense, force, gradual              bool
 		opts                               prune.Options
 		lopts                              format.LoadOptions
+		gf                                 gradualFlags
+		td                                 trainData
+		topts                              = train.DefaultOptions()
 	)
 	cmd := &cobra.Command{
 		Use:   "prune SRC DST",
@@ -99,6 +102,24 @@ calibration, its relative output error ||WX - ŴX|| / ||WX|| on the
 calibration inputs, then a summary: parameters kept, and the size before and
 after. The same flags give the same bytes, whatever --threads.
 
+Gradual pruning (--gradual, mlp classifiers only for now) prunes while it
+trains on Fashion-MNIST (Zhu & Gupta 2017): before steps t0, t0+dt, ...,
+t0+n*dt every weight matrix (not the biases) is pruned by magnitude to
+
+  s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n*dt))^3
+
+from --initial-sparsity s_i to --sparsity s_f; t0 is the --ramp-start share
+of the steps, t0+n*dt the --ramp-end share, dt --prune-every (by default the
+ramp is cut into 30 intervals). Each matrix gets the same sparsity, or with
+--scope global one threshold is set over all. A pruned weight never comes
+back: it and its AdamW moments stay zero while the training goes on, and the
+steps after the ramp fine-tune with the masks fixed. --distill adds SRC's own
+soft targets to the labels' loss (--temperature, --alpha, as distill does).
+The training flags (--steps or --epochs, --batch, --lr, --data, --val,
+--limit, ...) work as train's; --seed orders the examples. The report gives
+the test accuracy of SRC, of SRC pruned by magnitude in one shot to the same
+sparsity, and of the result, with each matrix's sparsity.
+
 DST is a .gguf file or a Hugging Face folder (from its name). A folder stores
 its sparse matrices in compressed-tensors' layouts (2:4, or a bitmask), which
 Hugging Face tools read, unless --dense; GGUF has no sparse layout, so its
@@ -107,7 +128,8 @@ zeros are stored densely. The output is written atomically, replaced only with
 		Example: `  shrink prune stories260K.bin pruned.gguf --method magnitude --sparsity 0.5
   shrink prune stories260K.bin pruned.gguf --method sparsegpt --pattern 2:4 --calib tinystories.txt
   shrink prune model.gguf small.gguf --method wanda --structured ffn --sparsity 0.3 --calib wiki.txt
-  shrink prune ./Llama-3.2-1B ./pruned --method magnitude --sparsity 0.6 --scope global --exclude 'layers\.0\.'`,
+  shrink prune ./Llama-3.2-1B ./pruned --method magnitude --sparsity 0.6 --scope global --exclude 'layers\.0\.'
+  shrink prune --gradual --sparsity 0.9 --distill --data fashion-mnist ./fmnist-teacher ./fmnist-90`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, dst := args[0], args[1]
@@ -139,6 +161,42 @@ zeros are stored densely. The output is written atomically, replaced only with
 			default:
 				return fmt.Errorf("--scope %q: want layer or global", scope)
 			}
+			if gradual {
+				for _, name := range []string{"pattern", "structured", "calib", "calib-tokens", "include", "exclude"} {
+					if cmd.Flags().Changed(name) {
+						return fmt.Errorf("--%s does not apply to --gradual: it prunes every weight matrix of an mlp classifier by magnitude", name)
+					}
+				}
+				if opts.Method != prune.Magnitude {
+					return fmt.Errorf("--method %s: --gradual prunes by magnitude", opts.Method)
+				}
+				if !(topts.Temperature > 0) || topts.Temperature > 100 || !(topts.Alpha >= 0 && topts.Alpha <= 1) {
+					return fmt.Errorf("--temperature %g and --alpha %g: want a temperature above 0 and at most 100, alpha from 0 to 1", topts.Temperature, topts.Alpha)
+				}
+				gf.final, gf.global = opts.Sparsity, opts.Scope == prune.Global
+				if err := gf.check(); err != nil {
+					return err
+				}
+				if err := checkTrainFlags(&topts, "", td); err != nil {
+					return err
+				}
+				kind, err := format.ParseOutputKind("", dst)
+				if err != nil {
+					return err
+				}
+				if err := checkOut(dst, force); err != nil {
+					return err
+				}
+				r := recoveryRun{command: "prune --gradual", src: src, dst: dst, kind: kind, force: force, dense: dense,
+					lopts: lopts, td: td, opts: topts, gradual: &gf}
+				return r.run(cmd, g)
+			}
+			for _, name := range gradualOnly {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--%s applies to --gradual only", name)
+				}
+			}
+			opts.Threads = topts.Threads
 			for _, re := range []struct {
 				flag, s string
 				dst     **regexp.Regexp
@@ -178,7 +236,7 @@ zeros are stored densely. The output is written atomically, replaced only with
 					return fmt.Errorf("%s: calibration runs a llama-family model, not %q", src, m.Config.Arch)
 				}
 				length := min(m.Config.ContextLength, calibWindow, calibTokens)
-				if opts.Calibration, err = calibration(m, calibPath, calibTokens, length, seed,
+				if opts.Calibration, err = calibration(m, calibPath, calibTokens, length, topts.Seed,
 					"lower --calib-tokens or use a longer text"); err != nil {
 					return err
 				}
@@ -223,17 +281,40 @@ zeros are stored densely. The output is written atomically, replaced only with
 	f.StringVar(&structured, "structured", "", "remove whole units: ffn (neurons) or heads (KV groups)")
 	f.StringVar(&calibPath, "calib", "", "calibration text file (needed by wanda and sparsegpt)")
 	f.IntVar(&calibTokens, "calib-tokens", 32768, "calibration tokens, in windows of the model's context (at most 512)")
-	f.Uint64Var(&seed, "seed", 0, "seed of the calibration windows' offsets")
 	f.StringVar(&scope, "scope", "layer", "magnitude threshold: layer (one per matrix) or global (one over all)")
 	f.StringVar(&include, "include", "", "REGEX: also prune matching tensors (embeddings, head)")
 	f.StringVar(&exclude, "exclude", "", "REGEX: leave matching tensors as they are")
 	f.BoolVar(&dense, "dense", false, "store zeros densely in a Hugging Face folder too (default: compressed-tensors sparse layouts)")
-	f.IntVar(&opts.Threads, "threads", 0, "threads (default: every core)")
 	f.BoolVar(&force, "force", false, "replace DST if it exists")
 	f.BoolVar(&g.json, "json", false, "print the report as JSON")
 	f.StringVar(&lopts.Arch, "arch", "", `architecture of a bare state dict ("mlp")`)
+
+	f.BoolVar(&gradual, "gradual", false, "prune an mlp classifier gradually while training it on Fashion-MNIST")
+	f.Float64Var(&gf.initial, "initial-sparsity", 0, "sparsity of the first pruning")
+	f.Float64Var(&gf.rampStart, "ramp-start", 0, "share of the steps before the first pruning")
+	f.Float64Var(&gf.rampEnd, "ramp-end", 0.5, "share of the steps by which --sparsity is reached; the rest fine-tune")
+	f.IntVar(&gf.every, "prune-every", 0, "steps between prunings (default: the ramp in 30 intervals)")
+	f.IntVar(&gf.prunings, "prunings", 0, "cut the ramp into this many intervals (default 30)")
+	f.BoolVar(&gf.selfDistill, "distill", false, "also learn from SRC's soft targets (self-distillation)")
+	f.Float64Var(&topts.Temperature, "temperature", topts.Temperature, "softmax temperature of --distill's soft targets")
+	f.Float64Var(&topts.Alpha, "alpha", topts.Alpha, "weight of --distill's term (1-alpha weighs the labels)")
+	// One-shot pruning seeds its calibration windows from 0, as it did
+	// before --seed also ordered --gradual's examples.
+	topts.Seed = 0
+	addTrainFlags(cmd, &topts, &td)
+	f.IntVar(&topts.Epochs, "epochs", 20, "passes over the training images (ignored with --steps)")
+	for _, name := range gradualOnly {
+		fl := f.Lookup(name)
+		fl.Usage = "--gradual: " + fl.Usage
+	}
+	f.Lookup("seed").Usage = "seed of the calibration windows' offsets; with --gradual, of the order of the examples"
+	f.Lookup("threads").Usage = "threads (default: every core)"
 	return cmd
 }
+
+// gradualOnly are prune's flags that only --gradual uses.
+var gradualOnly = []string{"initial-sparsity", "ramp-start", "ramp-end", "prune-every", "prunings", "distill", "temperature", "alpha",
+	"data", "val", "limit", "steps", "epochs", "batch", "lr", "weight-decay", "warmup", "clip"}
 
 // saveOptions are the format options of prune's output: a Hugging Face
 // folder stores its sparse matrices in compressed-tensors' layouts unless

@@ -25,11 +25,23 @@ func BenchmarkForward(b *testing.B) {
 }
 
 // BenchmarkStep times a whole optimizer step (forward, backward, gradient
-// sum, clipping, AdamW) on a batch of 128, on 1 and 2 threads.
+// sum, clipping, AdamW) on a batch of 128, on 1 and 2 threads, and with 90%
+// of the weights masked: what holding a pruned network's zeros costs.
 func BenchmarkStep(b *testing.B) {
-	for _, threads := range []int{1, 2} {
-		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+	for _, c := range []struct {
+		threads int
+		masked  bool
+	}{{1, false}, {2, false}, {2, true}} {
+		name := fmt.Sprintf("threads=%d", c.threads)
+		if c.masked {
+			name += "/masked=0.9"
+		}
+		threads := c.threads
+		b.Run(name, func(b *testing.B) {
 			net, _ := NewNetwork(benchSizes, ReLU, 1)
+			if c.masked {
+				net.PruneMagnitude(0.9, false)
+			}
 			rng := rand.New(rand.NewPCG(1, 1))
 			d := Data{X: f32(randSlice(rng, 128*784, 1)), Y: make([]int, 128)}
 			idx := make([]int, 128)

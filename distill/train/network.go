@@ -3,7 +3,8 @@
 // temperature-scaled KL divergence to a teacher's soft targets; AdamW with a
 // linear warm-up and cosine decay, gradient clipping, and mini-batches split
 // over cores. The matrix products run on inference/kernels. A run is
-// deterministic for a given seed and thread count.
+// deterministic for a given seed and thread count. Masks hold a pruned
+// network's zeros fixed, and a Schedule prunes by magnitude as it trains.
 package train
 
 import (
@@ -25,6 +26,9 @@ type Network struct {
 
 	params []float32
 	w, b   [][]float32 // views into params: layer l's [out, in] weights and [out] bias
+	mask   []bool      // laid out as params: true where a weight is held at zero; nil for none
+	// maskGen counts the changes to mask, so that a trainer sees them.
+	maskGen int
 }
 
 // NewNetwork returns a network of the given sizes with seeded random

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,6 +46,12 @@ type Options struct {
 
 	Seed    uint64
 	Threads int // goroutines a mini-batch is split over; 0: every core
+
+	// Prune, when set, prunes the weight matrices by magnitude on a
+	// schedule as the training runs (gradual pruning), masking what it
+	// removes. Masked weights, whether from Prune or from the network's
+	// masks, stay zero, with their AdamW moments.
+	Prune *Schedule
 
 	// Val, when set, is scored (accuracy) after each epoch.
 	Val *Data
@@ -133,6 +140,11 @@ func Train(n *Network, d Data, opts Options) (Result, error) {
 	if steps == 0 {
 		steps = opts.Epochs * perEpoch
 	}
+	if opts.Prune != nil {
+		if err := opts.Prune.check(steps); err != nil {
+			return Result{}, err
+		}
+	}
 	threads := min(resolveThreads(opts.Threads), opts.Batch)
 
 	t := newTrainer(n, opts, threads)
@@ -151,6 +163,12 @@ func Train(n *Network, d Data, opts Options) (Result, error) {
 				order[i] = i
 			}
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		if p := opts.Prune; p != nil && p.prunes(s) {
+			if err := n.PruneMagnitude(p.SparsityAt(s), p.Global); err != nil {
+				return Result{}, err
+			}
+			t.transposeWeights(0, 1)
 		}
 		loss := t.step(d, order[pos*opts.Batch:(pos+1)*opts.Batch], s, steps)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
@@ -203,6 +221,11 @@ type trainer struct {
 	wt      [][]float32 // wᵀ of each layer but the first, for the input gradients
 	m, v    []float32   // Adam's moments, laid out as n.params
 	segs    []segment
+	// free lists, per segment, the offsets of its unmasked parameters in
+	// order; nil when none of the segment is masked. maskGen is the
+	// network's masks' generation they were made from.
+	free    [][]int32
+	maskGen int
 	work    []*worker
 }
 
@@ -240,6 +263,7 @@ func newTrainer(n *Network, opts Options, threads int) *trainer {
 		t.wt[l] = make([]float32, len(n.w[l]))
 	}
 	t.transposeWeights(0, 1)
+	t.syncMasks()
 	shard := (opts.Batch + threads - 1) / threads
 	widest := 0
 	for _, s := range n.Sizes {
@@ -261,6 +285,41 @@ func newTrainer(n *Network, opts Options, threads int) *trainer {
 		t.work = append(t.work, w)
 	}
 	return t
+}
+
+// syncMasks makes the free lists of the network's masks and zeroes the
+// masked weights' moments (and the weights, should they have moved): a weight
+// masked in the middle of a run starts from nothing if it is ever unmasked.
+func (t *trainer) syncMasks() {
+	t.maskGen = t.n.maskGen
+	t.free = make([][]int32, len(t.segs))
+	if t.n.mask == nil {
+		return
+	}
+	for si, seg := range t.segs {
+		mask := t.n.mask[seg.off : seg.off+seg.len]
+		if !slices.Contains(mask, true) {
+			continue
+		}
+		free := make([]int32, 0, len(mask)-count(mask))
+		for i, m := range mask {
+			if m {
+				j := seg.off + i
+				t.n.params[j], t.m[j], t.v[j] = 0, 0, 0
+			} else {
+				free = append(free, int32(i))
+			}
+		}
+		t.free[si] = free
+	}
+}
+
+// between returns the stretch of the sorted offsets free that lies in
+// [lo, hi).
+func between(free []int32, lo, hi int) []int32 {
+	a, _ := slices.BinarySearch(free, int32(lo))
+	b, _ := slices.BinarySearch(free, int32(hi))
+	return free[a:b]
 }
 
 // parallel runs f(0) .. f(threads-1) on their own goroutines and waits.
@@ -288,6 +347,9 @@ func (t *trainer) part(k, n int) (int, int) {
 // step runs optimizer step s of steps on the examples idx and returns their
 // mean loss.
 func (t *trainer) step(d Data, idx []int, s, steps int) float64 {
+	if t.maskGen != t.n.maskGen {
+		t.syncMasks()
+	}
 	loss, sumsq := t.accumulate(d, idx)
 	t.update(s, steps, sumsq)
 	return loss
@@ -307,7 +369,7 @@ func (t *trainer) accumulate(d Data, idx []int) (loss, sumsq float64) {
 	t.parallel(func(k int) {
 		g := t.work[0].grad
 		var ss float64
-		for _, seg := range t.segs {
+		for si, seg := range t.segs {
 			lo, hi := t.part(k, seg.len)
 			dst := g[seg.off+lo : seg.off+hi]
 			for _, w := range t.work[1:] {
@@ -315,6 +377,15 @@ func (t *trainer) accumulate(d Data, idx []int) (loss, sumsq float64) {
 				for i := range dst {
 					dst[i] += src[i]
 				}
+			}
+			if free := t.free[si]; free != nil {
+				// A masked weight is no parameter: its gradient is not
+				// part of the clipping norm.
+				gs := g[seg.off : seg.off+seg.len]
+				for _, i := range between(free, lo, hi) {
+					ss += float64(gs[i]) * float64(gs[i])
+				}
+				continue
 			}
 			for _, v := range dst {
 				ss += float64(v) * float64(v)
@@ -347,14 +418,19 @@ func (t *trainer) update(s, steps int, sumsq float64) {
 	t.parallel(func(k int) {
 		g, p := t.work[0].grad, t.n.params
 		c := c // each goroutine sets its own decay
-		for _, seg := range t.segs {
+		for si, seg := range t.segs {
 			lo, hi := t.part(k, seg.len)
 			c.decay = 1
 			if seg.decay {
 				c.decay = decay
 			}
 			r := seg.off + lo
-			adamw(p[r:seg.off+hi], g[r:], t.m[r:], t.v[r:], c)
+			if free := t.free[si]; free != nil {
+				end := seg.off + seg.len
+				adamwAt(p[seg.off:end], g[seg.off:end], t.m[seg.off:end], t.v[seg.off:end], between(free, lo, hi), c)
+			} else {
+				adamw(p[r:seg.off+hi], g[r:], t.m[r:], t.v[r:], c)
+			}
 		}
 	})
 	t.parallel(func(k int) { t.transposeWeights(k, t.threads) })
@@ -448,6 +524,19 @@ type adamConsts struct{ gs, b1, b2, a, s2, eps, decay float32 }
 func adamw(p, g, m, v []float32, c adamConsts) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for i := range p {
+		gi := c.gs * g[i]
+		mi := c.b1*m[i] + (1-c.b1)*gi
+		vi := c.b2*v[i] + (1-c.b2)*gi*gi
+		m[i], v[i] = mi, vi
+		p[i] = c.decay*p[i] - c.a*mi/(float32(math.Sqrt(float64(vi)))*c.s2+c.eps)
+	}
+}
+
+// adamwAt is adamw on the parameters p[i] for i in at only: a masked
+// tensor's free weights. The masked ones are not touched, so they stay zero.
+func adamwAt(p, g, m, v []float32, at []int32, c adamConsts) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	for _, i := range at {
 		gi := c.gs * g[i]
 		mi := c.b1*m[i] + (1-c.b1)*gi
 		vi := c.b2*v[i] + (1-c.b2)*gi*gi
