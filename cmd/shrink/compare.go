@@ -40,6 +40,8 @@ type compareConfig struct {
 	ctx, threads int
 	maxTokens    int
 	seed         uint64
+	// extra are variants made by the caller, measured after the recipes.
+	extra []variantSpec
 	// calibPath is the calibration text ("" for the text beyond the scored
 	// tokens); calibTokens and calibCtx size its windows.
 	calibPath             string
@@ -204,6 +206,10 @@ type variantSpec struct {
 	recipe *recipe // nil for a model file
 	path   string  // the model file
 	base   bool
+	// built is a variant made by the caller (shrink demo's trained ones),
+	// measured like a recipe's; how says how it was made.
+	built *model.Model
+	how   string
 }
 
 // compareVariants builds every variant cfg asks for, then measures each.
@@ -316,10 +322,14 @@ func prepareVariant(cfg compareConfig, s variantSpec, base *model.Model, baseKin
 	case s.base:
 		v.Recipe = s.recipe.text
 		v.SizeBytes, err = ggufBytes(base, baseKind, cfg.base, cfg.base, tmp)
-	case s.recipe != nil:
-		v.Recipe = s.recipe.text
-		if m, err = buildVariant(base, *s.recipe, build); err != nil {
-			return v, "", err
+	case s.recipe != nil || s.built != nil:
+		if s.built != nil {
+			m, v.Recipe = s.built, s.how
+		} else {
+			v.Recipe = s.recipe.text
+			if m, err = buildVariant(base, *s.recipe, build); err != nil {
+				return v, "", err
+			}
 		}
 		if err := format.Save(cfg.base, tmp, m, format.SaveOptions{To: format.GGUF}); err != nil {
 			return v, "", err

@@ -54,6 +54,8 @@ func compareClassifiers(cfg compareConfig) (*evalsuite.Report, error) {
 		switch {
 		case s.base:
 			v.Recipe = s.recipe.text
+		case s.built != nil:
+			m, v.Recipe, files[i] = s.built, s.how, dir
 		case s.recipe != nil:
 			v.Recipe = s.recipe.text
 			if m, err = buildVariant(base, *s.recipe, build); err != nil {
@@ -70,8 +72,9 @@ func compareClassifiers(cfg compareConfig) (*evalsuite.Report, error) {
 				return nil, fmt.Errorf("%s: compare --dataset needs an mlp classifier, not %q", s.path, m.Config.Arch)
 			}
 		}
-		// Every variant is measured as a Hugging Face folder, the base too.
-		if err := format.Save(cfg.base, dir, m, format.SaveOptions{To: format.HF}); err != nil {
+		// Every variant is measured as a Hugging Face folder, the base too,
+		// with sparse matrices in compressed-tensors' bitmask layout.
+		if err := format.Save(cfg.base, dir, m, format.SaveOptions{To: format.HF, Sparse: true}); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		if v.SizeBytes, err = format.DiskBytes(dir); err != nil {
@@ -159,7 +162,7 @@ func variantSpecs(cfg compareConfig) []variantSpec {
 		names[name] = true
 		specs = append(specs, variantSpec{name: name, path: p})
 	}
-	return specs
+	return append(specs, cfg.extra...)
 }
 
 // classifierSpeed is c's median rate over passes through the examples x in

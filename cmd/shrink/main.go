@@ -63,6 +63,7 @@ input or a failed command.`,
 		newTrainCmd(g),
 		newDistillCmd(g),
 		newFinetuneCmd(g),
+		newDemoCmd(g),
 	)
 	return root
 }
