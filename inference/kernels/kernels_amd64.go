@@ -241,7 +241,9 @@ func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 			}
 		}
 	}
-	transposeGeneric(dst[i:], ldd, src[i*lds:], lds, rows-i, cols)
+	if i < rows { // src may end before a whole stride past its last row
+		transposeGeneric(dst[i:], ldd, src[i*lds:], lds, rows-i, cols)
+	}
 }
 
 func streamRead(buf []float32) float32 {

@@ -198,6 +198,9 @@ func TestTranspose(t *testing.T) {
 		rng := rand.New(rand.NewPCG(33, 34))
 		for _, s := range []struct{ rows, cols, lds, ldd int }{
 			{1, 1, 1, 1}, {16, 16, 16, 16}, {17, 33, 40, 19}, {128, 768, 768, 2048}, {5, 100, 101, 9}, {48, 15, 15, 50},
+			// Whole 16-row tiles and rows farther apart than their length:
+			// the last row ends before a full stride does.
+			{16, 16, 24, 16}, {32, 20, 48, 40},
 		} {
 			src := poisoned(rng, (s.rows-1)*s.lds+s.cols)
 			size := (s.cols-1)*s.ldd + s.rows
