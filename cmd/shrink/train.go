@@ -4,13 +4,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shrinkml/shrink/distill/lm"
 	"github.com/shrinkml/shrink/distill/train"
 	"github.com/shrinkml/shrink/format"
 	"github.com/shrinkml/shrink/format/idx"
+	"github.com/shrinkml/shrink/inference/tokenizer"
+	"github.com/shrinkml/shrink/internal/progress"
+	"github.com/shrinkml/shrink/model"
 )
 
 // trainReport is train's --json output.
@@ -47,15 +52,18 @@ func newTrainCmd(g *globalFlags) *cobra.Command {
 		td        trainData
 		opts      = train.DefaultOptions()
 		force     bool
+		lf        lmFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "train OUT",
-		Short: "Train an MLP classifier on Fashion-MNIST from scratch",
-		Long: `train builds an MLP classifier with seeded random weights and trains it on
-Fashion-MNIST with mini-batch AdamW: a linear warm-up over the first --warmup
-share of the steps, then a cosine decay to zero, the gradient clipped to a
-global L2 norm of --clip, weight decay on the weights (not the biases). The
-inputs are the 784 pixels scaled to [0, 1].
+		Short: "Train an MLP classifier on Fashion-MNIST, or a small llama language model on text, from scratch",
+		Long: `train builds an MLP classifier (--arch mlp, the default) or a llama-family
+language model (--arch llama) with seeded random weights and trains it.
+
+--arch mlp trains on Fashion-MNIST with mini-batch AdamW: a linear warm-up
+over the first --warmup share of the steps, then a cosine decay to zero, the
+gradient clipped to a global L2 norm of --clip, weight decay on the weights
+(not the biases). The inputs are the 784 pixels scaled to [0, 1].
 
 The last --val images of the 60,000 training images (of the first --limit,
 when set) are held out: the validation accuracy after each epoch is
@@ -71,15 +79,51 @@ the folder Debian's dataset-fashion-mnist package installs.
 OUT is a Hugging Face folder (config.json with model_type "mlp", and
 model.safetensors) that every shrink command loads; it is written atomically
 and replaced only with --force. --json prints the summary as one object with
-test_accuracy, parameters, seconds, examples_per_s and a row per epoch.`,
+test_accuracy, parameters, seconds, examples_per_s and a row per epoch.
+
+--arch llama trains a decoder (RMSNorm, rotary attention with --kv-heads
+grouped key/value heads, a SwiGLU block of --hidden units, tied embeddings
+with --tied) on the UTF-8 text of --text. The last 10% of the file's bytes,
+from the start of a line, are held out, unless --heldout names a separate
+file, in which case all of --text is trained on. A BPE tokenizer of --vocab
+tokens (SentencePiece-style with byte fallback, as llama2.c's) is trained on
+the training text, or --tokenizer MODEL reuses that model's. Each of --steps
+steps draws --batch windows of --ctx tokens at random offsets; each window
+starts with the tokenizer's BOS token, as generation does. AdamW with
+--weight-decay on the matrices, a linear warm-up over --warmup of the steps
+then a cosine decay, and the gradient clipped to a norm of --clip; unless
+set, --steps is 1000, --batch 16, --lr 3e-3, --weight-decay 0.1 and --warmup
+0.05, and --hidden is 192. The held-out perplexity is reported before and
+after training. Each step splits its windows over --threads goroutines and
+adds their gradients in a fixed order, so the same --seed and --threads write
+the same bytes. OUT is a GGUF
+file (.gguf) or a Hugging Face folder, written atomically and replaced only
+with --force; shrink run generates text with it.`,
 		Example: `  shrink train --arch mlp --hidden 1200,1200 --data fashion-mnist ./fmnist-teacher
   shrink train --hidden 256 --epochs 5 --threads 2 --seed 3 ./small --json
-  shrink train --hidden 64 --limit 5000 --val 1000 --epochs 2 ./quick --data ./my-fashion-mnist`,
+  shrink train --hidden 64 --limit 5000 --val 1000 --epochs 2 ./quick --data ./my-fashion-mnist
+  shrink train --arch llama --text corpus.txt --vocab 512 --steps 2000 --threads 2 tiny.gguf
+  shrink train --arch llama --text train.txt --heldout held.txt --dim 96 --heads 6 --kv-heads 2 --hidden 256 --ctx 256 lm.gguf`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := args[0]
-			if arch != "mlp" {
-				return fmt.Errorf("--arch %q: train builds mlp classifiers only", arch)
+			fl := cmd.Flags()
+			switch arch {
+			case "llama":
+				for _, name := range []string{"data", "val", "limit", "epochs", "activation"} {
+					if fl.Changed(name) {
+						return fmt.Errorf("--%s applies to --arch mlp, not llama", name)
+					}
+				}
+				return trainLM(cmd, g, out, lf, hidden, opts, force)
+			case "mlp":
+				for _, name := range lmOnlyFlags {
+					if fl.Changed(name) {
+						return fmt.Errorf("--%s applies to --arch llama, not mlp", name)
+					}
+				}
+			default:
+				return fmt.Errorf("--arch %q: want mlp or llama", arch)
 			}
 			if len(hidden) == 0 {
 				return fmt.Errorf("--hidden: give at least one hidden layer width, e.g. --hidden 1200,1200")
@@ -154,13 +198,14 @@ test_accuracy, parameters, seconds, examples_per_s and a row per epoch.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&arch, "arch", "mlp", "architecture: mlp")
-	f.IntSliceVar(&hidden, "hidden", []int{1200, 1200}, "hidden layer widths")
+	f.StringVar(&arch, "arch", "mlp", "architecture: mlp (classifier) or llama (language model)")
+	f.IntSliceVar(&hidden, "hidden", []int{1200, 1200}, "hidden layer widths (mlp), or the one FFN width (llama, default 192)")
 	f.StringVar(&act, "activation", "relu", "activation between layers: relu or gelu")
 	addTrainFlags(cmd, &opts, &td)
 	f.IntVar(&opts.Epochs, "epochs", 15, "passes over the training images (ignored with --steps)")
 	f.BoolVar(&force, "force", false, "replace OUT if it exists")
 	f.BoolVar(&g.json, "json", false, "print the summary as JSON")
+	lf.add(cmd)
 	return cmd
 }
 
@@ -240,4 +285,263 @@ func checkOut(out string, force bool) error {
 		return fmt.Errorf("%s: the folder %s does not exist", out, filepath.Dir(out))
 	}
 	return nil
+}
+
+// lmFlags are train's flags for --arch llama.
+type lmFlags struct {
+	text, heldout, tokenizer         string
+	vocab, dim, layers, heads, kvHds int
+	ctx                              int
+	tied                             bool
+}
+
+// lmOnlyFlags are the flags --arch mlp rejects.
+var lmOnlyFlags = []string{"text", "heldout", "tokenizer", "vocab", "dim", "layers", "heads", "kv-heads", "ctx", "tied"}
+
+func (lf *lmFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&lf.text, "text", "", "llama: the UTF-8 text file to train on")
+	f.StringVar(&lf.heldout, "heldout", "", "llama: a text file to measure held-out perplexity on (default: the last 10% of --text)")
+	f.StringVar(&lf.tokenizer, "tokenizer", "", "llama: reuse this model's tokenizer instead of training one")
+	f.IntVar(&lf.vocab, "vocab", 512, "llama: size of the trained BPE vocabulary")
+	f.IntVar(&lf.dim, "dim", 64, "llama: hidden size")
+	f.IntVar(&lf.layers, "layers", 4, "llama: decoder layers")
+	f.IntVar(&lf.heads, "heads", 4, "llama: attention heads")
+	f.IntVar(&lf.kvHds, "kv-heads", 2, "llama: key/value heads (a divisor of --heads)")
+	f.IntVar(&lf.ctx, "ctx", 128, "llama: context length, the tokens of each training window")
+	f.BoolVar(&lf.tied, "tied", false, "llama: share the token embedding with the output head")
+}
+
+// heldOutShare is the share of --text held out without --heldout.
+const heldOutShare = 0.1
+
+// lmTrainReport is train --arch llama's --json output.
+type lmTrainReport struct {
+	SchemaVersion int    `json:"schema_version"`
+	Model         string `json:"model"`
+	Arch          string `json:"arch"`
+	Dim           int    `json:"dim"`
+	Layers        int    `json:"layers"`
+	Heads         int    `json:"heads"`
+	KVHeads       int    `json:"kv_heads"`
+	Hidden        int    `json:"hidden"`
+	Vocab         int    `json:"vocab"`
+	Context       int    `json:"context"`
+	Tied          bool   `json:"tied"`
+	Parameters    int64  `json:"parameters"`
+	FileBytes     int64  `json:"file_bytes"`
+
+	Text          string `json:"text"`
+	Heldout       string `json:"heldout"`   // a file, or "last 10% of text"
+	Tokenizer     string `json:"tokenizer"` // "trained", or the model it came from
+	TrainBytes    int    `json:"train_bytes"`
+	HeldoutBytes  int    `json:"heldout_bytes"`
+	TrainTokens   int    `json:"train_tokens"`
+	HeldoutTokens int    `json:"heldout_tokens"`
+
+	Batch     int     `json:"batch"`
+	LR        float64 `json:"lr"`
+	Seed      uint64  `json:"seed"`
+	lm.Result         // steps, tokens, threads, seconds, tokens_per_s, first_loss, last_loss
+
+	HeldoutLossBefore float64 `json:"heldout_loss_before"`
+	HeldoutLossAfter  float64 `json:"heldout_loss_after"`
+	PerplexityBefore  float64 `json:"heldout_perplexity_before"`
+	PerplexityAfter   float64 `json:"heldout_perplexity_after"`
+	TotalSeconds      float64 `json:"total_seconds"`
+}
+
+// trainLM is train --arch llama. opts holds the flags shared with --arch mlp;
+// those left unset get the language model's defaults.
+func trainLM(cmd *cobra.Command, g *globalFlags, out string, lf lmFlags, hidden []int, opts train.Options, force bool) error {
+	fl := cmd.Flags()
+	def := lm.DefaultOptions()
+	ffn := 192
+	if fl.Changed("hidden") {
+		if len(hidden) != 1 {
+			return fmt.Errorf("--hidden %v: --arch llama takes one FFN width", hidden)
+		}
+		ffn = hidden[0]
+	}
+	unset := func(name string, dst *float64, v float64) {
+		if !fl.Changed(name) {
+			*dst = v
+		}
+	}
+	unset("lr", &opts.LR, def.LR)
+	unset("weight-decay", &opts.WeightDecay, def.WeightDecay)
+	unset("warmup", &opts.Warmup, def.Warmup)
+	if !fl.Changed("steps") {
+		opts.Steps = def.Steps
+	}
+	if !fl.Changed("batch") {
+		opts.Batch = def.Batch
+	}
+	cfg := lm.Config{Dim: lf.dim, Layers: lf.layers, Heads: lf.heads, KVHeads: lf.kvHds, Hidden: ffn,
+		Vocab: lf.vocab, Context: lf.ctx, RopeTheta: 10000, NormEps: 1e-5, Tied: lf.tied}
+	switch {
+	case lf.text == "":
+		return fmt.Errorf("--text is required with --arch llama: the text file to train on")
+	case lf.tokenizer != "" && fl.Changed("vocab"):
+		return fmt.Errorf("--vocab and --tokenizer: the vocabulary is the tokenizer's; give one")
+	case lf.tokenizer == "" && lf.vocab < lm.MinVocab:
+		return fmt.Errorf("--vocab %d: want at least %d (3 special tokens, 256 byte tokens and U+2581)", lf.vocab, lm.MinVocab)
+	case opts.Steps < 1:
+		return fmt.Errorf("--steps %d: want at least 1", opts.Steps)
+	case opts.Batch < 1:
+		return fmt.Errorf("--batch %d: must be at least 1", opts.Batch)
+	case !(opts.LR > 0) || opts.LR > 1:
+		return fmt.Errorf("--lr %g: want a rate above 0 and at most 1", opts.LR)
+	case opts.WeightDecay < 0:
+		return fmt.Errorf("--weight-decay %g must not be negative", opts.WeightDecay)
+	case opts.Warmup < 0 || opts.Warmup >= 1:
+		return fmt.Errorf("--warmup %g: want a share from 0 to below 1", opts.Warmup)
+	case opts.Clip < 0:
+		return fmt.Errorf("--clip %g must not be negative", opts.Clip)
+	case opts.Threads < 0:
+		return fmt.Errorf("--threads %d must not be negative", opts.Threads)
+	case lf.ctx < 2 || lf.ctx > 1<<16:
+		return fmt.Errorf("--ctx %d: want 2 to %d", lf.ctx, 1<<16)
+	}
+	if cfg.Vocab < lm.MinVocab {
+		cfg.Vocab = lm.MinVocab // checked for real once the tokenizer is known
+	}
+	if err := cfg.Check(); err != nil {
+		return fmt.Errorf("--dim, --layers, --heads, --kv-heads, --hidden: %w", err)
+	}
+	kind, err := format.ParseOutputKind("", out)
+	if err != nil {
+		return err
+	}
+	if err := checkOut(out, force); err != nil {
+		return err
+	}
+	start := time.Now()
+
+	raw, err := os.ReadFile(lf.text)
+	if err != nil {
+		return err
+	}
+	trainText, heldText, heldName := string(raw), "", fmt.Sprintf("last %g%% of text", 100*heldOutShare)
+	if lf.heldout != "" {
+		h, err := os.ReadFile(lf.heldout)
+		if err != nil {
+			return err
+		}
+		heldText, heldName = string(h), lf.heldout
+	} else {
+		// The held-out part starts at the first line that begins in the
+		// last 10% of the bytes.
+		cut := int(float64(len(raw)) * (1 - heldOutShare))
+		if i := strings.IndexByte(trainText[cut:], '\n'); i >= 0 {
+			cut += i + 1
+		}
+		trainText, heldText = trainText[:cut], trainText[cut:]
+	}
+	if trainText == "" || heldText == "" {
+		return fmt.Errorf("%s: %d bytes leave no training or held-out text", lf.text, len(raw))
+	}
+	var tok *model.Tokenizer
+	tokName := "trained"
+	if lf.tokenizer != "" {
+		src, _, err := format.Load(lf.tokenizer, format.LoadOptions{})
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		if src.Tokenizer == nil {
+			return fmt.Errorf("--tokenizer %s: the model has no tokenizer", lf.tokenizer)
+		}
+		tok, tokName = src.Tokenizer, lf.tokenizer
+	} else if tok, err = lm.TrainTokenizer(trainText, lf.vocab); err != nil {
+		return err
+	}
+	enc, err := tokenizer.New(tok)
+	if err != nil {
+		return err
+	}
+	trainToks, heldToks := enc.Encode(trainText, false), enc.Encode(heldText, false)
+	cfg.Vocab = enc.VocabSize()
+	m, err := lm.New(cfg, opts.Seed)
+	if err != nil {
+		return err
+	}
+	bos := enc.BOS()
+	before, err := lm.Evaluate(m, heldToks, 0, bos, opts.Threads)
+	if err != nil {
+		return fmt.Errorf("held-out text: %w", err)
+	}
+
+	lopts := def
+	lopts.Steps, lopts.Batch, lopts.Context = opts.Steps, opts.Batch, lf.ctx
+	lopts.LR, lopts.WeightDecay, lopts.Warmup, lopts.Clip = opts.LR, opts.WeightDecay, opts.Warmup, opts.Clip
+	lopts.BOS, lopts.Seed, lopts.Threads = bos, opts.Seed, opts.Threads
+	perStep := int64(lopts.Batch * lopts.Context)
+	bar := progress.New("train", int64(lopts.Steps)*perStep, "tokens", g.quiet)
+	smooth := -1.0
+	lopts.OnStep = func(s lm.Step) {
+		if smooth < 0 {
+			smooth = s.Loss
+		}
+		smooth = 0.95*smooth + 0.05*s.Loss
+		bar.Label(fmt.Sprintf("train loss %.3f, %.0f tokens/s", smooth, s.TokensPerSec))
+		bar.Add(perStep)
+	}
+	res, err := lm.Train(m, trainToks, lopts)
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("%s: %w", lf.text, err)
+	}
+	after, err := lm.Evaluate(m, heldToks, 0, bos, opts.Threads)
+	if err != nil {
+		return err
+	}
+
+	mm := m.Model(tok)
+	if err := format.Save("", out, mm, format.SaveOptions{To: kind, Force: force}); err != nil {
+		return err
+	}
+	saved, _, err := format.Load(out, format.LoadOptions{})
+	if err != nil {
+		return err
+	}
+	defer saved.Close()
+	disk, err := format.DiskBytes(out)
+	if err != nil {
+		return err
+	}
+	rep := lmTrainReport{SchemaVersion: 1, Model: out, Arch: "llama", Dim: cfg.Dim, Layers: cfg.Layers, Heads: cfg.Heads,
+		KVHeads: cfg.KVHeads, Hidden: cfg.Hidden, Vocab: cfg.Vocab, Context: cfg.Context, Tied: cfg.Tied,
+		Parameters: saved.Parameters(), FileBytes: disk, Text: lf.text, Heldout: heldName, Tokenizer: tokName,
+		TrainBytes: len(trainText), HeldoutBytes: len(heldText), TrainTokens: len(trainToks), HeldoutTokens: len(heldToks),
+		Batch: lopts.Batch, LR: lopts.LR, Seed: lopts.Seed, Result: res,
+		HeldoutLossBefore: before.Loss, HeldoutLossAfter: after.Loss, PerplexityBefore: before.Perplexity,
+		PerplexityAfter: after.Perplexity, TotalSeconds: time.Since(start).Seconds()}
+	if g.json {
+		return writeJSON(cmd.OutOrStdout(), rep)
+	}
+	return writeLMTrainTable(cmd, rep)
+}
+
+func writeLMTrainTable(cmd *cobra.Command, r lmTrainReport) error {
+	tied := ""
+	if r.Tied {
+		tied = ", tied embeddings"
+	}
+	rows := [][]string{
+		{"model", r.Model},
+		{"shape", fmt.Sprintf("llama: dim %d, %d layers, %d heads, %d kv heads, hidden %d, vocab %d, context %d%s",
+			r.Dim, r.Layers, r.Heads, r.KVHeads, r.Hidden, r.Vocab, r.Context, tied)},
+		{"parameters", commas(r.Parameters)},
+		{"file", humanBytes(r.FileBytes)},
+		{"tokenizer", r.Tokenizer},
+		{"train text", fmt.Sprintf("%s: %s bytes, %s tokens", r.Text, commas(int64(r.TrainBytes)), commas(int64(r.TrainTokens)))},
+		{"held-out text", fmt.Sprintf("%s: %s bytes, %s tokens", r.Heldout, commas(int64(r.HeldoutBytes)), commas(int64(r.HeldoutTokens)))},
+		{"steps", fmt.Sprintf("%s of %d windows of %d tokens, lr %g, seed %d", commas(int64(r.Steps)), r.Batch, r.Context, r.LR, r.Seed)},
+		{"train loss", fmt.Sprintf("%.4f -> %.4f", r.FirstLoss, r.LastLoss)},
+		{"held-out loss", fmt.Sprintf("%.4f -> %.4f", r.HeldoutLossBefore, r.HeldoutLossAfter)},
+		{"held-out perplexity", fmt.Sprintf("%.2f -> %.2f", r.PerplexityBefore, r.PerplexityAfter)},
+		{"training", fmt.Sprintf("%.1f s, %.0f tokens/s, %d threads", r.Seconds, r.TokensPerSec, r.Threads)},
+	}
+	return writeTable(cmd.OutOrStdout(), []string{"", "value"}, rows)
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -205,6 +206,112 @@ func TestTrainErrors(t *testing.T) {
 		{[]string{"eval", gguf, "--dataset", "fashion-mnist", "--text", gguf}, "--text and --dataset"},
 		{append([]string{"eval", gguf, "--dataset", "fashion-mnist"}, d...), "scores an mlp classifier"},
 		{[]string{"eval", gguf, "--dataset", "fashion-mnist", "--data", empty}, "apt-get install dataset-fashion-mnist"},
+	} {
+		_, errOut, code := shrink(t, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.msg) {
+			t.Errorf("shrink %s: exit %d, %q; want exit 2 naming %q", strings.Join(c.args, " "), code, errOut, c.msg)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a failed command left %s", out)
+	}
+}
+
+// lmText writes a small corpus of prose and Go-like lines for train --arch llama.
+func lmText(t *testing.T, dir string, lines int, seed uint64) string {
+	t.Helper()
+	words := strings.Fields("the model reads each token and guesses the next one from what came before it while the loss falls step by step")
+	rng := rand.New(rand.NewPCG(seed, 3))
+	var b strings.Builder
+	for i := range lines {
+		if i%4 == 3 {
+			b.WriteString("\tif err != nil {\n\t\treturn err\n\t}\n")
+			continue
+		}
+		for j := range 3 + rng.IntN(8) {
+			if j > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(words[rng.IntN(len(words))])
+		}
+		b.WriteString(".\n")
+	}
+	path := filepath.Join(dir, fmt.Sprintf("text%d.txt", seed))
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestTrainLlama trains a tiny language model from text: the held-out
+// perplexity falls, one seed writes the same bytes twice, the file runs, and
+// a second model reuses the first one's tokenizer.
+func TestTrainLlama(t *testing.T) {
+	dir := t.TempDir()
+	text := lmText(t, dir, 1500, 1)
+	a, b := filepath.Join(dir, "a.gguf"), filepath.Join(dir, "b.gguf")
+	args := []string{"train", "--arch", "llama", "--text", text, "--vocab", "300", "--dim", "16", "--layers", "1", "--heads", "2",
+		"--kv-heads", "1", "--hidden", "32", "--ctx", "32", "--steps", "40", "--batch", "4", "--threads", "2", "--seed", "3", "--quiet"}
+	rep := readJSON(t, mustShrink(t, append(args, a, "--json")...))
+	t.Logf("held-out perplexity %.1f -> %.1f, %.0f tokens/s", rep["heldout_perplexity_before"], rep["heldout_perplexity_after"], rep["tokens_per_s"])
+	params := 300*16*2 + 16 + (16 + 16*(16+8+8) + 16*16 + 16 + 2*32*16 + 16*32)
+	if rep["vocab"] != 300.0 || rep["parameters"] != float64(params) || rep["steps"] != 40.0 || rep["tokens"] != float64(40*4*32) ||
+		rep["heldout"] != "last 10% of text" || rep["tokenizer"] != "trained" || !(rep["train_tokens"].(float64) > 1000) ||
+		!(rep["heldout_perplexity_after"].(float64) < 0.5*rep["heldout_perplexity_before"].(float64)) || !(rep["tokens_per_s"].(float64) > 0) {
+		t.Errorf("train --arch llama --json: %v", rep)
+	}
+	table := mustShrink(t, append(args, b)...)
+	for _, want := range []string{"held-out perplexity", "dim 16, 1 layers, 2 heads, 1 kv heads, hidden 32, vocab 300, context 32", "tokens/s, 2 threads"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("train table lacks %q:\n%s", want, table)
+		}
+	}
+	x, _ := os.ReadFile(a)
+	y, _ := os.ReadFile(b)
+	if len(x) == 0 || !bytes.Equal(x, y) {
+		t.Error("two runs with the same seed and threads write different files")
+	}
+	if out := mustShrink(t, "run", a, "-p", "the model", "-n", "12", "--threads", "1"); len(out) == 0 {
+		t.Error("run printed nothing")
+	}
+	if _, errOut, code := shrink(t, append(args, a)...); code != 2 || !strings.Contains(errOut, "exists") {
+		t.Errorf("train over an existing model: exit %d, %s", code, errOut)
+	}
+
+	held := lmText(t, dir, 200, 2)
+	c := filepath.Join(dir, "c.gguf")
+	rep = readJSON(t, mustShrink(t, "train", "--arch", "llama", "--text", text, "--heldout", held, "--tokenizer", a, "--dim", "16",
+		"--layers", "1", "--heads", "2", "--kv-heads", "2", "--hidden", "32", "--ctx", "16", "--steps", "5", "--batch", "2", "--tied", "--quiet", "--json", c))
+	if rep["tokenizer"] != a || rep["heldout"] != held || rep["vocab"] != 300.0 || rep["tied"] != true || rep["context"] != 16.0 {
+		t.Errorf("train --tokenizer --heldout --json: %v", rep)
+	}
+}
+
+func TestTrainLlamaErrors(t *testing.T) {
+	dir := t.TempDir()
+	text := lmText(t, dir, 100, 1)
+	out := filepath.Join(dir, "out.gguf")
+	l := []string{"train", out, "--arch", "llama", "--text", text}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"train", out, "--arch", "llama"}, "--text is required"},
+		{append(l, "--epochs", "3"), "--epochs applies to --arch mlp"},
+		{append(l, "--data", dir), "--data applies to --arch mlp"},
+		{[]string{"train", out, "--text", text}, "--text applies to --arch llama"},
+		{[]string{"train", out, "--vocab", "300"}, "--vocab applies to --arch llama"},
+		{append(l, "--vocab", "100"), "--vocab 100"},
+		{append(l, "--tokenizer", out, "--vocab", "300"), "--vocab and --tokenizer"},
+		{append(l, "--hidden", "32,32"), "one FFN width"},
+		{append(l, "--kv-heads", "3"), "not a multiple of 3 kv heads"},
+		{append(l, "--dim", "30"), "not a multiple of 4 heads"},
+		{append(l, "--steps", "0"), "--steps 0"},
+		{append(l, "--ctx", "1"), "--ctx 1"},
+		{append(l, "--lr", "2"), "--lr 2"},
+		{append(l, "--text", filepath.Join(dir, "none.txt")), "none.txt"},
+		{append(l, "--ctx", "4096"), "fewer than a window"},
+		{[]string{"train", filepath.Join(dir, "no", "out.gguf"), "--arch", "llama", "--text", text}, "does not exist"},
 	} {
 		_, errOut, code := shrink(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.msg) {

@@ -92,8 +92,8 @@ func (act Activation) backward(dz, da, z []float32) {
 	}
 }
 
-// logSoftmax sets out[i] = log softmax(z/t)[i] in float64.
-func logSoftmax(out []float64, z []float32, t float64) {
+// LogSoftmax sets out[i] = log softmax(z/t)[i], computed in float64.
+func LogSoftmax(out []float64, z []float32, t float64) {
 	m := math.Inf(-1)
 	for _, v := range z {
 		m = math.Max(m, float64(v)/t)
@@ -115,7 +115,7 @@ func softmaxCE(dz, z []float32, y []int, k int, scale float64, ls []float64) flo
 	var loss float64
 	for t, label := range y {
 		row, d := z[t*k:(t+1)*k], dz[t*k:(t+1)*k]
-		logSoftmax(ls, row, 1)
+		LogSoftmax(ls, row, 1)
 		loss -= ls[label]
 		for i, l := range ls {
 			g := math.Exp(l)
@@ -136,7 +136,7 @@ func klTemp(dz, z, p []float32, n, k int, temp, scale float64, ls []float64) flo
 	var loss float64
 	for t := range n {
 		row, d, pt := z[t*k:(t+1)*k], dz[t*k:(t+1)*k], p[t*k:(t+1)*k]
-		logSoftmax(ls, row, temp)
+		LogSoftmax(ls, row, temp)
 		for i, l := range ls {
 			pi := float64(pt[i])
 			if pi > 0 {
@@ -154,7 +154,7 @@ func SoftTargets(z []float32, k int, temp float64) []float32 {
 	p := make([]float32, len(z))
 	ls := make([]float64, k)
 	for t := 0; t < len(z)/k; t++ {
-		logSoftmax(ls, z[t*k:(t+1)*k], temp)
+		LogSoftmax(ls, z[t*k:(t+1)*k], temp)
 		for i, l := range ls {
 			p[t*k+i] = float32(math.Exp(l))
 		}

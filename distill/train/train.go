@@ -322,14 +322,15 @@ func between(free []int32, lo, hi int) []int32 {
 	return free[a:b]
 }
 
-// parallel runs f(0) .. f(threads-1) on their own goroutines and waits.
-func (t *trainer) parallel(f func(k int)) {
-	if t.threads == 1 {
+// Parallel runs f(0) .. f(threads-1), each on its own goroutine (the
+// caller's when threads is 1), and waits for them.
+func Parallel(threads int, f func(k int)) {
+	if threads == 1 {
 		f(0)
 		return
 	}
 	var wg sync.WaitGroup
-	for k := range t.threads {
+	for k := range threads {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -339,10 +340,16 @@ func (t *trainer) parallel(f func(k int)) {
 	wg.Wait()
 }
 
-// part returns the k-th of t.threads contiguous parts of [0, n).
-func (t *trainer) part(k, n int) (int, int) {
-	return k * n / t.threads, (k + 1) * n / t.threads
+// Part returns the bounds of the k-th of parts contiguous parts of [0, n).
+func Part(k, parts, n int) (int, int) {
+	return k * n / parts, (k + 1) * n / parts
 }
+
+// parallel runs f over the trainer's threads.
+func (t *trainer) parallel(f func(k int)) { Parallel(t.threads, f) }
+
+// part returns the k-th of t.threads contiguous parts of [0, n).
+func (t *trainer) part(k, n int) (int, int) { return Part(k, t.threads, n) }
 
 // step runs optimizer step s of steps on the examples idx and returns their
 // mean loss.
