@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/shrinkml/shrink/internal/calib"
 	"github.com/shrinkml/shrink/model"
 )
 
@@ -44,6 +45,45 @@ func BenchmarkQuantize(b *testing.B) {
 			for b.Loop() {
 				if _, _, err := Quantize(m, Options{Scheme: Q4_0, Threads: threads}); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGPTQScale measures the scale search GPTQ runs on every block it
+// reaches in column order, against RTN's absmax choice.
+func BenchmarkGPTQScale(b *testing.B) {
+	const cols, n = 256, 600
+	w, x := layerData(1, cols, n, 7)
+	h := calib.NewHessian(cols, 1)
+	h.Add(x, n)
+	f, err := calib.InverseCholesky(h.Sym(), calib.DefaultDamp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := f.U.RawTriangular()
+	wf := make([]float64, cols)
+	for i, v := range w {
+		wf[i] = float64(v)
+	}
+	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
+		b.Run(string(sc)+"/absmax", func(b *testing.B) {
+			for b.Loop() {
+				for blk := 0; blk < cols; blk += 32 {
+					if _, err := chooseScale(sc, w[blk:blk+32]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+		b.Run(string(sc)+"/search", func(b *testing.B) {
+			var s scaleSearch
+			for b.Loop() {
+				for blk := 0; blk < cols; blk += 32 {
+					if _, err := s.gptqScale(sc, wf[blk:blk+32], raw.Data[blk*raw.Stride+blk:], raw.Stride); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
 		})

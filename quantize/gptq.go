@@ -30,6 +30,11 @@ type gptqMatrix struct {
 	perm  []int // processing position -> column; nil for column order
 	dead  []int // processing positions of dead inputs
 	fixed bool  // scales chosen up front from the original weights (act order)
+	// absmax keeps RTN's scales, the extreme weight pinned (see chooseScale);
+	// otherwise scaleSearch picks them, weighing act order's static scales
+	// by hdiag, the Hessian's diagonal in column order.
+	absmax bool
+	hdiag  []float64
 }
 
 // gptqScratch is a job's working memory, reused across jobs.
@@ -38,6 +43,7 @@ type gptqScratch struct {
 	w, err   []float64
 	codes    []int8
 	scales   []blockScale
+	search   scaleSearch
 }
 
 // quantizeRows runs GPTQ on rows [r0, r0+nr) of g's matrix and writes their
@@ -88,7 +94,13 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 		for j := range x {
 			x[j] = value(b*32 + j)
 		}
-		bs, err := chooseScale(g.sc, x)
+		var bs blockScale
+		var err error
+		if g.absmax {
+			bs, err = chooseScale(g.sc, x)
+		} else {
+			bs, err = s.search.searchScale(g.sc, x, g.hdiag[b*32:b*32+32])
+		}
 		if err != nil {
 			return fmt.Errorf("tensor %q: row %d: block %d: %w", t.Name, r0+r, b, err)
 		}
@@ -121,9 +133,17 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 				// The block is first reached: its weights have received the
 				// error of every column before it.
 				for r := range nr {
-					if err := scale(r, c/32, func(c int) float32 { return float32(w[r*cols+c]) }); err != nil {
-						return err
+					if g.absmax {
+						if err := scale(r, c/32, func(c int) float32 { return float32(w[r*cols+c]) }); err != nil {
+							return err
+						}
+						continue
 					}
+					bs, err := s.search.gptqScale(g.sc, w[r*cols+p:r*cols+p+32], u[p*ldu+p:], ldu)
+					if err != nil {
+						return fmt.Errorf("tensor %q: row %d: block %d: %w", t.Name, r0+r, c/32, err)
+					}
+					s.scales[r*nb+c/32] = bs
 				}
 			}
 			upp := u[p*ldu+p]
@@ -171,8 +191,10 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 
 // newGPTQMatrix prepares t (planned as p, scheme sc) for GPTQ with its
 // group's Hessian factor f (over the columns in perm's order, or in column
-// order when perm is nil).
-func newGPTQMatrix(t *model.Tensor, p *tensorPlan, sc Scheme, f *calib.InverseFactor, perm []int) *gptqMatrix {
+// order when perm is nil) and the Hessian's diagonal hdiag in column order.
+// A nil hdiag keeps RTN's absmax scales instead of searching.
+func newGPTQMatrix(t *model.Tensor, p *tensorPlan, sc Scheme, f *calib.InverseFactor, perm []int, hdiag []float64) *gptqMatrix {
 	raw := f.U.RawTriangular()
-	return &gptqMatrix{t: t, p: p, sc: sc, u: raw.Data, ldu: raw.Stride, perm: perm, dead: f.Dead, fixed: perm != nil}
+	return &gptqMatrix{t: t, p: p, sc: sc, u: raw.Data, ldu: raw.Stride, perm: perm, dead: f.Dead, fixed: perm != nil,
+		absmax: hdiag == nil, hdiag: hdiag}
 }

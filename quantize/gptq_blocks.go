@@ -9,11 +9,12 @@ import (
 )
 
 // blockScale is how one 32-weight block is stored: the scale (and Q4_1
-// minimum) chosen exactly as the RTN row functions choose them, and the
-// weights pinned to the extreme codes that set them.
+// minimum), chosen as the RTN row functions choose them with the weights that
+// set them pinned to their extreme codes (chooseScale), or searched with
+// nothing pinned (see scaleSearch).
 type blockScale struct {
-	id    float32 // 1/d as RTN computes it (0 when d is 0)
-	lo    float32 // Q4_1: the float32 minimum the codes are measured from
+	id    float32 // 1/d as RTN computes it (0 when d is 0); 1/stored d when searched
+	lo    float32 // Q4_1: the float32 minimum the codes are measured from (the stored one when searched)
 	d, m  float32 // the stored fp16 scale and minimum, as float32
 	dBits uint16
 	mBits uint16

@@ -90,9 +90,10 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 			return fmt.Errorf("gptq: layer %d: %w", li, err)
 		}
 		type factor struct {
-			f    *calib.InverseFactor
-			perm []int
-			err  error
+			f     *calib.InverseFactor
+			perm  []int
+			hdiag []float64 // H's diagonal in column order, for the scale search
+			err   error
 		}
 		factors := map[inference.LinearGroup]*factor{}
 		var wg sync.WaitGroup
@@ -104,6 +105,12 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				H := h.Sym()
+				if !opts.AbsmaxScales {
+					fc.hdiag = make([]float64, H.SymmetricDim())
+					for j := range fc.hdiag {
+						fc.hdiag[j] = H.At(j, j)
+					}
+				}
 				if opts.ActOrder {
 					fc.perm = calib.ActOrder(H)
 					H = calib.Permute(H, fc.perm)
@@ -133,7 +140,7 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 			}
 			p.data, p.damp = make([]byte, size), fc.f.Damp
 			sc := schemeOf(p.to)
-			mats = append(mats, newGPTQMatrix(t, p, sc, fc.f, fc.perm))
+			mats = append(mats, newGPTQMatrix(t, p, sc, fc.f, fc.perm, fc.hdiag))
 			for r := 0; r < t.Rows(); r += gptqRows {
 				jobs = append(jobs, job{len(mats) - 1, r, min(gptqRows, t.Rows()-r)})
 			}

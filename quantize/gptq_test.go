@@ -11,12 +11,19 @@ import (
 )
 
 // gptqDense quantizes the rows×cols matrix w with GPTQ against the n input
-// rows x, returning the blocks.
-func gptqDense(t *testing.T, w []float32, rows, cols int, sc Scheme, x []float32, n int, actOrder bool) []byte {
+// rows x, returning the blocks; absmax keeps RTN's scales (AbsmaxScales).
+func gptqDense(t *testing.T, w []float32, rows, cols int, sc Scheme, x []float32, n int, actOrder, absmax bool) []byte {
 	t.Helper()
 	h := calib.NewHessian(cols, 2)
 	h.Add(x, n)
 	H := h.Sym()
+	var hdiag []float64
+	if !absmax {
+		hdiag = make([]float64, cols)
+		for j := range hdiag {
+			hdiag[j] = H.At(j, j)
+		}
+	}
 	var perm []int
 	if actOrder {
 		perm = calib.ActOrder(H)
@@ -29,7 +36,7 @@ func gptqDense(t *testing.T, w []float32, rows, cols int, sc Scheme, x []float32
 	tensor := model.NewF32("w", []int{rows, cols}, w)
 	size, _ := model.ByteSize(sc.DType(), tensor.Shape)
 	p := &tensorPlan{action: Quantized, to: sc.DType(), data: make([]byte, size)}
-	g := newGPTQMatrix(tensor, p, sc, f, perm)
+	g := newGPTQMatrix(tensor, p, sc, f, perm, hdiag)
 	var s gptqScratch
 	for r := 0; r < rows; r += gptqRows {
 		var sums [2]float64
@@ -107,24 +114,31 @@ func TestGPTQBeatsRTN(t *testing.T) {
 	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
 		rtn := outputError(t, w, rtnDense(t, w, rows, cols, sc), sc, rows, cols, x, n)
 		for _, act := range []bool{false, true} {
-			q := gptqDense(t, w, rows, cols, sc, x, n, act)
-			got := outputError(t, w, q, sc, rows, cols, x, n)
-			t.Logf("%s act-order %v: output error %.4g, RTN %.4g (%.0f%%)", sc, act, got, rtn, 100*got/rtn)
-			if got >= 0.9*rtn {
-				t.Errorf("%s act-order %v: GPTQ output error %g is not clearly below RTN's %g", sc, act, got, rtn)
+			var errs [2]float64
+			for i, absmax := range []bool{true, false} {
+				q := gptqDense(t, w, rows, cols, sc, x, n, act, absmax)
+				errs[i] = outputError(t, w, q, sc, rows, cols, x, n)
+				t.Logf("%s act-order %v absmax %v: output error %.4g, RTN %.4g (%.0f%%)", sc, act, absmax, errs[i], rtn, 100*errs[i]/rtn)
+				if errs[i] >= 0.9*rtn {
+					t.Errorf("%s act-order %v absmax %v: GPTQ output error %g is not clearly below RTN's %g", sc, act, absmax, errs[i], rtn)
+				}
+			}
+			if errs[1] >= errs[0] {
+				t.Errorf("%s act-order %v: GPTQ with searched scales has output error %g, with absmax scales %g", sc, act, errs[1], errs[0])
 			}
 		}
 	}
 }
 
-// TestGPTQBlocksAreRTNFixedPoints checks that every block GPTQ writes is the
-// block RTN writes for GPTQ's dequantized values: the scales are RTN's.
+// TestGPTQBlocksAreRTNFixedPoints checks that with AbsmaxScales every block
+// GPTQ writes is the block RTN writes for GPTQ's dequantized values: the
+// scales are RTN's.
 func TestGPTQBlocksAreRTNFixedPoints(t *testing.T) {
 	const rows, cols, n = 33, 256, 300
 	w, x := layerData(rows, cols, n, 5)
 	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
 		for _, act := range []bool{false, true} {
-			q := gptqDense(t, w, rows, cols, sc, x, n, act)
+			q := gptqDense(t, w, rows, cols, sc, x, n, act, true)
 			deq := make([]float32, rows*cols)
 			if err := model.Dequantize(deq, sc.DType(), q); err != nil {
 				t.Fatal(err)
@@ -145,21 +159,78 @@ func TestGPTQBlocksAreRTNFixedPoints(t *testing.T) {
 	}
 }
 
-// TestGPTQIdentityHessianIsRTN: with orthogonal inputs of equal norm, H is a
-// multiple of the identity, no error crosses columns, and GPTQ writes RTN's
-// bytes (with or without act order, whose scales then are RTN's too).
-func TestGPTQIdentityHessianIsRTN(t *testing.T) {
+// TestGPTQIdentityHessian: with orthogonal inputs of equal norm, H is a
+// multiple of the identity and no error crosses columns. With AbsmaxScales
+// GPTQ then writes RTN's bytes (with or without act order, whose scales then
+// are RTN's too); with the search it writes, block by block, what the search
+// picks for that block alone, which is never worse than RTN's block.
+func TestGPTQIdentityHessian(t *testing.T) {
 	const rows, cols = 35, 96
 	w, _ := layerData(rows, cols, 1, 9)
 	x := make([]float32, cols*cols)
 	for c := range cols {
 		x[c*cols+c] = 3
 	}
+	h := calib.NewHessian(cols, 1)
+	h.Add(x, cols)
+	f, err := calib.InverseCholesky(h.Sym(), calib.DefaultDamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := f.U.RawTriangular()
+	hd := make([]float64, cols)
+	for j := range hd {
+		hd[j] = h.Sym().At(j, j)
+	}
 	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
-		want := rtnDense(t, w, rows, cols, sc)
+		rtn := rtnDense(t, w, rows, cols, sc)
+		bb := sc.DType().BlockBytes()
 		for _, act := range []bool{false, true} {
-			if got := gptqDense(t, w, rows, cols, sc, x, cols, act); !bytes.Equal(got, want) {
-				t.Errorf("%s act-order %v: GPTQ with H = cI differs from RTN", sc, act)
+			if got := gptqDense(t, w, rows, cols, sc, x, cols, act, true); !bytes.Equal(got, rtn) {
+				t.Errorf("%s act-order %v: GPTQ with absmax scales and H = cI differs from RTN", sc, act)
+			}
+			got := gptqDense(t, w, rows, cols, sc, x, cols, act, false)
+			want := make([]byte, len(got))
+			var s scaleSearch
+			codes := make([]int8, 32)
+			for r := range rows {
+				for b := range cols / 32 {
+					wb := w[r*cols+b*32 : r*cols+b*32+32]
+					var bs blockScale
+					if act {
+						bs, err = s.searchScale(sc, wb, hd[b*32:])
+					} else {
+						w64 := make([]float64, 32)
+						for j, v := range wb {
+							w64[j] = float64(v)
+						}
+						bs, err = s.gptqScale(sc, w64, u.Data[b*32*u.Stride+b*32:], u.Stride)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					var se, rtnErr float64
+					for j, v := range wb {
+						code, q := quantizeWeight(sc, &bs, j, v)
+						codes[j] = int8(code)
+						se += (float64(v) - float64(q)) * (float64(v) - float64(q))
+					}
+					k := (r*cols/32 + b) * bb
+					encodeBlock(sc, want[k:], &bs, codes)
+					deq := make([]float32, 32)
+					if err := model.Dequantize(deq, sc.DType(), rtn[k:k+bb]); err != nil {
+						t.Fatal(err)
+					}
+					for j, v := range wb {
+						rtnErr += (float64(v) - float64(deq[j])) * (float64(v) - float64(deq[j]))
+					}
+					if se > rtnErr*(1+1e-6) {
+						t.Errorf("%s act-order %v: row %d, block %d: searched error %g, RTN's %g", sc, act, r, b, se, rtnErr)
+					}
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s act-order %v: GPTQ with H = cI differs from the scale search block by block", sc, act)
 			}
 		}
 	}
@@ -173,7 +244,7 @@ func TestGPTQDeadInputs(t *testing.T) {
 	for k := range n {
 		x[k*cols+5] = 0
 	}
-	q := gptqDense(t, w, rows, cols, Q8_0, x, n, false)
+	q := gptqDense(t, w, rows, cols, Q8_0, x, n, false, false)
 	deq := make([]float32, rows*cols)
 	model.Dequantize(deq, model.Q8_0, q)
 	for r := range rows {
@@ -201,26 +272,29 @@ func TestQuantizeGPTQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, act := range []bool{false, true} {
-		var first *model.Model
-		for _, threads := range []int{1, 3} {
-			q, rep, err := Quantize(m, Options{Scheme: Q4_1, Method: GPTQ, Calibration: seqs, ActOrder: act, Threads: threads})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Method != GPTQ || rep.CalibrationTokens != 120 || rep.ActOrder != act || rep.MaxDamp != calib.DefaultDamp {
-				t.Errorf("report: method %s, %d tokens, act order %v, damp %g", rep.Method, rep.CalibrationTokens, rep.ActOrder, rep.MaxDamp)
-			}
-			for i, qt := range q.Tensors {
-				rt := rtn.Tensors[i]
-				layer := qt.Name != model.TokenEmbedding && qt.Name != model.OutputHead && len(qt.Shape) == 2
-				if qt.DType != rt.DType || bytes.Equal(qt.Data, rt.Data) == layer {
-					t.Errorf("act order %v: %s: %s (RTN %s), same bytes as RTN: %v", act, qt.Name, qt.DType, rt.DType, !layer)
+		for _, absmax := range []bool{false, true} {
+			var first *model.Model
+			for _, threads := range []int{1, 3} {
+				q, rep, err := Quantize(m, Options{Scheme: Q4_1, Method: GPTQ, Calibration: seqs, ActOrder: act, AbsmaxScales: absmax, Threads: threads})
+				if err != nil {
+					t.Fatal(err)
 				}
-				if first != nil && !bytes.Equal(qt.Data, first.Tensors[i].Data) {
-					t.Errorf("act order %v: %s depends on the thread count", act, qt.Name)
+				scales := map[bool]string{false: "search", true: "absmax"}[absmax]
+				if rep.Method != GPTQ || rep.CalibrationTokens != 120 || rep.ActOrder != act || rep.MaxDamp != calib.DefaultDamp || rep.BlockScales != scales {
+					t.Errorf("report: method %s, %d tokens, act order %v, damp %g, block scales %q", rep.Method, rep.CalibrationTokens, rep.ActOrder, rep.MaxDamp, rep.BlockScales)
 				}
+				for i, qt := range q.Tensors {
+					rt := rtn.Tensors[i]
+					layer := qt.Name != model.TokenEmbedding && qt.Name != model.OutputHead && len(qt.Shape) == 2
+					if qt.DType != rt.DType || bytes.Equal(qt.Data, rt.Data) == layer {
+						t.Errorf("act order %v, absmax %v: %s: %s (RTN %s), same bytes as RTN: %v", act, absmax, qt.Name, qt.DType, rt.DType, !layer)
+					}
+					if first != nil && !bytes.Equal(qt.Data, first.Tensors[i].Data) {
+						t.Errorf("act order %v, absmax %v: %s depends on the thread count", act, absmax, qt.Name)
+					}
+				}
+				first = q
 			}
-			first = q
 		}
 	}
 }

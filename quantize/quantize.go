@@ -131,6 +131,10 @@ type Options struct {
 	// most active inputs first), with every block's scale chosen up front
 	// from the original weights ("static groups").
 	ActOrder bool
+	// AbsmaxScales makes GPTQ keep RTN's block scales, set by each block's
+	// largest weight (pinned to its extreme code), instead of searching each
+	// block for the scale that adds least to the layer's output error.
+	AbsmaxScales bool
 	// Damp is the dampening added to each Hessian's diagonal, as a fraction
 	// of its mean; 0 means calib.DefaultDamp (1%). It is raised tenfold
 	// where a Hessian does not factorize, and the report says so.
@@ -237,9 +241,11 @@ type Report struct {
 	WorstTensor  string  `json:"worst_tensor,omitempty"`
 	MeanRelRMSE  float64 `json:"mean_rel_rmse"`
 	// GPTQ only: the calibration tokens, whether columns went in act
-	// order, and the largest dampening any Hessian needed.
+	// order, how block scales were chosen ("search" or "absmax"), and the
+	// largest dampening any Hessian needed.
 	CalibrationTokens int      `json:"calibration_tokens,omitempty"`
 	ActOrder          bool     `json:"act_order,omitempty"`
+	BlockScales       string   `json:"block_scales,omitempty"`
 	MaxDamp           float64  `json:"max_damp,omitempty"`
 	Threads           int      `json:"threads"`
 	Seconds           float64  `json:"seconds"`
@@ -315,6 +321,10 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 			return nil, Report{}, err
 		}
 		rep.ActOrder = opts.ActOrder
+		rep.BlockScales = "search"
+		if opts.AbsmaxScales {
+			rep.BlockScales = "absmax"
+		}
 		for _, s := range opts.Calibration {
 			rep.CalibrationTokens += len(s)
 		}

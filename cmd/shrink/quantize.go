@@ -58,14 +58,18 @@ picked with --seed), and rounds each matrix column by column, spreading every
 column's rounding error over the columns still to come through the inverse
 Hessian of the layer's inputs, so that the layer's outputs, not its weights,
 stay close. Each later layer is fitted to the outputs of the quantized layers
-before it. Scales are chosen per 32-weight block as RTN chooses them, when
-GPTQ reaches the block; --act-order takes columns by decreasing activation
-instead, with every block's scale chosen up front from the original weights.
-The output is an ordinary GGUF of the same block types; the same flags give
-the same bytes. The token embedding and the output head are not inputs of a
-decoder layer and get RTN. The summary adds the calibration size and the
-Hessian dampening (1% of the mean diagonal, raised tenfold where a Hessian
-does not factorize).
+before it. Each 32-weight block's scale is searched when GPTQ reaches the
+block: a grid of scales around RTN's absmax one, each refitted by weighted
+least squares to the codes it gives, and the scale under which GPTQ's
+rounding of the block adds least to the layer's output error wins (RTN's own
+scale is a candidate, so no block does worse than with it). --act-order
+takes columns by decreasing activation instead, with every block's scale
+searched up front on the original weights, each weight's error weighed by
+its input's mean square. The output is an ordinary GGUF of the same block
+types; the same flags give the same bytes. The token embedding and the
+output head are not inputs of a decoder layer and get RTN. The summary adds
+the calibration size and the Hessian dampening (1% of the mean diagonal,
+raised tenfold where a Hessian does not factorize).
 
 Which tensors get what, first rule first:
   1. 1-D tensors (norms, biases) always stay as they are.
