@@ -276,9 +276,12 @@ func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
 		rows = append(rows, []string{"tensors converted", commas(int64(r.Converted))})
 	}
 	if r.Method == quantize.GPTQ {
-		order := "column order"
+		order := "column order, block scales searched as GPTQ reaches each block"
 		if r.ActOrder {
-			order = "act order, static block scales"
+			order = "act order, block scales searched up front"
+		}
+		if r.BlockScales == "absmax" {
+			order = strings.Replace(order, "searched", "as RTN's (absmax)", 1)
 		}
 		rows = append(rows,
 			[]string{"calibration", fmt.Sprintf("%s tokens, %s", commas(int64(r.CalibrationTokens)), order)},
