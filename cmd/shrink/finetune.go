@@ -46,8 +46,8 @@ is written atomically, replaced only with --force, and may never be MODEL.`,
 			if teacherPath == "" && (cmd.Flags().Changed("temperature") || cmd.Flags().Changed("alpha")) {
 				return fmt.Errorf("--temperature and --alpha weigh --teacher's soft targets; give --teacher")
 			}
-			if !(opts.Temperature > 0) || opts.Temperature > 100 || !(opts.Alpha >= 0 && opts.Alpha <= 1) {
-				return fmt.Errorf("--temperature %g and --alpha %g: want a temperature above 0 and at most 100, alpha from 0 to 1", opts.Temperature, opts.Alpha)
+			if err := checkSoftTargets(&opts); err != nil {
+				return err
 			}
 			if err := checkTrainFlags(&opts, "", td); err != nil {
 				return err

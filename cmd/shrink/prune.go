@@ -170,8 +170,8 @@ zeros are stored densely. The output is written atomically, replaced only with
 				if opts.Method != prune.Magnitude {
 					return fmt.Errorf("--method %s: --gradual prunes by magnitude", opts.Method)
 				}
-				if !(topts.Temperature > 0) || topts.Temperature > 100 || !(topts.Alpha >= 0 && topts.Alpha <= 1) {
-					return fmt.Errorf("--temperature %g and --alpha %g: want a temperature above 0 and at most 100, alpha from 0 to 1", topts.Temperature, topts.Alpha)
+				if err := checkSoftTargets(&topts); err != nil {
+					return err
 				}
 				gf.final, gf.global = opts.Sparsity, opts.Scope == prune.Global
 				if err := gf.check(); err != nil {

@@ -232,6 +232,17 @@ func checkTrainFlags(opts *train.Options, act string, td trainData) error {
 		return fmt.Errorf("--activation %q: want relu or gelu", act)
 	case opts.Epochs < 0 || opts.Steps < 0 || (opts.Epochs == 0 && opts.Steps == 0):
 		return fmt.Errorf("--epochs %d and --steps %d: give a positive number of one", opts.Epochs, opts.Steps)
+	}
+	if err := checkOptimizerFlags(opts); err != nil {
+		return err
+	}
+	return td.check()
+}
+
+// checkOptimizerFlags reports the first unusable flag of the optimizer and
+// its schedule, which MLP and llama training share.
+func checkOptimizerFlags(opts *train.Options) error {
+	switch {
 	case opts.Batch < 1:
 		return fmt.Errorf("--batch %d: must be at least 1", opts.Batch)
 	case !(opts.LR > 0) || opts.LR > 1:
@@ -245,7 +256,16 @@ func checkTrainFlags(opts *train.Options, act string, td trainData) error {
 	case opts.Threads < 0:
 		return fmt.Errorf("--threads %d must not be negative", opts.Threads)
 	}
-	return td.check()
+	return nil
+}
+
+// checkSoftTargets reports unusable distillation weights: a temperature
+// above 0 and at most 100, and alpha from 0 to 1.
+func checkSoftTargets(opts *train.Options) error {
+	if !(opts.Temperature > 0) || opts.Temperature > 100 || !(opts.Alpha >= 0 && opts.Alpha <= 1) {
+		return fmt.Errorf("--temperature %g and --alpha %g: want a temperature above 0 and at most 100, alpha from 0 to 1", opts.Temperature, opts.Alpha)
+	}
+	return nil
 }
 
 // trainSteps is how many steps train.Train will run on n examples.
@@ -388,19 +408,11 @@ func trainLM(cmd *cobra.Command, g *globalFlags, out string, lf lmFlags, hidden 
 		return fmt.Errorf("--vocab %d: want at least %d (3 special tokens, 256 byte tokens and U+2581)", lf.vocab, lm.MinVocab)
 	case opts.Steps < 1:
 		return fmt.Errorf("--steps %d: want at least 1", opts.Steps)
-	case opts.Batch < 1:
-		return fmt.Errorf("--batch %d: must be at least 1", opts.Batch)
-	case !(opts.LR > 0) || opts.LR > 1:
-		return fmt.Errorf("--lr %g: want a rate above 0 and at most 1", opts.LR)
-	case opts.WeightDecay < 0:
-		return fmt.Errorf("--weight-decay %g must not be negative", opts.WeightDecay)
-	case opts.Warmup < 0 || opts.Warmup >= 1:
-		return fmt.Errorf("--warmup %g: want a share from 0 to below 1", opts.Warmup)
-	case opts.Clip < 0:
-		return fmt.Errorf("--clip %g must not be negative", opts.Clip)
-	case opts.Threads < 0:
-		return fmt.Errorf("--threads %d must not be negative", opts.Threads)
-	case lf.ctx < 2 || lf.ctx > 1<<16:
+	}
+	if err := checkOptimizerFlags(&opts); err != nil {
+		return err
+	}
+	if lf.ctx < 2 || lf.ctx > 1<<16 {
 		return fmt.Errorf("--ctx %d: want 2 to %d", lf.ctx, 1<<16)
 	}
 	if cfg.Vocab < lm.MinVocab {

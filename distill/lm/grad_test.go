@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/shrinkml/shrink/internal/gradcheck"
 	"github.com/shrinkml/shrink/model"
 )
 
@@ -58,7 +59,7 @@ func refModelLoss(m *Model, params []float64, inputs, targets [][]int, tz [][]fl
 			head = get(model.OutputHead)
 		}
 		z := refLinear(refRMSNorm(x, get(model.FinalNorm), n, d, c.NormEps), head, n, d, c.Vocab)
-		ce := refCE(z, targets[si], c.Vocab)
+		ce := gradcheck.RefCE(z, targets[si], c.Vocab)
 		if tz == nil {
 			total += ce
 		} else {
@@ -150,7 +151,7 @@ func TestModelGradient(t *testing.T) {
 				num := (fp - fm) / (2 * h)
 				e := math.Abs(float64(grad[i])-num) / math.Max(1, math.Abs(num))
 				worst = math.Max(worst, e)
-				if e > gradTol {
+				if e > gradcheck.Tol {
 					t.Fatalf("parameter %d: gradient %g, central difference %g", i, grad[i], num)
 				}
 				ss += float64(grad[i]) * float64(grad[i])

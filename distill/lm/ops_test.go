@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/shrinkml/shrink/internal/gradcheck"
 )
 
 // Each backward function is checked against central differences of an
@@ -13,38 +15,12 @@ import (
 // is ~1e-12), and the float32 gradient may differ from it only by float32
 // rounding: 2e-5 relative to max(1, |gradient|).
 
-const gradTol = 2e-5
-
-func randSlice(rng *rand.Rand, n int, scale float64) []float64 {
-	v := make([]float64, n)
-	for i := range v {
-		v[i] = scale * (2*rng.Float64() - 1)
-	}
-	return v
-}
-
-func f32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
-}
-
 func f64(v []float32) []float64 {
 	out := make([]float64, len(v))
 	for i, x := range v {
 		out[i] = float64(x)
 	}
 	return out
-}
-
-func dot64(a, b []float64) float64 {
-	var s float64
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
 }
 
 // dotOut is Σ r[i]·y[i] with y in float32, summed in float64.
@@ -62,7 +38,7 @@ func refLinear(x, w []float64, n, in, out int) []float64 {
 	y := make([]float64, n*out)
 	for t := range n {
 		for j := range out {
-			y[t*out+j] = dot64(x[t*in:(t+1)*in], w[j*in:(j+1)*in])
+			y[t*out+j] = gradcheck.Dot64(x[t*in:(t+1)*in], w[j*in:(j+1)*in])
 		}
 	}
 	return y
@@ -72,7 +48,7 @@ func refRMSNorm(x, w []float64, n, d int, eps float64) []float64 {
 	y := make([]float64, n*d)
 	for t := range n {
 		row := x[t*d : (t+1)*d]
-		r := 1 / math.Sqrt(dot64(row, row)/float64(d)+eps)
+		r := 1 / math.Sqrt(gradcheck.Dot64(row, row)/float64(d)+eps)
 		for i, v := range row {
 			y[t*d+i] = w[i] * v * r
 		}
@@ -109,7 +85,7 @@ func refAttention(qkv []float64, n, heads, kvHeads, hd int) []float64 {
 			sc := make([]float64, t+1)
 			m := math.Inf(-1)
 			for j := range sc {
-				sc[j] = dot64(q, qkv[j*stride+qd+g*hd:j*stride+qd+(g+1)*hd]) / math.Sqrt(float64(hd))
+				sc[j] = gradcheck.Dot64(q, qkv[j*stride+qd+g*hd:j*stride+qd+(g+1)*hd]) / math.Sqrt(float64(hd))
 				m = math.Max(m, sc[j])
 			}
 			var sum float64
@@ -139,35 +115,11 @@ func refSwiGLU(gu []float64, n, f int) []float64 {
 	return h
 }
 
-func refLogSoftmax(z []float64, temp float64) []float64 {
-	m := math.Inf(-1)
-	for _, v := range z {
-		m = math.Max(m, v/temp)
-	}
-	var s float64
-	for _, v := range z {
-		s += math.Exp(v/temp - m)
-	}
-	out := make([]float64, len(z))
-	for i, v := range z {
-		out[i] = v/temp - m - math.Log(s)
-	}
-	return out
-}
-
-func refCE(z []float64, y []int, k int) float64 {
-	var l float64
-	for t, label := range y {
-		l -= refLogSoftmax(z[t*k:(t+1)*k], 1)[label]
-	}
-	return l
-}
-
 func refKL(z, tz []float64, k int, temp float64) float64 {
 	var l float64
 	for t := 0; t < len(z)/k; t++ {
-		lq := refLogSoftmax(z[t*k:(t+1)*k], temp)
-		lp := refLogSoftmax(tz[t*k:(t+1)*k], temp)
+		lq := gradcheck.RefLogSoftmax(z[t*k:(t+1)*k], temp)
+		lp := gradcheck.RefLogSoftmax(tz[t*k:(t+1)*k], temp)
 		for i := range lq {
 			l += math.Exp(lp[i]) * (lp[i] - lq[i])
 		}
@@ -175,27 +127,17 @@ func refKL(z, tz []float64, k int, temp float64) float64 {
 	return l
 }
 
-// gradCase is a scalar objective of some float64 inputs: ref evaluates it
-// in float64, and grad returns the value and gradients the code under test
-// computes from the inputs rounded to float32.
-type gradCase struct {
-	name   string
-	inputs [][]float64
-	ref    func(in [][]float64) float64
-	grad   func(in [][]float32) (float64, [][]float32)
-}
-
-func gradCases() []gradCase {
+func gradCases() []gradcheck.Case {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var cases []gradCase
+	var cases []gradcheck.Case
 	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 4}, {7, 17, 33}} {
 		n, in, out := sz[0], sz[1], sz[2]
-		r := randSlice(rng, n*out, 1) // the upstream gradient
-		cases = append(cases, gradCase{
-			name:   fmt.Sprintf("linear %dx%d->%d", n, in, out),
-			inputs: [][]float64{randSlice(rng, n*in, 1), randSlice(rng, out*in, 1)},
-			ref:    func(v [][]float64) float64 { return dot64(r, refLinear(v[0], v[1], n, in, out)) },
-			grad: func(v [][]float32) (float64, [][]float32) {
+		r := gradcheck.RandSlice(rng, n*out, 1) // the upstream gradient
+		cases = append(cases, gradcheck.Case{
+			Name:   fmt.Sprintf("linear %dx%d->%d", n, in, out),
+			Inputs: [][]float64{gradcheck.RandSlice(rng, n*in, 1), gradcheck.RandSlice(rng, out*in, 1)},
+			Ref:    func(v [][]float64) float64 { return gradcheck.Dot64(r, refLinear(v[0], v[1], n, in, out)) },
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				y := make([]float32, n*out)
 				linearForward(y, v[0], v[1], n, in, out)
 				wt := make([]float32, in*out)
@@ -205,7 +147,7 @@ func gradCases() []gradCase {
 					}
 				}
 				dx, dw := make([]float32, n*in), make([]float32, out*in)
-				linearBackward(dx, dw, f32(r), v[0], wt, n, in, out, make([]float32, (in+out)*n))
+				linearBackward(dx, dw, gradcheck.F32(r), v[0], wt, n, in, out, make([]float32, (in+out)*n))
 				return dotOut(r, y), [][]float32{dx, dw}
 			},
 		})
@@ -213,41 +155,41 @@ func gradCases() []gradCase {
 	{
 		const vocab, d = 7, 5
 		tokens := []int{3, 0, 6, 3, 3, 1}
-		r := randSlice(rng, len(tokens)*d, 1)
-		cases = append(cases, gradCase{
-			name:   "embedding",
-			inputs: [][]float64{randSlice(rng, vocab*d, 1)},
-			ref: func(v [][]float64) float64 {
+		r := gradcheck.RandSlice(rng, len(tokens)*d, 1)
+		cases = append(cases, gradcheck.Case{
+			Name:   "embedding",
+			Inputs: [][]float64{gradcheck.RandSlice(rng, vocab*d, 1)},
+			Ref: func(v [][]float64) float64 {
 				var s float64
 				for t, tok := range tokens {
-					s += dot64(r[t*d:(t+1)*d], v[0][tok*d:(tok+1)*d])
+					s += gradcheck.Dot64(r[t*d:(t+1)*d], v[0][tok*d:(tok+1)*d])
 				}
 				return s
 			},
-			grad: func(v [][]float32) (float64, [][]float32) {
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				var s float64
 				for t, tok := range tokens {
 					s += dotOut(r[t*d:(t+1)*d], v[0][tok*d:(tok+1)*d])
 				}
 				de := make([]float32, vocab*d)
-				embedBackward(de, f32(r), tokens, d)
+				embedBackward(de, gradcheck.F32(r), tokens, d)
 				return s, [][]float32{de}
 			},
 		})
 	}
 	for _, sz := range [][2]int{{1, 1}, {4, 24}, {3, 64}} {
 		n, d := sz[0], sz[1]
-		r := randSlice(rng, n*d, 1)
+		r := gradcheck.RandSlice(rng, n*d, 1)
 		const eps = 1e-5
-		cases = append(cases, gradCase{
-			name:   fmt.Sprintf("rmsnorm %dx%d", n, d),
-			inputs: [][]float64{randSlice(rng, n*d, 2), randSlice(rng, d, 1.5)},
-			ref:    func(v [][]float64) float64 { return dot64(r, refRMSNorm(v[0], v[1], n, d, eps)) },
-			grad: func(v [][]float32) (float64, [][]float32) {
+		cases = append(cases, gradcheck.Case{
+			Name:   fmt.Sprintf("rmsnorm %dx%d", n, d),
+			Inputs: [][]float64{gradcheck.RandSlice(rng, n*d, 2), gradcheck.RandSlice(rng, d, 1.5)},
+			Ref:    func(v [][]float64) float64 { return gradcheck.Dot64(r, refRMSNorm(v[0], v[1], n, d, eps)) },
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				y, rs := make([]float32, n*d), make([]float32, n)
 				rmsNormForward(y, rs, v[0], v[1], n, d, eps)
 				dx, dw := make([]float32, n*d), make([]float32, d)
-				rmsNormBackward(dx, dw, f32(r), v[0], v[1], rs, n, d, make([]float64, d))
+				rmsNormBackward(dx, dw, gradcheck.F32(r), v[0], v[1], rs, n, d, make([]float64, d))
 				return dotOut(r, y), [][]float32{dx, dw}
 			},
 		})
@@ -255,15 +197,15 @@ func gradCases() []gradCase {
 	for _, sz := range [][4]int{{1, 2, 2, 2}, {5, 12, 8, 4}, {9, 30, 24, 6}} {
 		n, stride, width, hd := sz[0], sz[1], sz[2], sz[3]
 		cos, sin, nsin := ropeTables(n, hd, 500)
-		r := randSlice(rng, n*stride, 1)
-		cases = append(cases, gradCase{
-			name:   fmt.Sprintf("rope %d rows of %d, %d rotated in heads of %d", n, stride, width, hd),
-			inputs: [][]float64{randSlice(rng, n*stride, 1)},
-			ref:    func(v [][]float64) float64 { return dot64(r, refRoPE(v[0], n, stride, width, hd, cos, sin)) },
-			grad: func(v [][]float32) (float64, [][]float32) {
+		r := gradcheck.RandSlice(rng, n*stride, 1)
+		cases = append(cases, gradcheck.Case{
+			Name:   fmt.Sprintf("rope %d rows of %d, %d rotated in heads of %d", n, stride, width, hd),
+			Inputs: [][]float64{gradcheck.RandSlice(rng, n*stride, 1)},
+			Ref:    func(v [][]float64) float64 { return gradcheck.Dot64(r, refRoPE(v[0], n, stride, width, hd, cos, sin)) },
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				y := append([]float32(nil), v[0]...)
 				ropeRows(y, n, stride, width, hd, cos, sin)
-				dx := f32(r)
+				dx := gradcheck.F32(r)
 				ropeRows(dx, n, stride, width, hd, cos, nsin)
 				return dotOut(r, y), [][]float32{dx}
 			},
@@ -272,51 +214,51 @@ func gradCases() []gradCase {
 	for _, sz := range [][4]int{{1, 1, 1, 2}, {5, 2, 1, 4}, {9, 3, 3, 2}, {11, 4, 2, 6}} {
 		n, heads, kvHeads, hd := sz[0], sz[1], sz[2], sz[3]
 		qd, w := heads*hd, (heads+2*kvHeads)*hd
-		r := randSlice(rng, n*qd, 1)
-		cases = append(cases, gradCase{
-			name:   fmt.Sprintf("attention n=%d heads=%d kv=%d hd=%d", n, heads, kvHeads, hd),
-			inputs: [][]float64{randSlice(rng, n*w, 1.5)},
-			ref:    func(v [][]float64) float64 { return dot64(r, refAttention(v[0], n, heads, kvHeads, hd)) },
-			grad: func(v [][]float32) (float64, [][]float32) {
+		r := gradcheck.RandSlice(rng, n*qd, 1)
+		cases = append(cases, gradcheck.Case{
+			Name:   fmt.Sprintf("attention n=%d heads=%d kv=%d hd=%d", n, heads, kvHeads, hd),
+			Inputs: [][]float64{gradcheck.RandSlice(rng, n*w, 1.5)},
+			Ref:    func(v [][]float64) float64 { return gradcheck.Dot64(r, refAttention(v[0], n, heads, kvHeads, hd)) },
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				a := newAttention(heads, kvHeads, hd, n)
 				out, p := make([]float32, n*qd), make([]float32, heads*n*n)
 				a.forward(out, p, v[0], n)
 				dqkv := make([]float32, n*w)
-				a.backward(dqkv, f32(r), v[0], p, n)
+				a.backward(dqkv, gradcheck.F32(r), v[0], p, n)
 				return dotOut(r, out), [][]float32{dqkv}
 			},
 		})
 	}
 	for _, sz := range [][2]int{{1, 1}, {3, 17}} {
 		n, f := sz[0], sz[1]
-		r := randSlice(rng, n*f, 1)
-		gu := randSlice(rng, 2*n*f, 4)
+		r := gradcheck.RandSlice(rng, n*f, 1)
+		gu := gradcheck.RandSlice(rng, 2*n*f, 4)
 		if len(gu) >= 8 {
 			copy(gu[len(gu)-4:], []float64{0, -90, 40, 1}) // σ from silu(g)/g at 0 and in the tails
 		}
-		cases = append(cases, gradCase{
-			name:   fmt.Sprintf("swiglu %dx%d", n, f),
-			inputs: [][]float64{gu},
-			ref:    func(v [][]float64) float64 { return dot64(r, refSwiGLU(v[0], n, f)) },
-			grad: func(v [][]float32) (float64, [][]float32) {
+		cases = append(cases, gradcheck.Case{
+			Name:   fmt.Sprintf("swiglu %dx%d", n, f),
+			Inputs: [][]float64{gu},
+			Ref:    func(v [][]float64) float64 { return gradcheck.Dot64(r, refSwiGLU(v[0], n, f)) },
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				h, dgu := make([]float32, n*f), make([]float32, 2*n*f)
 				swigluForward(h, v[0], n, f)
 				ones := make([]float32, f)
 				for i := range ones {
 					ones[i] = 1
 				}
-				swigluBackward(dgu, f32(r), v[0], n, f, make([]float32, f), ones)
+				swigluBackward(dgu, gradcheck.F32(r), v[0], n, f, make([]float32, f), ones)
 				return dotOut(r, h), [][]float32{dgu}
 			},
 		})
 	}
 	// A target whose float32 probability underflows is scored in float64,
 	// and its gradient is still softmax - onehot.
-	cases = append(cases, gradCase{
-		name:   "softmax cross-entropy, underflowing target",
-		inputs: [][]float64{{100, 0, -50, 3, 99}},
-		ref:    func(v [][]float64) float64 { return refCE(v[0], []int{2}, 5) },
-		grad: func(v [][]float32) (float64, [][]float32) {
+	cases = append(cases, gradcheck.Case{
+		Name:   "softmax cross-entropy, underflowing target",
+		Inputs: [][]float64{{100, 0, -50, 3, 99}},
+		Ref:    func(v [][]float64) float64 { return gradcheck.RefCE(v[0], []int{2}, 5) },
+		Grad: func(v [][]float32) (float64, [][]float32) {
 			dz := make([]float32, 5)
 			f := softmaxCE(dz, v[0], []int{2}, 5, 1, make([]float32, 5))
 			return f, [][]float32{dz}
@@ -328,25 +270,25 @@ func gradCases() []gradCase {
 		for i := range y {
 			y[i] = rng.IntN(k)
 		}
-		cases = append(cases, gradCase{
-			name:   fmt.Sprintf("softmax cross-entropy %dx%d", n, k),
-			inputs: [][]float64{randSlice(rng, n*k, 4)},
-			ref:    func(v [][]float64) float64 { return refCE(v[0], y, k) },
-			grad: func(v [][]float32) (float64, [][]float32) {
+		cases = append(cases, gradcheck.Case{
+			Name:   fmt.Sprintf("softmax cross-entropy %dx%d", n, k),
+			Inputs: [][]float64{gradcheck.RandSlice(rng, n*k, 4)},
+			Ref:    func(v [][]float64) float64 { return gradcheck.RefCE(v[0], y, k) },
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				dz := make([]float32, n*k)
 				f := softmaxCE(dz, v[0], y, k, 1, make([]float32, k))
 				return f, [][]float32{dz}
 			},
 		})
 		for _, temp := range []float64{1, 4} {
-			tz := f64(f32(randSlice(rng, n*k, 6)))
-			cases = append(cases, gradCase{
-				name:   fmt.Sprintf("KL T=%g %dx%d", temp, n, k),
-				inputs: [][]float64{randSlice(rng, n*k, 8)},
-				ref:    func(v [][]float64) float64 { return refKL(v[0], tz, k, temp) },
-				grad: func(v [][]float32) (float64, [][]float32) {
+			tz := f64(gradcheck.F32(gradcheck.RandSlice(rng, n*k, 6)))
+			cases = append(cases, gradcheck.Case{
+				Name:   fmt.Sprintf("KL T=%g %dx%d", temp, n, k),
+				Inputs: [][]float64{gradcheck.RandSlice(rng, n*k, 8)},
+				Ref:    func(v [][]float64) float64 { return refKL(v[0], tz, k, temp) },
+				Grad: func(v [][]float32) (float64, [][]float32) {
 					dz := make([]float32, n*k)
-					f := klTemp(dz, v[0], f32(tz), n, k, temp, 1, make([]float64, k), make([]float64, k))
+					f := klTemp(dz, v[0], gradcheck.F32(tz), n, k, temp, 1, make([]float64, k), make([]float64, k))
 					return f, [][]float32{dz}
 				},
 			})
@@ -355,48 +297,8 @@ func gradCases() []gradCase {
 	return cases
 }
 
-// checkGrad compares the case's gradients with central differences of ref.
-func checkGrad(t *testing.T, c gradCase) {
-	t.Helper()
-	// The float64 inputs are the float32 ones exactly, so both sides see
-	// the same point.
-	in32 := make([][]float32, len(c.inputs))
-	for i, v := range c.inputs {
-		in32[i] = f32(v)
-		for j := range v {
-			v[j] = float64(in32[i][j])
-		}
-	}
-	f, grads := c.grad(in32)
-	want := c.ref(c.inputs)
-	if d := math.Abs(f - want); d > 1e-5*math.Max(1, math.Abs(want)) {
-		t.Errorf("value %g, float64 reference %g", f, want)
-	}
-	const h = 1e-6
-	worst := 0.0
-	for i, v := range c.inputs {
-		for j := range v {
-			x := v[j]
-			v[j] = x + h
-			fp := c.ref(c.inputs)
-			v[j] = x - h
-			fm := c.ref(c.inputs)
-			v[j] = x
-			num := (fp - fm) / (2 * h)
-			got := float64(grads[i][j])
-			err := math.Abs(got-num) / math.Max(1, math.Abs(num))
-			worst = math.Max(worst, err)
-			if err > gradTol {
-				t.Errorf("input %d element %d: gradient %g, central difference %g", i, j, got, num)
-				return
-			}
-		}
-	}
-	t.Logf("worst relative error %.2g", worst)
-}
-
 func TestOpGradients(t *testing.T) {
 	for _, c := range gradCases() {
-		t.Run(c.name, func(t *testing.T) { checkGrad(t, c) })
+		t.Run(c.Name, func(t *testing.T) { gradcheck.Check(t, c) })
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/shrinkml/shrink/internal/gradcheck"
 )
 
 // benchSizes is the Fashion-MNIST teacher the README trains.
@@ -13,7 +15,7 @@ var benchSizes = []int{784, 1200, 1200, 10}
 // batch of 128 through the network on one thread.
 func BenchmarkForward(b *testing.B) {
 	net, _ := NewNetwork(benchSizes, ReLU, 1)
-	x := f32(randSlice(rand.New(rand.NewPCG(1, 1)), 128*784, 1))
+	x := gradcheck.F32(gradcheck.RandSlice(rand.New(rand.NewPCG(1, 1)), 128*784, 1))
 	widest := 1200
 	bufs := [2][]float32{make([]float32, 128*widest), make([]float32, 128*widest)}
 	out := make([]float32, 128*10)
@@ -43,7 +45,7 @@ func BenchmarkStep(b *testing.B) {
 				net.PruneMagnitude(0.9, false)
 			}
 			rng := rand.New(rand.NewPCG(1, 1))
-			d := Data{X: f32(randSlice(rng, 128*784, 1)), Y: make([]int, 128)}
+			d := Data{X: gradcheck.F32(gradcheck.RandSlice(rng, 128*784, 1)), Y: make([]int, 128)}
 			idx := make([]int, 128)
 			for i := range idx {
 				idx[i], d.Y[i] = i, rng.IntN(10)

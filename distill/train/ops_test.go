@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/shrinkml/shrink/internal/gradcheck"
 )
 
 // Each backward function is checked against central differences of an
@@ -12,14 +14,6 @@ import (
 // reference objective is differentiated numerically (h = 1e-6, so the
 // truncation error is ~1e-12), and the float32 gradient may differ from it
 // only by float32 rounding.
-
-func randSlice(rng *rand.Rand, n int, scale float64) []float64 {
-	v := make([]float64, n)
-	for i := range v {
-		v[i] = scale * (2*rng.Float64() - 1)
-	}
-	return v
-}
 
 // awayFromZero moves values within 0.05 of zero out of the way, where ReLU
 // has its kink.
@@ -32,28 +26,12 @@ func awayFromZero(v []float64) []float64 {
 	return v
 }
 
-func f32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
-}
-
-func dot64(a, b []float64) float64 {
-	var s float64
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
-}
-
 // refLinear returns x·wᵀ + b in float64.
 func refLinear(x, w, b []float64, n, in, out int) []float64 {
 	y := make([]float64, n*out)
 	for t := range n {
 		for j := range out {
-			y[t*out+j] = dot64(x[t*in:(t+1)*in], w[j*in:(j+1)*in]) + b[j]
+			y[t*out+j] = gradcheck.Dot64(x[t*in:(t+1)*in], w[j*in:(j+1)*in]) + b[j]
 		}
 	}
 	return y
@@ -71,34 +49,10 @@ func refAct(act Activation, z []float64) []float64 {
 	return a
 }
 
-func refLogSoftmax(z []float64, temp float64) []float64 {
-	m := math.Inf(-1)
-	for _, v := range z {
-		m = math.Max(m, v/temp)
-	}
-	var s float64
-	for _, v := range z {
-		s += math.Exp(v/temp - m)
-	}
-	out := make([]float64, len(z))
-	for i, v := range z {
-		out[i] = v/temp - m - math.Log(s)
-	}
-	return out
-}
-
-func refCE(z []float64, y []int, k int) float64 {
-	var l float64
-	for t, label := range y {
-		l -= refLogSoftmax(z[t*k:(t+1)*k], 1)[label]
-	}
-	return l
-}
-
 func refKL(z, p []float64, k int, temp float64) float64 {
 	var l float64
 	for t := 0; t < len(z)/k; t++ {
-		lq := refLogSoftmax(z[t*k:(t+1)*k], temp)
+		lq := gradcheck.RefLogSoftmax(z[t*k:(t+1)*k], temp)
 		for i, pi := range p[t*k : (t+1)*k] {
 			if pi > 0 {
 				l += pi * (math.Log(pi) - lq[i])
@@ -124,29 +78,19 @@ func distribution(rng *rand.Rand, n, k int) []float64 {
 	return p
 }
 
-// gradCase is a scalar objective of some float64 inputs: ref evaluates it
-// in float64, and grad returns the value and gradients the code under test
-// computes from the inputs rounded to float32.
-type gradCase struct {
-	name   string
-	inputs [][]float64
-	ref    func(in [][]float64) float64
-	grad   func(in [][]float32) (float64, [][]float32)
-}
-
-func gradCases() []gradCase {
+func gradCases() []gradcheck.Case {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var cases []gradCase
+	var cases []gradcheck.Case
 	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 4}, {7, 17, 33}} {
 		n, in, out := sz[0], sz[1], sz[2]
-		r := randSlice(rng, n*out, 1) // the upstream gradient
-		cases = append(cases, gradCase{
-			name:   fmt.Sprintf("linear %dx%d->%d", n, in, out),
-			inputs: [][]float64{randSlice(rng, n*in, 1), randSlice(rng, out*in, 1), randSlice(rng, out, 1)},
-			ref: func(v [][]float64) float64 {
-				return dot64(r, refLinear(v[0], v[1], v[2], n, in, out))
+		r := gradcheck.RandSlice(rng, n*out, 1) // the upstream gradient
+		cases = append(cases, gradcheck.Case{
+			Name:   fmt.Sprintf("linear %dx%d->%d", n, in, out),
+			Inputs: [][]float64{gradcheck.RandSlice(rng, n*in, 1), gradcheck.RandSlice(rng, out*in, 1), gradcheck.RandSlice(rng, out, 1)},
+			Ref: func(v [][]float64) float64 {
+				return gradcheck.Dot64(r, refLinear(v[0], v[1], v[2], n, in, out))
 			},
-			grad: func(v [][]float32) (float64, [][]float32) {
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				y := make([]float32, n*out)
 				linearForward(y, v[0], v[1], v[2], n, in, out)
 				var f float64
@@ -160,27 +104,27 @@ func gradCases() []gradCase {
 					}
 				}
 				dx, dw, db := make([]float32, n*in), make([]float32, out*in), make([]float32, out)
-				linearBackward(dx, dw, db, f32(r), v[0], wt, n, in, out, make([]float32, (in+out)*n))
+				linearBackward(dx, dw, db, gradcheck.F32(r), v[0], wt, n, in, out, make([]float32, (in+out)*n))
 				return f, [][]float32{dx, dw, db}
 			},
 		})
 	}
 	for _, act := range []Activation{ReLU, GELU} {
 		for _, scale := range []float64{1, 6} {
-			z := awayFromZero(randSlice(rng, 40, scale))
-			r := randSlice(rng, 40, 1)
-			cases = append(cases, gradCase{
-				name:   fmt.Sprintf("%s ±%g", act, scale),
-				inputs: [][]float64{z},
-				ref:    func(v [][]float64) float64 { return dot64(r, refAct(act, v[0])) },
-				grad: func(v [][]float32) (float64, [][]float32) {
+			z := awayFromZero(gradcheck.RandSlice(rng, 40, scale))
+			r := gradcheck.RandSlice(rng, 40, 1)
+			cases = append(cases, gradcheck.Case{
+				Name:   fmt.Sprintf("%s ±%g", act, scale),
+				Inputs: [][]float64{z},
+				Ref:    func(v [][]float64) float64 { return gradcheck.Dot64(r, refAct(act, v[0])) },
+				Grad: func(v [][]float32) (float64, [][]float32) {
 					a, dz := make([]float32, len(v[0])), make([]float32, len(v[0]))
 					act.forward(a, v[0])
 					var f float64
 					for i := range a {
 						f += r[i] * float64(a[i])
 					}
-					act.backward(dz, f32(r), v[0])
+					act.backward(dz, gradcheck.F32(r), v[0])
 					return f, [][]float32{dz}
 				},
 			})
@@ -192,11 +136,11 @@ func gradCases() []gradCase {
 		for i := range y {
 			y[i] = rng.IntN(k)
 		}
-		cases = append(cases, gradCase{
-			name:   fmt.Sprintf("softmax cross-entropy %dx%d", n, k),
-			inputs: [][]float64{randSlice(rng, n*k, 4)},
-			ref:    func(v [][]float64) float64 { return refCE(v[0], y, k) },
-			grad: func(v [][]float32) (float64, [][]float32) {
+		cases = append(cases, gradcheck.Case{
+			Name:   fmt.Sprintf("softmax cross-entropy %dx%d", n, k),
+			Inputs: [][]float64{gradcheck.RandSlice(rng, n*k, 4)},
+			Ref:    func(v [][]float64) float64 { return gradcheck.RefCE(v[0], y, k) },
+			Grad: func(v [][]float32) (float64, [][]float32) {
 				dz := make([]float32, n*k)
 				f := softmaxCE(dz, v[0], y, k, 1, make([]float64, k))
 				return f, [][]float32{dz}
@@ -204,13 +148,13 @@ func gradCases() []gradCase {
 		})
 		for _, temp := range []float64{1, 4} {
 			p := distribution(rng, n, k)
-			cases = append(cases, gradCase{
-				name:   fmt.Sprintf("KL T=%g %dx%d", temp, n, k),
-				inputs: [][]float64{randSlice(rng, n*k, 8)},
-				ref:    func(v [][]float64) float64 { return refKL(v[0], p, k, temp) },
-				grad: func(v [][]float32) (float64, [][]float32) {
+			cases = append(cases, gradcheck.Case{
+				Name:   fmt.Sprintf("KL T=%g %dx%d", temp, n, k),
+				Inputs: [][]float64{gradcheck.RandSlice(rng, n*k, 8)},
+				Ref:    func(v [][]float64) float64 { return refKL(v[0], p, k, temp) },
+				Grad: func(v [][]float32) (float64, [][]float32) {
 					dz := make([]float32, n*k)
-					f := klTemp(dz, v[0], f32(p), n, k, temp, 1, make([]float64, k))
+					f := klTemp(dz, v[0], gradcheck.F32(p), n, k, temp, 1, make([]float64, k))
 					return f, [][]float32{dz}
 				},
 			})
@@ -219,49 +163,9 @@ func gradCases() []gradCase {
 	return cases
 }
 
-// checkGrad compares the case's gradients with central differences of ref.
-func checkGrad(t *testing.T, c gradCase) {
-	t.Helper()
-	// The float64 inputs are the float32 ones exactly, so both sides see
-	// the same point.
-	in32 := make([][]float32, len(c.inputs))
-	for i, v := range c.inputs {
-		in32[i] = f32(v)
-		for j := range v {
-			v[j] = float64(in32[i][j])
-		}
-	}
-	f, grads := c.grad(in32)
-	want := c.ref(c.inputs)
-	if d := math.Abs(f - want); d > 1e-5*math.Max(1, math.Abs(want)) {
-		t.Errorf("value %g, float64 reference %g", f, want)
-	}
-	const h = 1e-6
-	worst := 0.0
-	for i, v := range c.inputs {
-		for j := range v {
-			x := v[j]
-			v[j] = x + h
-			fp := c.ref(c.inputs)
-			v[j] = x - h
-			fm := c.ref(c.inputs)
-			v[j] = x
-			num := (fp - fm) / (2 * h)
-			got := float64(grads[i][j])
-			err := math.Abs(got-num) / math.Max(1, math.Abs(num))
-			worst = math.Max(worst, err)
-			if err > 2e-5 {
-				t.Errorf("input %d element %d: gradient %g, central difference %g", i, j, got, num)
-				return
-			}
-		}
-	}
-	t.Logf("worst relative error %.2g", worst)
-}
-
 func TestOpGradients(t *testing.T) {
 	for _, c := range gradCases() {
-		t.Run(c.name, func(t *testing.T) { checkGrad(t, c) })
+		t.Run(c.Name, func(t *testing.T) { gradcheck.Check(t, c) })
 	}
 }
 
@@ -283,9 +187,9 @@ func refNetworkLoss(sizes []int, act Activation, params []float64, x []float64, 
 	}
 	k := sizes[len(sizes)-1]
 	if soft == nil {
-		return refCE(cur, y, k) / float64(n)
+		return gradcheck.RefCE(cur, y, k) / float64(n)
 	}
-	return (alpha*temp*temp*refKL(cur, soft, k, temp) + (1-alpha)*refCE(cur, y, k)) / float64(n)
+	return (alpha*temp*temp*refKL(cur, soft, k, temp) + (1-alpha)*gradcheck.RefCE(cur, y, k)) / float64(n)
 }
 
 // TestNetworkGradient checks the whole backward pass, shards and their sum
@@ -315,7 +219,7 @@ func TestNetworkGradient(t *testing.T) {
 			}
 			const batch = 7
 			in, k := c.sizes[0], c.sizes[len(c.sizes)-1]
-			d := Data{X: f32(randSlice(rng, batch*in, 1)), Y: make([]int, batch)}
+			d := Data{X: gradcheck.F32(gradcheck.RandSlice(rng, batch*in, 1)), Y: make([]int, batch)}
 			for i := range d.Y {
 				d.Y[i] = rng.IntN(k)
 			}
@@ -324,7 +228,7 @@ func TestNetworkGradient(t *testing.T) {
 			opts.Batch = batch
 			if c.distill {
 				soft = distribution(rng, batch, k)
-				d.Soft = f32(soft)
+				d.Soft = gradcheck.F32(soft)
 				for i, v := range d.Soft {
 					soft[i] = float64(v)
 				}

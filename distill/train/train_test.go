@@ -9,6 +9,7 @@ import (
 
 	"github.com/shrinkml/shrink/format/idx"
 	"github.com/shrinkml/shrink/inference"
+	"github.com/shrinkml/shrink/internal/gradcheck"
 	"github.com/shrinkml/shrink/internal/shareddata"
 )
 
@@ -165,7 +166,7 @@ func TestModelRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %v", err)
 	}
 	// The inference engine gives the same probabilities as the network's logits.
-	x := f32(randSlice(rand.New(rand.NewPCG(1, 1)), 7*300, 2))
+	x := gradcheck.F32(gradcheck.RandSlice(rand.New(rand.NewPCG(1, 1)), 7*300, 2))
 	logits, _ := net.Logits(x, 3)
 	one, _ := net.Logits(x, 1)
 	if !slices.Equal(logits, one) {

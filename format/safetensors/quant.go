@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,7 +169,7 @@ func applyQuant(f *File) error {
 		if t.DType != sd {
 			return fmt.Errorf("tensor %q: the quantized layout stores %s blocks as %s, the header says %s", name, d, sd, t.DType)
 		}
-		if !equalInts(t.Shape, sshape) {
+		if !slices.Equal(t.Shape, sshape) {
 			return fmt.Errorf("tensor %q: %s %v is stored as %s %v, the header says %s %v", name, d, shape, sd, sshape, t.DType, t.Shape)
 		}
 		// Equal storage shapes give equal byte counts, and Parse has checked
@@ -224,16 +225,4 @@ func parseQuantEntry(s string) (model.DType, []int, error) {
 		return model.Invalid, nil, err
 	}
 	return d, shape, nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
