@@ -49,14 +49,28 @@ type refModel struct {
 	// quantized as the engine quantizes them (newQuantRefModel); empty in
 	// the plain reference.
 	quant map[string]*model.Tensor
+	// round32 rounds every activation to float32 as it is produced, as the
+	// engine stores them; the difference from the exact reference says how
+	// far float32 storage alone moves the logits (see sensitivity).
+	round32 bool
+}
+
+// store rounds v to float32 in place when r.round32 is set, and returns v.
+func (r *refModel) store(v []float64) []float64 {
+	if r.round32 {
+		for i := range v {
+			v[i] = float64(float32(v[i]))
+		}
+	}
+	return v
 }
 
 // linear returns W·x + b for the matrix name (see linearQ8 for quant).
 func (r *refModel) linear(name string, x, b []float64) []float64 {
 	if t, ok := r.quant[name]; ok {
-		return linearQ8(t, x, b)
+		return r.store(linearQ8(t, x, b))
 	}
-	return linear(r.get(name), x, b)
+	return r.store(linear(r.get(name), x, b))
 }
 
 func newRefModel(t testing.TB, m *model.Model) *refModel {
@@ -151,12 +165,14 @@ func (r *refModel) forward(tokens []int) [][]float64 {
 		k := make([][]float64, T)
 		v := make([][]float64, T)
 		for t := range x {
-			xb := rmsnorm(x[t], get(model.AttnNorm), c.RMSNormEps)
+			xb := r.store(rmsnorm(x[t], get(model.AttnNorm), c.RMSNormEps))
 			q[t] = r.linear(model.LayerTensor(l, model.AttnQ), xb, bias(l, model.AttnQB))
 			k[t] = r.linear(model.LayerTensor(l, model.AttnK), xb, bias(l, model.AttnKB))
 			v[t] = r.linear(model.LayerTensor(l, model.AttnV), xb, bias(l, model.AttnVB))
 			rope(q[t], hd, t, c.RopeTheta, c.RopeLayout)
 			rope(k[t], hd, t, c.RopeTheta, c.RopeLayout)
+			r.store(q[t])
+			r.store(k[t])
 		}
 		for t := range x {
 			att := make([]float64, c.NumHeads*hd)
@@ -183,20 +199,22 @@ func (r *refModel) forward(tokens []int) [][]float64 {
 					}
 				}
 			}
-			o := r.linear(model.LayerTensor(l, model.AttnO), att, nil)
+			o := r.linear(model.LayerTensor(l, model.AttnO), r.store(att), nil)
 			for i := range x[t] {
 				x[t][i] += o[i]
 			}
-			xb := rmsnorm(x[t], get(model.FFNNorm), c.RMSNormEps)
+			r.store(x[t])
+			xb := r.store(rmsnorm(x[t], get(model.FFNNorm), c.RMSNormEps))
 			gate := r.linear(model.LayerTensor(l, model.FFNGate), xb, nil)
 			up := r.linear(model.LayerTensor(l, model.FFNUp), xb, nil)
 			for i := range gate {
 				gate[i] = gate[i] / (1 + math.Exp(-gate[i])) * up[i]
 			}
-			down := r.linear(model.LayerTensor(l, model.FFNDown), gate, nil)
+			down := r.linear(model.LayerTensor(l, model.FFNDown), r.store(gate), nil)
 			for i := range x[t] {
 				x[t][i] += down[i]
 			}
+			r.store(x[t])
 		}
 	}
 	head := model.OutputHead
@@ -205,7 +223,7 @@ func (r *refModel) forward(tokens []int) [][]float64 {
 	}
 	out := make([][]float64, T)
 	for t := range x {
-		out[t] = r.linear(head, rmsnorm(x[t], r.get(model.FinalNorm), c.RMSNormEps), nil)
+		out[t] = r.linear(head, r.store(rmsnorm(x[t], r.get(model.FinalNorm), c.RMSNormEps)), nil)
 	}
 	return out
 }
