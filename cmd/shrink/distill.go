@@ -56,47 +56,85 @@ func newDistillCmd(g *globalFlags) *cobra.Command {
 		opts             = train.DefaultOptions()
 		baseline, force  bool
 		lopts            format.LoadOptions
+		lf               distillLMFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "distill --teacher T OUT --student-hidden W[,W...]",
-		Short: "Distill an MLP classifier into a smaller one on Fashion-MNIST",
-		Long: `distill trains a small MLP (the student, with --student-hidden layers) to match
-a trained MLP classifier (the teacher) on Fashion-MNIST. The loss is
+		Use:   "distill --teacher T OUT (--student-hidden W[,W...] | --text FILE --student-dim D --student-layers L --student-hidden H)",
+		Short: "Distill an MLP classifier or a llama language model into a smaller one",
+		Long: `distill trains a small model (the student) to match a trained one (the
+teacher): an MLP classifier on Fashion-MNIST, or a llama-family language model
+on a text file. The loss is
 
   alpha·T²·KL(teacher_T || student_T) + (1 - alpha)·CE(labels, student)
 
 where _T is the softmax of the logits divided by the temperature T; the T²
 keeps the soft targets' gradients the size of the labels' (Hinton et al.,
-2015). The teacher's logits are computed once, on the training images.
+2015).
 
-The training runs as train's does (AdamW, warm-up then cosine decay,
-clipping, --val images held out, deterministic for a --seed and --threads),
-for --epochs passes or --steps steps, but with a peak --lr of 0.01: a student
-has to grow logits as large as the teacher's. --baseline also trains the same
-student from scratch, on the labels alone, with the same images, steps and
-seed, and prints teacher, scratch and distilled side by side: test accuracy,
-parameters, weight bytes and the inference engine's examples/s.
+An MLP teacher: the student has --student-hidden layers; the teacher's
+logits are computed once, on the training images. The training runs as
+train's does (AdamW, warm-up then cosine decay, clipping, --val images held
+out, deterministic for a --seed and --threads), for --epochs passes or
+--steps steps, but with a peak --lr of 0.01: a student has to grow logits as
+large as the teacher's. OUT is a Hugging Face folder.
 
-OUT is a Hugging Face folder, written atomically and replaced only with
---force; the scratch student is not written. --json prints one object with
-teacher_stats, student_stats and, with --baseline, scratch_stats and
-gain_points (distilled minus scratch test accuracy, in points).`,
+A llama teacher (GGUF, llama2.c or Hugging Face): --text is tokenized with
+the teacher's tokenizer and split as train splits it (--heldout FILE, or the
+lines that begin in the last 10% of the bytes are held out). The student is
+--student-dim, --student-layers, --student-heads, --student-kv-heads and one
+--student-hidden FFN width, with seeded random weights, or, with
+--student-from-teacher every-2nd-layer (every-3rd-layer, ...), the teacher's
+own embedding, head and every second layer. Each step draws --batch windows
+of --ctx tokens, each starting with BOS, and the teacher's distributions for
+them are computed as the student sees them. The defaults are train --arch
+llama's (1000 steps of 16 windows, --lr 0.003) with T 1 and alpha 1 (pure
+distillation), which did best on stories260K (see the README). OUT is a
+.gguf file, a llama2.c .bin or a Hugging Face folder.
+
+--baseline also trains the same student from scratch, on the labels (next
+tokens) alone, with the same data, steps and seed, and prints teacher,
+scratch and distilled side by side: test accuracy or held-out perplexity,
+parameters, weight bytes and the inference engine's examples/s or decode
+tokens/s. OUT is written atomically and replaced only with --force; the
+scratch student is not written. --json prints one object with teacher_stats,
+student_stats and, with --baseline, scratch_stats and gain_points (distilled
+minus scratch test accuracy, in points) or perplexity_gain (scratch minus
+distilled perplexity).`,
 		Example: `  shrink distill --teacher ./fmnist-teacher ./student --student-hidden 64 --baseline
   shrink distill --teacher ./fmnist-teacher ./student --student-hidden 64,64 --temperature 4 --alpha 0.7 --epochs 10
-  shrink distill --teacher ./fmnist-teacher ./student --student-hidden 32 --steps 2000 --seed 2 --json`,
+  shrink distill --teacher stories260K.gguf small.gguf --text tinystories.txt --student-dim 48 --student-layers 3 --student-hidden 128 --baseline
+  shrink distill --teacher stories260K.gguf half.gguf --text tinystories.txt --student-from-teacher every-2nd-layer --steps 2000 --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := args[0]
 			if teacherPath == "" {
-				return fmt.Errorf("--teacher is required: the trained MLP classifier to distill")
-			}
-			if len(hidden) == 0 {
-				return fmt.Errorf("--student-hidden is required: the student's hidden layer widths, e.g. --student-hidden 64")
+				return fmt.Errorf("--teacher is required: the trained model to distill")
 			}
 			for _, h := range hidden {
 				if h <= 0 || h > 1<<16 {
 					return fmt.Errorf("--student-hidden %d: a width from 1 to %d", h, 1<<16)
 				}
+			}
+			start := time.Now()
+			tm, _, err := format.Load(teacherPath, lopts)
+			if err != nil {
+				return err
+			}
+			defer tm.Close()
+			switch tm.Config.Arch {
+			case "llama":
+				return distillLM(cmd, g, teacherPath, tm, out, lf, hidden, opts, baseline, force)
+			case "mlp":
+			default:
+				return fmt.Errorf("%s: distill takes an mlp classifier or a llama language model as the teacher, not %q", teacherPath, tm.Config.Arch)
+			}
+			for _, name := range lmDistillOnlyFlags {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--%s applies to a llama teacher; %s is an MLP classifier", name, teacherPath)
+				}
+			}
+			if len(hidden) == 0 {
+				return fmt.Errorf("--student-hidden is required: the student's hidden layer widths, e.g. --student-hidden 64")
 			}
 			if !(opts.Temperature > 0) || opts.Temperature > 100 {
 				return fmt.Errorf("--temperature %g: want more than 0 and at most 100", opts.Temperature)
@@ -109,15 +147,6 @@ gain_points (distilled minus scratch test accuracy, in points).`,
 			}
 			if err := checkOut(out, force); err != nil {
 				return err
-			}
-			start := time.Now()
-			tm, _, err := format.Load(teacherPath, lopts)
-			if err != nil {
-				return err
-			}
-			defer tm.Close()
-			if tm.Config.Arch != "mlp" {
-				return fmt.Errorf("%s: distill needs an mlp classifier as the teacher, not %q", teacherPath, tm.Config.Arch)
 			}
 			tr, val, dir, err := td.load()
 			if err != nil {
@@ -189,12 +218,13 @@ gain_points (distilled minus scratch test accuracy, in points).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&teacherPath, "teacher", "", "the trained MLP classifier to distill (required)")
-	f.IntSliceVar(&hidden, "student-hidden", nil, "the student's hidden layer widths (required)")
+	f.StringVar(&teacherPath, "teacher", "", "the trained MLP classifier or llama language model to distill (required)")
+	f.IntSliceVar(&hidden, "student-hidden", nil, "the student's hidden layer widths (MLP), or its one FFN width (llama)")
 	f.StringVar(&act, "activation", "", "the student's activation, relu or gelu (default: the teacher's)")
 	f.Float64Var(&opts.Temperature, "temperature", opts.Temperature, "softmax temperature of the soft targets")
 	f.Float64Var(&opts.Alpha, "alpha", opts.Alpha, "weight of the distillation term (1-alpha weighs the labels)")
 	f.BoolVar(&baseline, "baseline", false, "also train the student from scratch and compare")
+	lf.add(cmd)
 	// A student must grow logits as large as the teacher's to match its
 	// targets: on Fashion-MNIST it did best at a higher rate than train's.
 	opts.LR = 1e-2

@@ -119,6 +119,19 @@ func TestTrainDistillEval(t *testing.T) {
 		}
 	}
 
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"distill", "--teacher", a, filepath.Join(dir, "s3"), "--data", data}, "--student-hidden is required"},
+		{[]string{"distill", "--teacher", a, filepath.Join(dir, "s3"), "--student-hidden", "6", "--text", data}, "--text applies to a llama teacher"},
+		{[]string{"distill", "--teacher", a, filepath.Join(dir, "s3"), "--student-hidden", "6", "--student-from-teacher", "every-2nd-layer"}, "--student-from-teacher applies to a llama teacher"},
+	} {
+		if _, errOut, code := shrink(t, c.args...); code != 2 || !strings.Contains(errOut, c.msg) {
+			t.Errorf("shrink %s: exit %d, %q; want exit 2 naming %q", strings.Join(c.args, " "), code, errOut, c.msg)
+		}
+	}
+
 	rep = readJSON(t, mustShrink(t, "eval", s, "--dataset", "fashion-mnist", "--data", data, "--ref", a, "--json"))
 	if rep["schema_version"] != 1.0 || rep["test_examples"] != 300.0 || len(rep["per_class_accuracy"].([]any)) != 10 ||
 		rep["ref_accuracy"] != te["test_accuracy"] || rep["accuracy"] != st["test_accuracy"] || !(rep["examples_per_s"].(float64) > 0) {
@@ -196,10 +209,10 @@ func TestTrainErrors(t *testing.T) {
 		{append([]string{"train", out, "--val", "100"}, d...), "--val 100 leaves none"},
 		{append([]string{"train", out, "--batch", "1000", "--val", "10"}, d...), "--batch 1000 is more than the 90"},
 		{[]string{"distill", out, "--student-hidden", "8"}, "--teacher is required"},
-		{[]string{"distill", out, "--teacher", gguf}, "--student-hidden is required"},
+		{[]string{"distill", out, "--teacher", gguf}, "--text is required with a llama teacher"},
 		{[]string{"distill", out, "--teacher", gguf, "--student-hidden", "8", "--alpha", "2"}, "--alpha 2"},
 		{[]string{"distill", out, "--teacher", gguf, "--student-hidden", "8", "--temperature", "0"}, "--temperature 0"},
-		{append([]string{"distill", out, "--teacher", gguf, "--student-hidden", "8"}, d...), "needs an mlp classifier"},
+		{append([]string{"distill", out, "--teacher", gguf, "--student-hidden", "8"}, d...), "--data applies to an MLP teacher"},
 		{[]string{"distill", out, "--teacher", filepath.Join(dir, "none"), "--student-hidden", "8"}, "none"},
 		{[]string{"eval", gguf, "--dataset", "mnist"}, "--dataset \"mnist\""},
 		{[]string{"eval", gguf, "--data", data}, "add --dataset fashion-mnist"},
