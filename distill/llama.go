@@ -25,7 +25,8 @@ type LMOptions struct {
 	Train lm.Options
 	// Baseline also trains the same student shape from scratch, from seeded
 	// random weights on the next tokens alone, with the same windows,
-	// steps, seed and schedule.
+	// steps, seed and schedule (without Train's hidden-state loss and
+	// checkpoints).
 	Baseline bool
 	// OnRun, when set, is called before each training run with "distill"
 	// or "scratch".
@@ -96,7 +97,12 @@ func DistillLM(teacher *model.Model, tokens []int, opts LMOptions) (LMResult, er
 		if opts.OnRun != nil {
 			opts.OnRun("scratch")
 		}
-		res, err := lm.Train(r.Scratch, tokens, opts.Train)
+		so := opts.Train
+		// The scratch run has no teacher to match states with, and must not
+		// write over or resume from the distillation's checkpoint.
+		so.HiddenLoss, so.HiddenWeight, so.HiddenLayers, so.HiddenMap = "", 0, nil, nil
+		so.Checkpoint, so.CheckpointEvery, so.Resume = "", 0, ""
+		res, err := lm.Train(r.Scratch, tokens, so)
 		if err != nil {
 			return LMResult{}, err
 		}

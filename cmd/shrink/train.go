@@ -98,16 +98,29 @@ after training. Each step splits its windows over --threads goroutines and
 adds their gradients in a fixed order, so the same --seed and --threads write
 the same bytes. OUT is a GGUF
 file (.gguf) or a Hugging Face folder, written atomically and replaced only
-with --force; shrink run generates text with it.`,
+with --force; shrink run generates text with it.
+
+--checkpoint FILE writes the run's state (weights, AdamW moments, masks, the
+step and the progress) to FILE, atomically, every --checkpoint-every steps
+and after the last. After an interruption, the same command with --resume
+FILE continues from the last checkpoint and writes the same bytes as a run
+that was never interrupted; a checkpoint written with other data, another
+shape, or other --steps, --batch, --seed, --threads or optimizer flags is
+refused with the setting that differs.`,
 		Example: `  shrink train --arch mlp --hidden 1200,1200 --data fashion-mnist ./fmnist-teacher
   shrink train --hidden 256 --epochs 5 --threads 2 --seed 3 ./small --json
   shrink train --hidden 64 --limit 5000 --val 1000 --epochs 2 ./quick --data ./my-fashion-mnist
   shrink train --arch llama --text corpus.txt --vocab 512 --steps 2000 --threads 2 tiny.gguf
-  shrink train --arch llama --text train.txt --heldout held.txt --dim 96 --heads 6 --kv-heads 2 --hidden 256 --ctx 256 lm.gguf`,
+  shrink train --arch llama --text train.txt --heldout held.txt --dim 96 --heads 6 --kv-heads 2 --hidden 256 --ctx 256 lm.gguf
+  shrink train --hidden 256 --epochs 20 --threads 2 --checkpoint run.ckpt --checkpoint-every 500 ./long
+  shrink train --hidden 256 --epochs 20 --threads 2 --checkpoint run.ckpt --resume run.ckpt ./long`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := args[0]
 			fl := cmd.Flags()
+			if err := checkCheckpointFlags(fl.Changed("checkpoint-every"), &opts); err != nil {
+				return err
+			}
 			switch arch {
 			case "llama":
 				for _, name := range []string{"data", "val", "limit", "epochs", "activation"} {
@@ -158,7 +171,17 @@ with --force; shrink run generates text with it.`,
 				return fmt.Errorf("--batch %d is more than the %d training images", opts.Batch, tr.N)
 			}
 			bar := newTrainBar("train", steps, opts.Batch, g.quiet)
-			opts.OnStep = bar.onStep
+			started := false
+			opts.OnStep = func(step, steps int, loss float64) {
+				if !started && step > 1 { // a resumed run starts the bar where it stopped
+					bar.bar.Add(int64((step - 1) * opts.Batch))
+				}
+				started = true
+				bar.onStep(step, steps, loss)
+				if afterTrainStep != nil {
+					afterTrainStep(step)
+				}
+			}
 			valData := toTrain(val)
 			opts.Val = &valData
 			res, err := train.Train(net, toTrain(tr), opts)
@@ -205,8 +228,38 @@ with --force; shrink run generates text with it.`,
 	f.IntVar(&opts.Epochs, "epochs", 15, "passes over the training images (ignored with --steps)")
 	f.BoolVar(&force, "force", false, "replace OUT if it exists")
 	f.BoolVar(&g.json, "json", false, "print the summary as JSON")
+	f.StringVar(&opts.Checkpoint, "checkpoint", "", "write the run's state to this file as it trains, for --resume")
+	f.IntVar(&opts.CheckpointEvery, "checkpoint-every", 100, "steps between --checkpoint writes (0: only after the last)")
+	f.StringVar(&opts.Resume, "resume", "", "continue the run a --checkpoint file holds; give the flags it was started with")
 	lf.add(cmd)
 	return cmd
+}
+
+// afterTrainStep, when set, is called after each of train's steps: tests
+// stop a run there as an interruption would.
+var afterTrainStep func(step int)
+
+// checkCheckpointFlags reports unusable --checkpoint, --checkpoint-every and
+// --resume flags before any work: the checkpoint's folder must exist and the
+// file to resume from must.
+func checkCheckpointFlags(everySet bool, opts *train.Options) error {
+	switch {
+	case everySet && opts.Checkpoint == "":
+		return fmt.Errorf("--checkpoint-every applies to --checkpoint FILE; give one")
+	case opts.CheckpointEvery < 0:
+		return fmt.Errorf("--checkpoint-every %d must not be negative", opts.CheckpointEvery)
+	}
+	if opts.Checkpoint != "" {
+		if st, err := os.Stat(filepath.Dir(opts.Checkpoint)); err != nil || !st.IsDir() {
+			return fmt.Errorf("--checkpoint %s: the folder %s does not exist", opts.Checkpoint, filepath.Dir(opts.Checkpoint))
+		}
+	}
+	if opts.Resume != "" {
+		if _, err := os.Stat(opts.Resume); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+	}
+	return nil
 }
 
 // addTrainFlags adds the flags train and distill share.
@@ -488,16 +541,21 @@ func trainLM(cmd *cobra.Command, g *globalFlags, out string, lf lmFlags, hidden 
 	lopts.Steps, lopts.Batch, lopts.Context = opts.Steps, opts.Batch, lf.ctx
 	lopts.LR, lopts.WeightDecay, lopts.Warmup, lopts.Clip = opts.LR, opts.WeightDecay, opts.Warmup, opts.Clip
 	lopts.BOS, lopts.Seed, lopts.Threads = bos, opts.Seed, opts.Threads
+	lopts.Checkpoint, lopts.CheckpointEvery, lopts.Resume = opts.Checkpoint, opts.CheckpointEvery, opts.Resume
 	perStep := int64(lopts.Batch * lopts.Context)
 	bar := progress.New("train", int64(lopts.Steps)*perStep, "tokens", g.quiet)
 	smooth := -1.0
 	lopts.OnStep = func(s lm.Step) {
 		if smooth < 0 {
 			smooth = s.Loss
+			bar.Add(int64(s.Step-1) * perStep) // a resumed run starts the bar where it stopped
 		}
 		smooth = 0.95*smooth + 0.05*s.Loss
 		bar.Label(fmt.Sprintf("train loss %.3f, %.0f tokens/s", smooth, s.TokensPerSec))
 		bar.Add(perStep)
+		if afterTrainStep != nil {
+			afterTrainStep(s.Step)
+		}
 	}
 	res, err := lm.Train(m, trainToks, lopts)
 	bar.Finish()

@@ -35,6 +35,9 @@ type worker struct {
 	loss       float64 // the block's summed loss
 	grad       []float32
 	sumsq      float64
+	// inject, with a hidden-state loss, holds per layer the gradient of that
+	// loss with respect to the residual stream leaving the layer, or nil.
+	inject [][]float32
 }
 
 // layerActs are one layer's saved activations.
@@ -181,6 +184,9 @@ func (w *worker) backward(t *transposed, seqs, n int) {
 	rmsNormBackward(dx, G.norm, dxn, w.xs[c.Layers], m.norm, w.rf, rows, d, w.acc)
 	for l := c.Layers - 1; l >= 0; l-- {
 		L, A, GL := &m.layers[l], &w.acts[l], &G.layers[l]
+		if w.inject != nil && w.inject[l] != nil {
+			kernels.Add(dx, w.inject[l])
+		}
 		// Feed-forward block: xout = xmid + down(swiglu(gu(norm(xmid)))).
 		linearBackward(w.dh, GL.down, dx, A.h, t.down[l], rows, c.Hidden, d, w.tmp)
 		swigluBackward(w.dgu, w.dh, A.gu, rows, c.Hidden, w.silu, w.ones)

@@ -14,6 +14,25 @@ import (
 // from a flat parameter vector laid out as m.params, composing the op
 // references of ops_test.go. tz, when not nil, holds teacher logits.
 func refModelLoss(m *Model, params []float64, inputs, targets [][]int, tz [][]float64, temp, alpha float64) float64 {
+	var total float64
+	count := 0
+	for si, in := range inputs {
+		z, _ := refForward(m, params, in)
+		ce := gradcheck.RefCE(z, targets[si], m.Config.Vocab)
+		if tz == nil {
+			total += ce
+		} else {
+			total += alpha*temp*temp*refKL(z, tz[si], m.Config.Vocab, temp) + (1-alpha)*ce
+		}
+		count += len(in)
+	}
+	return total / float64(count)
+}
+
+// refForward runs a model in float64 over one sequence, from a flat
+// parameter vector laid out as m.params, and returns the logits and the
+// residual stream leaving each layer.
+func refForward(m *Model, params []float64, in []int) (logits []float64, states [][]float64) {
 	c := m.Config
 	get := func(name string) []float64 {
 		for _, s := range m.segs {
@@ -26,48 +45,37 @@ func refModelLoss(m *Model, params []float64, inputs, targets [][]int, tz [][]fl
 	d, hd := c.Dim, c.HeadDim()
 	qd, kvd := c.Heads*hd, c.KVHeads*hd
 	wd := qd + 2*kvd
-	var total float64
-	count := 0
-	for si, in := range inputs {
-		n := len(in)
-		cos, sin, _ := ropeTables(n, hd, c.RopeTheta)
-		emb := get(model.TokenEmbedding)
-		x := make([]float64, n*d)
-		for t, tok := range in {
-			copy(x[t*d:(t+1)*d], emb[tok*d:(tok+1)*d])
-		}
-		for l := range c.Layers {
-			name := func(s string) string { return model.LayerTensor(l, s) }
-			xn := refRMSNorm(x, get(name(model.AttnNorm)), n, d, c.NormEps)
-			wqkv := append(append(append([]float64(nil), get(name(model.AttnQ))...), get(name(model.AttnK))...), get(name(model.AttnV))...)
-			qkv := refRoPE(refLinear(xn, wqkv, n, d, wd), n, wd, qd+kvd, hd, cos, sin)
-			att := refAttention(qkv, n, c.Heads, c.KVHeads, hd)
-			o := refLinear(att, get(name(model.AttnO)), n, qd, d)
-			for i := range x {
-				x[i] += o[i]
-			}
-			xn = refRMSNorm(x, get(name(model.FFNNorm)), n, d, c.NormEps)
-			wgu := append(append([]float64(nil), get(name(model.FFNGate))...), get(name(model.FFNUp))...)
-			h := refSwiGLU(refLinear(xn, wgu, n, d, 2*c.Hidden), n, c.Hidden)
-			o = refLinear(h, get(name(model.FFNDown)), n, c.Hidden, d)
-			for i := range x {
-				x[i] += o[i]
-			}
-		}
-		head := emb
-		if !c.Tied {
-			head = get(model.OutputHead)
-		}
-		z := refLinear(refRMSNorm(x, get(model.FinalNorm), n, d, c.NormEps), head, n, d, c.Vocab)
-		ce := gradcheck.RefCE(z, targets[si], c.Vocab)
-		if tz == nil {
-			total += ce
-		} else {
-			total += alpha*temp*temp*refKL(z, tz[si], c.Vocab, temp) + (1-alpha)*ce
-		}
-		count += n
+	n := len(in)
+	cos, sin, _ := ropeTables(n, hd, c.RopeTheta)
+	emb := get(model.TokenEmbedding)
+	x := make([]float64, n*d)
+	for t, tok := range in {
+		copy(x[t*d:(t+1)*d], emb[tok*d:(tok+1)*d])
 	}
-	return total / float64(count)
+	for l := range c.Layers {
+		name := func(s string) string { return model.LayerTensor(l, s) }
+		xn := refRMSNorm(x, get(name(model.AttnNorm)), n, d, c.NormEps)
+		wqkv := append(append(append([]float64(nil), get(name(model.AttnQ))...), get(name(model.AttnK))...), get(name(model.AttnV))...)
+		qkv := refRoPE(refLinear(xn, wqkv, n, d, wd), n, wd, qd+kvd, hd, cos, sin)
+		att := refAttention(qkv, n, c.Heads, c.KVHeads, hd)
+		o := refLinear(att, get(name(model.AttnO)), n, qd, d)
+		for i := range x {
+			x[i] += o[i]
+		}
+		xn = refRMSNorm(x, get(name(model.FFNNorm)), n, d, c.NormEps)
+		wgu := append(append([]float64(nil), get(name(model.FFNGate))...), get(name(model.FFNUp))...)
+		h := refSwiGLU(refLinear(xn, wgu, n, d, 2*c.Hidden), n, c.Hidden)
+		o = refLinear(h, get(name(model.FFNDown)), n, c.Hidden, d)
+		for i := range x {
+			x[i] += o[i]
+		}
+		states = append(states, append([]float64(nil), x...))
+	}
+	head := emb
+	if !c.Tied {
+		head = get(model.OutputHead)
+	}
+	return refLinear(refRMSNorm(x, get(model.FinalNorm), n, d, c.NormEps), head, n, d, c.Vocab), states
 }
 
 // TestModelGradient checks the whole backward pass, the sum of the shards'

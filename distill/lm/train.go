@@ -1,6 +1,7 @@
 package lm
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -8,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shrinkml/shrink/distill/internal/checkpoint"
+	"github.com/shrinkml/shrink/distill/internal/hidden"
 	"github.com/shrinkml/shrink/distill/train"
+	"github.com/shrinkml/shrink/inference/kernels"
 )
 
 // Options set up a training run. Zero values of Batch, LR, Beta1, Beta2, Eps
@@ -43,11 +47,38 @@ type Options struct {
 	Temperature   float64
 	Alpha         float64
 
+	// HiddenLoss, when set ("mse" or "cosine"), adds HiddenWeight times a
+	// loss between the student's residual stream after each of HiddenLayers
+	// and Teacher's after the matching layer of HiddenMap: the mean square
+	// over the width, or 1 - cos, per position, averaged over the positions
+	// and summed over the pairs. Where the widths differ, a learned linear
+	// projection of the student's state comes first (FitNets); it trains with
+	// the student and is discarded after. It needs Teacher.
+	HiddenLoss   string
+	HiddenWeight float64
+	// HiddenLayers are the student layers matched, from 0; nil: every one.
+	HiddenLayers []int
+	// HiddenMap are their teacher layers; nil: teacher layer
+	// round((i+1)·teacher layers/student layers) - 1 for student layer i.
+	HiddenMap []int
+
 	Seed    uint64
 	Threads int // goroutines a batch is split over; 0: every core
 
 	// OnStep, when set, is called after each step.
 	OnStep func(Step)
+
+	// Checkpoint, when set, is a file the run's state is written to,
+	// atomically, every CheckpointEvery steps (0: never) and after the last
+	// step: the weights, AdamW moments, step and progress.
+	Checkpoint      string
+	CheckpointEvery int
+	// Resume, when set, is a checkpoint file to continue from: the model's
+	// weights become the file's, and the run ends with the weights an
+	// uninterrupted run would have. The model's config, the tokens and the
+	// options that shape the run (Steps, Batch, Context, BOS, Seed, Threads,
+	// the optimizer's, the losses') must be the ones it was written with.
+	Resume string
 }
 
 // Step is the progress of a run after one optimizer step.
@@ -64,7 +95,8 @@ func DefaultOptions() Options {
 		Warmup: 0.05, Clip: 1, BOS: -1, Temperature: 2, Alpha: 0.5, Seed: 1}
 }
 
-// Result summarizes a run.
+// Result summarizes a run. Seconds and TokensPerSec are a resumed run's only
+// since it resumed.
 type Result struct {
 	Steps        int     `json:"steps"`
 	Tokens       int64   `json:"tokens"` // target tokens seen, repeats included
@@ -97,20 +129,49 @@ func Train(m *Model, tokens []int, opts Options) (Result, error) {
 	}
 	threads := min(resolveThreads(opts.Threads), opts.Batch)
 	tr := newTrainer(m, opts, threads)
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x7a1e))
+	pcg := rand.NewPCG(opts.Seed, 0x7a1e)
+	rng := rand.New(pcg)
 	need := opts.Context + 1
 	if opts.BOS >= 0 {
 		need = opts.Context
 	}
 	starts := make([]int, opts.Batch)
-	res := Result{Steps: opts.Steps, Threads: threads}
-	start := time.Now()
-	tail := max(1, opts.Steps/20)
-	var tailLoss float64
-	for s := range opts.Steps {
+	draw := func() {
 		for i := range starts {
 			starts[i] = rng.IntN(len(tokens) - need + 1)
 		}
+	}
+	res := Result{Steps: opts.Steps, Threads: threads}
+	tail := max(1, opts.Steps/20)
+	var (
+		tailLoss float64
+		first    int // the first step this call runs
+		fields   []checkpoint.Field
+	)
+	if opts.Checkpoint != "" || opts.Resume != "" {
+		fields = tr.fields(tokens)
+	}
+	if opts.Resume != "" {
+		st, err := tr.resume(opts.Resume, fields)
+		if err != nil {
+			return Result{}, err
+		}
+		if st.Step > opts.Steps {
+			return Result{}, fmt.Errorf("lm: checkpoint %s is at step %d of a run of %d", opts.Resume, st.Step, opts.Steps)
+		}
+		// The windows are replayed from the seed: every draw before the
+		// checkpoint's step.
+		for range st.Step {
+			draw()
+		}
+		if state, _ := pcg.MarshalBinary(); !bytes.Equal(state, st.RNG) {
+			return Result{}, fmt.Errorf("lm: checkpoint %s: the windows' offsets do not replay to its step %d", opts.Resume, st.Step)
+		}
+		first, res.Tokens, res.FirstLoss, tailLoss = st.Step, st.Tokens, st.FirstLoss, st.TailLoss
+	}
+	start := time.Now()
+	for s := first; s < opts.Steps; s++ {
+		draw()
 		loss, err := tr.step(tokens, starts, s)
 		if err != nil {
 			return Result{}, err
@@ -128,12 +189,21 @@ func Train(m *Model, tokens []int, opts Options) (Result, error) {
 		if opts.OnStep != nil {
 			opts.OnStep(Step{Step: s + 1, Steps: opts.Steps, Loss: loss,
 				LR:           train.LearningRate(s, opts.Steps, opts.LR, opts.Warmup),
-				TokensPerSec: float64(res.Tokens) / time.Since(start).Seconds()})
+				TokensPerSec: float64(int64(s+1-first)*int64(opts.Batch*opts.Context)) / time.Since(start).Seconds()})
+		}
+		if opts.Checkpoint != "" && (s+1 == opts.Steps || opts.CheckpointEvery > 0 && (s+1)%opts.CheckpointEvery == 0) {
+			rs, _ := pcg.MarshalBinary()
+			st := lmState{Step: s + 1, Tokens: res.Tokens, FirstLoss: res.FirstLoss, TailLoss: tailLoss, RNG: rs}
+			if err := tr.save(opts.Checkpoint, fields, st); err != nil {
+				return Result{}, err
+			}
 		}
 	}
 	res.LastLoss = tailLoss / float64(tail)
 	res.Seconds = time.Since(start).Seconds()
-	res.TokensPerSec = float64(res.Tokens) / res.Seconds
+	if ran := opts.Steps - first; ran > 0 {
+		res.TokensPerSec = float64(int64(ran)*int64(opts.Batch*opts.Context)) / res.Seconds
+	}
 	return res, nil
 }
 
@@ -182,8 +252,37 @@ func (opts Options) resolve(m *Model, n int) (Options, error) {
 		return opts, fmt.Errorf("lm: the teacher's vocabulary of %d differs from the student's %d", opts.Teacher.Config.Vocab, m.Config.Vocab)
 	case opts.Teacher != nil && opts.Teacher.Config.Context < opts.Context:
 		return opts, fmt.Errorf("lm: the teacher's context of %d is shorter than %d", opts.Teacher.Config.Context, opts.Context)
+	case opts.CheckpointEvery < 0:
+		return opts, fmt.Errorf("lm: a checkpoint every %d steps; want 0 or more", opts.CheckpointEvery)
+	case opts.HiddenLoss != "" && opts.Teacher == nil:
+		return opts, fmt.Errorf("lm: a hidden-state loss needs Teacher, a model whose states it can read")
+	case opts.HiddenLoss == "" && (opts.HiddenWeight != 0 || opts.HiddenLayers != nil || opts.HiddenMap != nil):
+		return opts, fmt.Errorf("lm: HiddenWeight, HiddenLayers and HiddenMap apply to a HiddenLoss; set one")
+	}
+	if opts.HiddenLoss != "" {
+		if _, err := opts.matcher(m); err != nil {
+			return opts, err
+		}
 	}
 	return opts, nil
+}
+
+// matcher returns the hidden-state loss's pairs and projections for the
+// student m and opts.Teacher, projections seeded by opts.Seed.
+func (opts Options) matcher(m *Model) (*hidden.Matcher, error) {
+	widths := func(c Config) []int {
+		w := make([]int, c.Layers)
+		for i := range w {
+			w[i] = c.Dim
+		}
+		return w
+	}
+	h, err := hidden.New(opts.HiddenLoss, opts.HiddenWeight, opts.HiddenLayers, opts.HiddenMap,
+		widths(m.Config), widths(opts.Teacher.Config), opts.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("lm: %w", err)
+	}
+	return h, nil
 }
 
 func resolveThreads(t int) int {
@@ -203,6 +302,12 @@ type trainer struct {
 	work    []*worker
 	teacher []*worker // per goroutine, with Options.Teacher
 	s       int       // the current step
+
+	// With Options.HiddenLoss: the pairs and projections, each goroutine's
+	// buffers, and the projections' Adam moments.
+	hid    *hidden.Matcher
+	hs     []*hidden.Scratch
+	hm, hv []float32
 }
 
 func newTrainer(m *Model, opts Options, threads int) *trainer {
@@ -217,6 +322,14 @@ func newTrainer(m *Model, opts Options, threads int) *trainer {
 		if opts.Teacher != nil || opts.TeacherLogits != nil {
 			w := tr.work[len(tr.work)-1]
 			w.tlogits = make([]float32, len(w.logits))
+		}
+	}
+	if opts.HiddenLoss != "" {
+		tr.hid, _ = opts.matcher(m) // resolve checked it
+		tr.hm, tr.hv = make([]float32, len(tr.hid.Params)), make([]float32, len(tr.hid.Params))
+		for _, w := range tr.work {
+			tr.hs = append(tr.hs, tr.hid.NewScratch(w.maxRows))
+			w.inject = make([][]float32, m.Config.Layers)
 		}
 	}
 	tr.t.refresh(m, 0, 1)
@@ -296,6 +409,15 @@ func (tr *trainer) accumulate(tokens, starts []int) (loss, sumsq float64, err er
 		loss += w.loss
 		sumsq += w.sumsq
 	}
+	if tr.hid != nil {
+		g := tr.hs[0].Grad
+		for _, s := range tr.hs[1:] {
+			kernels.Add(g, s.Grad)
+		}
+		for _, v := range g {
+			sumsq += float64(v) * float64(v)
+		}
+	}
 	return loss / total, sumsq, nil
 }
 
@@ -306,6 +428,9 @@ func (tr *trainer) gradient(k, seqs, n int, scale float64) error {
 	w.loss = 0
 	if seqs == 0 {
 		clear(w.grad)
+		if tr.hid != nil {
+			clear(tr.hs[k].Grad)
+		}
 		return nil
 	}
 	rows := seqs * n
@@ -335,6 +460,14 @@ func (tr *trainer) gradient(k, seqs, n int, scale float64) error {
 		ce := softmaxCE(dz, logits, y, v, (1-a)*scale, w.ps)
 		kl := klTemp(dz, logits, tz, rows, v, tt, a*tt*tt*scale, w.ls, w.lt)
 		w.loss = a*tt*tt*kl + (1-a)*ce
+	}
+	if tr.hid != nil {
+		d, td := tr.m.Config.Dim, tr.opts.Teacher.Config.Dim
+		tw := tr.teacher[k]
+		for i, p := range tr.hid.Pairs {
+			w.loss += tr.hid.Apply(tr.hs[k], i, w.xs[p.Student+1][:rows*d], tw.xs[p.Teacher+1][:rows*td], rows, scale)
+			w.inject[p.Student] = tr.hs[k].Dx[i][:rows*d]
+		}
 	}
 	w.backward(tr.t, seqs, n)
 	return nil
@@ -368,6 +501,11 @@ func (tr *trainer) update(s int, sumsq float64) {
 		}
 	})
 	tr.parallel(func(k int) { tr.t.refresh(tr.m, k, tr.threads) })
+	if tr.hid != nil {
+		c.decay = decay
+		adamw(tr.hid.Params, tr.hs[0].Grad, tr.hm, tr.hv, c)
+		tr.hid.Refresh()
+	}
 }
 
 // adamConsts are one AdamW step's constants: the gradient's clipping scale,

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shrinkml/shrink/distill/internal/checkpoint"
+	"github.com/shrinkml/shrink/distill/internal/hidden"
 	"github.com/shrinkml/shrink/inference/kernels"
 )
 
@@ -44,6 +47,22 @@ type Options struct {
 	Temperature float64
 	Alpha       float64
 
+	// HiddenLoss, when set ("mse" or "cosine"), adds HiddenWeight times a
+	// loss between the outputs (after the activation) of the network's
+	// hidden layers HiddenLayers and those of HiddenTeacher's layers
+	// HiddenMap: the mean square over the width, or 1 - cos, per example,
+	// averaged over the batch and summed over the pairs. Where the widths
+	// differ, a learned linear projection of the student's output comes first
+	// (FitNets); it trains with the network and is discarded after.
+	HiddenLoss    string
+	HiddenWeight  float64
+	HiddenTeacher *Network
+	// HiddenLayers are the hidden layers matched, from 0; nil: every one.
+	HiddenLayers []int
+	// HiddenMap are the teacher's hidden layers they match; nil: layer
+	// round((i+1)·teacher's/student's hidden layers) - 1 for layer i.
+	HiddenMap []int
+
 	Seed    uint64
 	Threads int // goroutines a mini-batch is split over; 0: every core
 
@@ -58,6 +77,18 @@ type Options struct {
 	// OnStep, when set, is called after each step with the step's number
 	// (from 1), the total and the step's mean loss.
 	OnStep func(step, steps int, loss float64)
+
+	// Checkpoint, when set, is a file the run's state is written to,
+	// atomically, every CheckpointEvery steps (0: never) and after the last
+	// step: the weights, masks, AdamW moments, step and progress.
+	Checkpoint      string
+	CheckpointEvery int
+	// Resume, when set, is a checkpoint file to continue from: the
+	// network's weights and masks become the file's, and the run ends with
+	// the weights an uninterrupted run would have. The network's shape, the
+	// data and the options that shape the run (Steps, Batch, Seed, Threads,
+	// the optimizer's, the losses') must be the ones it was written with.
+	Resume string
 }
 
 // DefaultOptions are the settings the command line starts from.
@@ -74,7 +105,7 @@ type Epoch struct {
 }
 
 // Result summarizes a run. Seconds and ExamplesPerS are the training's,
-// without the validation passes.
+// without the validation passes, and a resumed run's only since it resumed.
 type Result struct {
 	Steps        int     `json:"steps"`
 	Examples     int     `json:"examples"` // examples seen, repeats included
@@ -121,6 +152,19 @@ func Train(n *Network, d Data, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("train: Adam betas %g, %g and eps %g out of range", opts.Beta1, opts.Beta2, opts.Eps)
 	case d.Soft != nil && (!(opts.Temperature > 0) || opts.Alpha < 0 || opts.Alpha > 1):
 		return Result{}, fmt.Errorf("train: temperature %g (want > 0) and alpha %g (want 0 to 1)", opts.Temperature, opts.Alpha)
+	case opts.CheckpointEvery < 0:
+		return Result{}, fmt.Errorf("train: a checkpoint every %d steps; want 0 or more", opts.CheckpointEvery)
+	case opts.HiddenLoss != "" && opts.HiddenTeacher == nil:
+		return Result{}, fmt.Errorf("train: a hidden-state loss needs HiddenTeacher, the network to match")
+	case opts.HiddenLoss == "" && (opts.HiddenWeight != 0 || opts.HiddenTeacher != nil || opts.HiddenLayers != nil || opts.HiddenMap != nil):
+		return Result{}, fmt.Errorf("train: HiddenWeight, HiddenTeacher, HiddenLayers and HiddenMap apply to a HiddenLoss; set one")
+	case opts.HiddenTeacher != nil && opts.HiddenTeacher.Inputs() != in:
+		return Result{}, fmt.Errorf("train: the hidden-state teacher takes %d features, the network %d", opts.HiddenTeacher.Inputs(), in)
+	}
+	if opts.HiddenLoss != "" {
+		if _, err := opts.matcher(n); err != nil {
+			return Result{}, err
+		}
 	}
 	for i, y := range d.Y {
 		if y < 0 || y >= k {
@@ -148,21 +192,48 @@ func Train(n *Network, d Data, opts Options) (Result, error) {
 	threads := min(resolveThreads(opts.Threads), opts.Batch)
 
 	t := newTrainer(n, opts, threads)
-	rng := rand.New(rand.NewPCG(opts.Seed, streamShuffle))
+	pcg := rand.NewPCG(opts.Seed, streamShuffle)
+	rng := rand.New(pcg)
 	order := make([]int, examples)
+	shuffle := func() {
+		for i := range order {
+			order[i] = i
+		}
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
 	res := Result{Steps: steps, Threads: threads}
-	start := time.Now()
 	var (
 		epochLoss float64
 		valTime   time.Duration
+		first     int // the first step this call runs
+		fields    []checkpoint.Field
 	)
-	for s := range steps {
+	if opts.Checkpoint != "" || opts.Resume != "" {
+		fields = t.fields(d, steps)
+	}
+	if opts.Resume != "" {
+		st, err := t.resume(opts.Resume, fields)
+		if err != nil {
+			return Result{}, err
+		}
+		if st.Step > steps {
+			return Result{}, fmt.Errorf("train: checkpoint %s is at step %d of a run of %d", opts.Resume, st.Step, steps)
+		}
+		// The order of the examples is replayed from the seed: every
+		// shuffle before the checkpoint's step.
+		for e := 0; e*perEpoch < st.Step; e++ {
+			shuffle()
+		}
+		if state, _ := pcg.MarshalBinary(); !bytes.Equal(state, st.RNG) {
+			return Result{}, fmt.Errorf("train: checkpoint %s: the example order does not replay to its step %d", opts.Resume, st.Step)
+		}
+		first, res.Examples, res.Epochs, epochLoss = st.Step, st.Examples, st.Epochs, st.EpochLoss
+	}
+	start := time.Now()
+	for s := first; s < steps; s++ {
 		pos := s % perEpoch
 		if pos == 0 {
-			for i := range order {
-				order[i] = i
-			}
-			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			shuffle()
 		}
 		if p := opts.Prune; p != nil && p.prunes(s) {
 			if err := n.PruneMagnitude(p.SparsityAt(s), p.Global); err != nil {
@@ -193,9 +264,18 @@ func Train(n *Network, d Data, opts Options) (Result, error) {
 			res.Epochs = append(res.Epochs, e)
 			epochLoss = 0
 		}
+		if opts.Checkpoint != "" && (s+1 == steps || opts.CheckpointEvery > 0 && (s+1)%opts.CheckpointEvery == 0) {
+			rs, _ := pcg.MarshalBinary()
+			st := mlpState{Step: s + 1, Examples: res.Examples, Epochs: res.Epochs, EpochLoss: epochLoss, RNG: rs}
+			if err := t.save(opts.Checkpoint, fields, st); err != nil {
+				return Result{}, err
+			}
+		}
 	}
 	res.Seconds = (time.Since(start) - valTime).Seconds()
-	res.ExamplesPerS = float64(res.Examples) / res.Seconds
+	if ran := steps - first; ran > 0 {
+		res.ExamplesPerS = float64(ran*opts.Batch) / res.Seconds
+	}
 	return res, nil
 }
 
@@ -227,6 +307,12 @@ type trainer struct {
 	free    [][]int32
 	maskGen int
 	work    []*worker
+
+	// With Options.HiddenLoss: the pairs and projections, each goroutine's
+	// buffers, and the projections' Adam moments.
+	hid    *hidden.Matcher
+	hs     []*hidden.Scratch
+	hm, hv []float32
 }
 
 // segment is one tensor's stretch of the flat parameter vector.
@@ -248,6 +334,11 @@ type worker struct {
 	gw, gb [][]float32
 	loss   float64
 	sumsq  float64
+	// With a hidden-state loss: the teacher's hidden outputs, and per hidden
+	// layer the loss's gradient with respect to its output, or nil.
+	teacher [][]float32
+	inject  [][]float32
+	hs      *hidden.Scratch
 }
 
 func newTrainer(n *Network, opts Options, threads int) *trainer {
@@ -284,7 +375,35 @@ func newTrainer(n *Network, opts Options, threads int) *trainer {
 		}
 		t.work = append(t.work, w)
 	}
+	if opts.HiddenLoss != "" {
+		t.hid, _ = opts.matcher(n) // Train checked it
+		t.hm, t.hv = make([]float32, len(t.hid.Params)), make([]float32, len(t.hid.Params))
+		deepest := 0
+		for _, p := range t.hid.Pairs {
+			deepest = max(deepest, p.Teacher)
+		}
+		for _, w := range t.work {
+			w.hs = t.hid.NewScratch(shard)
+			t.hs = append(t.hs, w.hs)
+			w.inject = make([][]float32, len(n.w))
+			for l := range deepest + 1 {
+				w.teacher = append(w.teacher, make([]float32, shard*opts.HiddenTeacher.Sizes[l+1]))
+			}
+		}
+	}
 	return t
+}
+
+// matcher returns the hidden-state loss's pairs and projections for the
+// network n and opts.HiddenTeacher, projections seeded by opts.Seed.
+func (opts Options) matcher(n *Network) (*hidden.Matcher, error) {
+	hiddenWidths := func(n *Network) []int { return n.Sizes[1 : len(n.Sizes)-1] }
+	h, err := hidden.New(opts.HiddenLoss, opts.HiddenWeight, opts.HiddenLayers, opts.HiddenMap,
+		hiddenWidths(n), hiddenWidths(opts.HiddenTeacher), opts.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return h, nil
 }
 
 // syncMasks makes the free lists of the network's masks and zeroes the
@@ -404,6 +523,15 @@ func (t *trainer) accumulate(d Data, idx []int) (loss, sumsq float64) {
 		loss += w.loss
 		sumsq += w.sumsq
 	}
+	if t.hid != nil {
+		g := t.hs[0].Grad
+		for _, s := range t.hs[1:] {
+			kernels.Add(g, s.Grad)
+		}
+		for _, v := range g {
+			sumsq += float64(v) * float64(v)
+		}
+	}
 	return loss / float64(batch), sumsq
 }
 
@@ -441,6 +569,11 @@ func (t *trainer) update(s, steps int, sumsq float64) {
 		}
 	})
 	t.parallel(func(k int) { t.transposeWeights(k, t.threads) })
+	if t.hid != nil {
+		c.decay = decay
+		adamw(t.hid.Params, t.hs[0].Grad, t.hm, t.hv, c)
+		t.hid.Refresh()
+	}
 }
 
 // transposeWeights refreshes part k of parts of each wᵀ.
@@ -463,6 +596,9 @@ func (w *worker) gradient(t *trainer, d Data, idx []int, batch int) {
 	w.loss = 0
 	if rows == 0 {
 		clear(w.grad)
+		if w.hs != nil {
+			clear(w.hs.Grad)
+		}
 		return
 	}
 	x := w.x[:rows*in]
@@ -503,6 +639,21 @@ func (w *worker) gradient(t *trainer, d Data, idx []int, batch int) {
 		kl := klTemp(dz, logits, soft, rows, k, tt, a*tt*tt*inv, w.ls)
 		w.loss = a*tt*tt*kl + (1-a)*ce
 	}
+	if t.hid != nil {
+		// The teacher's hidden outputs, as far as the pairs reach.
+		tn := t.opts.HiddenTeacher
+		cur := x
+		for l, ta := range w.teacher {
+			ta = ta[:rows*tn.Sizes[l+1]]
+			linearForward(ta, cur, tn.w[l], tn.b[l], rows, tn.Sizes[l], tn.Sizes[l+1])
+			tn.Act.forward(ta, ta)
+			cur = ta
+		}
+		for i, p := range t.hid.Pairs {
+			w.loss += t.hid.Apply(w.hs, i, w.a[p.Student][:rows*p.In], w.teacher[p.Teacher][:rows*p.Out], rows, inv)
+			w.inject[p.Student] = w.hs.Dx[i][:rows*p.In]
+		}
+	}
 
 	for l := last; l >= 0; l-- {
 		li, o := n.Sizes[l], n.Sizes[l+1]
@@ -516,6 +667,9 @@ func (w *worker) gradient(t *trainer, d Data, idx []int, batch int) {
 		}
 		linearBackward(dx, w.gw[l], w.gb[l], dz, input, t.wt[l], rows, li, o, w.tmp)
 		if l > 0 {
+			if w.inject != nil && w.inject[l-1] != nil {
+				kernels.Add(dx, w.inject[l-1])
+			}
 			dz = w.dz[:rows*li]
 			n.Act.backward(dz, dx, w.z[l-1][:rows*li])
 		}
