@@ -20,7 +20,8 @@ type Options struct {
 	Activation train.Activation
 	// Train runs the student's training; its Temperature and Alpha weigh
 	// the loss Alpha·T²·KL(teacher_T || student_T) + (1-Alpha)·CE(labels),
-	// where _T is the softmax of the logits divided by T.
+	// where _T is the softmax of the logits divided by T. A HiddenLoss
+	// matches the teacher's hidden layers unless HiddenTeacher says otherwise.
 	Train train.Options
 	// Baseline also trains the same student from scratch on the labels
 	// alone, with the same data, steps, seed and schedule.
@@ -70,8 +71,12 @@ func Distill(teacher *model.Model, d train.Data, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	o := opts.Train
+	if o.HiddenLoss != "" && o.HiddenTeacher == nil {
+		o.HiddenTeacher = tn
+	}
 	var r Result
-	if r.Train, err = train.Train(student, soft, opts.Train); err != nil {
+	if r.Train, err = train.Train(student, soft, o); err != nil {
 		return Result{}, err
 	}
 	r.Student = student.Model(labels)
@@ -80,7 +85,12 @@ func Distill(teacher *model.Model, d train.Data, opts Options) (Result, error) {
 		scratch, _ := train.NewNetwork(sizes, act, opts.Train.Seed)
 		plain := d
 		plain.Soft = nil
-		res, err := train.Train(scratch, plain, opts.Train)
+		so := opts.Train
+		// The scratch run has no teacher to match states with, and must
+		// not write over or resume from the distillation's checkpoint.
+		so.HiddenLoss, so.HiddenWeight, so.HiddenTeacher, so.HiddenLayers, so.HiddenMap = "", 0, nil, nil, nil
+		so.Checkpoint, so.CheckpointEvery, so.Resume = "", 0, ""
+		res, err := train.Train(scratch, plain, so)
 		if err != nil {
 			return Result{}, err
 		}

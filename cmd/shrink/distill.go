@@ -23,11 +23,13 @@ type distillReport struct {
 	StudentSizes  []int  `json:"student_layer_sizes"`
 	Activation    string `json:"activation"`
 
-	Temperature float64 `json:"temperature"`
-	Alpha       float64 `json:"alpha"`
-	Batch       int     `json:"batch"`
-	LR          float64 `json:"lr"`
-	Seed        uint64  `json:"seed"`
+	Temperature  float64 `json:"temperature"`
+	Alpha        float64 `json:"alpha"`
+	HiddenLoss   string  `json:"hidden_loss,omitempty"`
+	HiddenWeight float64 `json:"hidden_weight,omitempty"`
+	Batch        int     `json:"batch"`
+	LR           float64 `json:"lr"`
+	Seed         uint64  `json:"seed"`
 
 	Dataset       string `json:"dataset"`
 	DataDir       string `json:"data_dir"`
@@ -145,6 +147,9 @@ distilled perplexity).`,
 			if err := checkTrainFlags(&opts, act, td); err != nil {
 				return err
 			}
+			if err := checkHiddenLoss(cmd, &opts.HiddenLoss, &opts.HiddenWeight); err != nil {
+				return err
+			}
 			if err := checkOut(out, force); err != nil {
 				return err
 			}
@@ -188,7 +193,7 @@ distilled perplexity).`,
 			r.Student.Source = out
 			rep := distillReport{SchemaVersion: 1, Teacher: teacherPath, Student: out,
 				StudentSizes: r.Student.Config.MLP.Sizes, Activation: r.Student.Config.MLP.Activation,
-				Temperature: opts.Temperature, Alpha: opts.Alpha, Batch: opts.Batch, LR: opts.LR, Seed: opts.Seed,
+				Temperature: opts.Temperature, Alpha: opts.Alpha, HiddenLoss: opts.HiddenLoss, HiddenWeight: opts.HiddenWeight, Batch: opts.Batch, LR: opts.LR, Seed: opts.Seed,
 				Dataset: fashionMNIST, DataDir: dir, TrainExamples: tr.N, ValExamples: val.N, TestExamples: test.N,
 				XSmaller: float64(tm.Parameters()) / float64(r.Student.Parameters()), Train: r.Train, ScratchTrain: r.ScratchTrain}
 			score := func(m *model.Model, label string) (classifierStats, error) {
@@ -223,6 +228,8 @@ distilled perplexity).`,
 	f.StringVar(&act, "activation", "", "the student's activation, relu or gelu (default: the teacher's)")
 	f.Float64Var(&opts.Temperature, "temperature", opts.Temperature, "softmax temperature of the soft targets")
 	f.Float64Var(&opts.Alpha, "alpha", opts.Alpha, "weight of the distillation term (1-alpha weighs the labels)")
+	f.StringVar(&opts.HiddenLoss, "hidden-loss", "", "also match hidden states: mse or cosine (a learned projection where widths differ)")
+	f.Float64Var(&opts.HiddenWeight, "hidden-weight", 1, "weight of the hidden-state loss")
 	f.BoolVar(&baseline, "baseline", false, "also train the student from scratch and compare")
 	lf.add(cmd)
 	// A student must grow logits as large as the teacher's to match its
@@ -234,6 +241,23 @@ distilled perplexity).`,
 	f.BoolVar(&g.json, "json", false, "print the summary as JSON")
 	f.StringVar(&lopts.Arch, "arch", "", `architecture of a bare state dict teacher ("mlp")`)
 	return cmd
+}
+
+// checkHiddenLoss reports an unusable --hidden-loss or --hidden-weight, and
+// zeroes the weight when there is no hidden-state loss.
+func checkHiddenLoss(cmd *cobra.Command, loss *string, weight *float64) error {
+	switch {
+	case *loss != "" && *loss != "mse" && *loss != "cosine":
+		return fmt.Errorf("--hidden-loss %q: want mse or cosine", *loss)
+	case *loss == "" && cmd.Flags().Changed("hidden-weight"):
+		return fmt.Errorf("--hidden-weight applies to a --hidden-loss; give one")
+	case !(*weight > 0) || *weight > 1e6:
+		return fmt.Errorf("--hidden-weight %g: want more than 0 and at most 1e6", *weight)
+	}
+	if *loss == "" {
+		*weight = 0
+	}
+	return nil
 }
 
 func writeDistillTable(cmd *cobra.Command, r distillReport) error {

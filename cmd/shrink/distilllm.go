@@ -66,12 +66,14 @@ type lmDistillReport struct {
 	StudentInit string       `json:"student_init"`
 	StudentCfg  studentShape `json:"student_shape"`
 
-	Temperature float64 `json:"temperature"`
-	Alpha       float64 `json:"alpha"`
-	Batch       int     `json:"batch"`
-	Context     int     `json:"context"`
-	LR          float64 `json:"lr"`
-	Seed        uint64  `json:"seed"`
+	Temperature  float64 `json:"temperature"`
+	Alpha        float64 `json:"alpha"`
+	HiddenLoss   string  `json:"hidden_loss,omitempty"`
+	HiddenWeight float64 `json:"hidden_weight,omitempty"`
+	Batch        int     `json:"batch"`
+	Context      int     `json:"context"`
+	LR           float64 `json:"lr"`
+	Seed         uint64  `json:"seed"`
 
 	Text          string `json:"text"`
 	Heldout       string `json:"heldout"`
@@ -205,6 +207,9 @@ func distillLM(cmd *cobra.Command, g *globalFlags, teacherPath string, tm *model
 	if !(opts.Alpha >= 0 && opts.Alpha <= 1) {
 		return fmt.Errorf("--alpha %g: want a weight from 0 to 1", opts.Alpha)
 	}
+	if err := checkHiddenLoss(cmd, &opts.HiddenLoss, &opts.HiddenWeight); err != nil {
+		return err
+	}
 	tc := tm.Config
 	dopts := distill.LMOptions{Baseline: baseline}
 	init := "random"
@@ -261,6 +266,7 @@ func distillLM(cmd *cobra.Command, g *globalFlags, teacherPath string, tm *model
 	lo.Steps, lo.Batch, lo.Context = opts.Steps, opts.Batch, lf.ctx
 	lo.LR, lo.WeightDecay, lo.Warmup, lo.Clip = opts.LR, opts.WeightDecay, opts.Warmup, opts.Clip
 	lo.Temperature, lo.Alpha = opts.Temperature, opts.Alpha
+	lo.HiddenLoss, lo.HiddenWeight = opts.HiddenLoss, opts.HiddenWeight
 	lo.BOS, lo.Seed, lo.Threads = bos, opts.Seed, opts.Threads
 	perStep := int64(lo.Batch * lo.Context)
 	runs := int64(1)
@@ -292,7 +298,7 @@ func distillLM(cmd *cobra.Command, g *globalFlags, teacherPath string, tm *model
 
 	rep := lmDistillReport{SchemaVersion: 1, Teacher: teacherPath, Student: out, Arch: "llama",
 		StudentInit: init, StudentCfg: shapeOf(r.Student.Config),
-		Temperature: lo.Temperature, Alpha: lo.Alpha, Batch: lo.Batch, Context: lo.Context, LR: lo.LR, Seed: lo.Seed,
+		Temperature: lo.Temperature, Alpha: lo.Alpha, HiddenLoss: lo.HiddenLoss, HiddenWeight: lo.HiddenWeight, Batch: lo.Batch, Context: lo.Context, LR: lo.LR, Seed: lo.Seed,
 		Text: lf.text, Heldout: heldName, TrainTokens: len(trainToks), HeldoutTokens: len(heldToks),
 		XSmaller: float64(tm.Parameters()) / float64(sm.Parameters()), Train: r.Train, ScratchTrain: r.ScratchTrain}
 	score := func(m *model.Model, what string) (lmStats, error) {

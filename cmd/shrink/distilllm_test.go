@@ -52,10 +52,10 @@ func TestDistillLlama(t *testing.T) {
 
 	c := filepath.Join(dir, "c.gguf")
 	rep = readJSON(t, mustShrink(t, "distill", "--teacher", teacher, "--text", text, "--student-from-teacher", "every-2nd-layer", "--ctx", "32",
-		"--steps", "5", "--batch", "2", "--temperature", "2", "--alpha", "0.5", "--quiet", "--json", c))
+		"--steps", "5", "--batch", "2", "--temperature", "2", "--alpha", "0.5", "--hidden-loss", "cosine", "--hidden-weight", "0.5", "--quiet", "--json", c))
 	shape = rep["student_shape"].(map[string]any)
 	if shape["layers"] != 1.0 || shape["dim"] != 16.0 || shape["hidden"] != 32.0 || rep["student_init"] != "every-2nd-layer of the teacher" ||
-		rep["scratch_stats"] != nil || rep["temperature"] != 2.0 || rep["alpha"] != 0.5 {
+		rep["scratch_stats"] != nil || rep["temperature"] != 2.0 || rep["alpha"] != 0.5 || rep["hidden_loss"] != "cosine" || rep["hidden_weight"] != 0.5 {
 		t.Errorf("distill --student-from-teacher --json: %v", rep)
 	}
 }
@@ -81,6 +81,9 @@ func TestDistillLlamaErrors(t *testing.T) {
 		{append(append(l, shape...), "--epochs", "2"), "--epochs applies to an MLP teacher"},
 		{append(append(l, shape...), "--ctx", "4096"), "--ctx 4096"},
 		{append(append(l, shape...), "--steps", "-1"), "--steps -1"},
+		{append(append(l, shape...), "--hidden-loss", "l1"), `--hidden-loss "l1"`},
+		{append(append(l, shape...), "--hidden-weight", "2"), "--hidden-weight applies to a --hidden-loss"},
+		{append(append(l, shape...), "--hidden-loss", "mse", "--hidden-weight", "0"), "--hidden-weight 0"},
 		{append(append([]string{"distill", out, "--teacher", teacher}, shape...), "--text", filepath.Join(dir, "none.txt")), "none.txt"},
 	} {
 		_, errOut, code := shrink(t, c.args...)

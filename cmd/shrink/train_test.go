@@ -119,11 +119,17 @@ func TestTrainDistillEval(t *testing.T) {
 		}
 	}
 
+	rep = readJSON(t, mustShrink(t, "distill", "--teacher", a, filepath.Join(dir, "s4"), "--student-hidden", "6", "--data", data, "--val", "200",
+		"--steps", "5", "--batch", "50", "--hidden-loss", "mse", "--json", "--quiet"))
+	if rep["hidden_loss"] != "mse" || rep["hidden_weight"] != 1.0 || rep["train"].(map[string]any)["steps"] != 5.0 {
+		t.Errorf("distill --hidden-loss mse --json: %v", rep)
+	}
 	for _, c := range []struct {
 		args []string
 		msg  string
 	}{
 		{[]string{"distill", "--teacher", a, filepath.Join(dir, "s3"), "--data", data}, "--student-hidden is required"},
+		{[]string{"distill", "--teacher", a, filepath.Join(dir, "s3"), "--student-hidden", "6", "--data", data, "--hidden-loss", "kl"}, `--hidden-loss "kl"`},
 		{[]string{"distill", "--teacher", a, filepath.Join(dir, "s3"), "--student-hidden", "6", "--text", data}, "--text applies to a llama teacher"},
 		{[]string{"distill", "--teacher", a, filepath.Join(dir, "s3"), "--student-hidden", "6", "--student-from-teacher", "every-2nd-layer"}, "--student-from-teacher applies to a llama teacher"},
 	} {
