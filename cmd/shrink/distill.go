@@ -89,9 +89,10 @@ lines that begin in the last 10% of the bytes are held out). The student is
 own embedding, head and every second layer. Each step draws --batch windows
 of --ctx tokens, each starting with BOS, and the teacher's distributions for
 them are computed as the student sees them. The defaults are train --arch
-llama's (1000 steps of 16 windows, --lr 0.003) with T 1 and alpha 1 (pure
-distillation), which did best on stories260K (see the README). OUT is a
-.gguf file, a llama2.c .bin or a Hugging Face folder.
+llama's (1000 steps of 16 windows, --lr 0.003) with T 1 and alpha 0.5: on
+stories260K, pure distillation (alpha 1) and T 2 both did worse than the
+same student trained from scratch, while T 1, alpha 0.5 did better (see the
+README). OUT is a .gguf file, a llama2.c .bin or a Hugging Face folder.
 
 --baseline also trains the same student from scratch, on the labels (next
 tokens) alone, with the same data, steps and seed, and prints teacher,

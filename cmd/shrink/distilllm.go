@@ -28,11 +28,11 @@ type distillLMFlags struct {
 }
 
 // The distillation loss's defaults for a llama teacher (an MLP teacher's are
-// train.DefaultOptions'): on stories260K they did best of the settings tried
-// (see the README).
+// train.DefaultOptions'): on stories260K they were the settings tried that
+// beat training from scratch (see distill's help).
 const (
 	lmDistillTemperature = 1.0
-	lmDistillAlpha       = 1.0
+	lmDistillAlpha       = 0.5
 )
 
 // lmDistillOnlyFlags are the flags an MLP teacher rejects, and

@@ -28,7 +28,7 @@ func TestDistillLlama(t *testing.T) {
 	params := 300*8*2 + 8 + (8 + 8*(8+4+4) + 8*8 + 8 + 2*16*8 + 8*16)
 	shape := rep["student_shape"].(map[string]any)
 	if st["parameters"] != float64(params) || sc["parameters"] != st["parameters"] || shape["dim"] != 8.0 || shape["vocab"] != 300.0 ||
-		rep["student_init"] != "random" || rep["temperature"] != 1.0 || rep["alpha"] != 1.0 || rep["heldout"] != "last 10% of text" ||
+		rep["student_init"] != "random" || rep["temperature"] != 1.0 || rep["alpha"] != 0.5 || rep["heldout"] != "last 10% of text" ||
 		rep["perplexity_gain"] != sc["heldout_perplexity"].(float64)-st["heldout_perplexity"].(float64) ||
 		!(st["heldout_perplexity"].(float64) < 300) || !(te["heldout_perplexity"].(float64) < st["heldout_perplexity"].(float64)) ||
 		!(st["decode_tokens_per_s"].(float64) > 0) || rep["x_smaller"].(float64) < 1.5 {
@@ -36,7 +36,7 @@ func TestDistillLlama(t *testing.T) {
 	}
 	table := mustShrink(t, append(args, b, "--baseline")...)
 	for _, want := range []string{"held-out perplexity", "scratch", "distilled", "decode tokens/s", "dim 8, 1 layers, 2 heads, 1 kv heads, hidden 16 (random)",
-		"30 steps of 4 windows of 32 tokens", "T 1, alpha 1, seed 5", "gain over scratch"} {
+		"30 steps of 4 windows of 32 tokens", "T 1, alpha 0.5, seed 5", "gain over scratch"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("distill table lacks %q:\n%s", want, table)
 		}
