@@ -8,9 +8,10 @@ import (
 )
 
 // QuantWeights holds a matrix in one of GGUF's 32-weight block formats (Q8_0,
-// Q4_0, Q4_1) as stored, and multiplies with integer dot products the way
-// llama.cpp does: the input is quantized to int8 blocks of 32 with a float
-// scale (kernels.Q8Acts), and each weight block meets its input block in an
+// Q4_0, Q4_1) or shrink's int8 and int4 layouts (INT8_CH, INT4_G32, ...) as
+// stored, and multiplies with integer dot products the way llama.cpp does:
+// the input is quantized to int8 blocks of 32 with a float scale
+// (kernels.Q8Acts), and each weight block meets its input block in an
 // integer dot product scaled by both blocks' scales. Results therefore carry
 // the input's quantization error (about 0.4% of each block's largest value)
 // besides the weights'.
@@ -22,24 +23,26 @@ type QuantWeights struct {
 	rowBytes   int
 }
 
-// NewQuantWeights wraps data, rows rows of cols weights in blocks of dtype
-// (Q8_0, Q4_0 or Q4_1), without copying it.
+// quantFormats are the dtypes the integer kernels run, with their formats.
+var quantFormats = map[model.DType]kernels.QFormat{
+	model.Q8_0: kernels.Q8_0, model.Q4_0: kernels.Q4_0, model.Q4_1: kernels.Q4_1,
+	model.Int8Ch: kernels.I8Ch, model.Int4G32: kernels.I4G32, model.Int4G64: kernels.I4G64,
+	model.Int4G128: kernels.I4G128, model.Int4G32Asym: kernels.I4G32Asym,
+	model.Int4G64Asym: kernels.I4G64Asym, model.Int4G128Asym: kernels.I4G128Asym,
+}
+
+// NewQuantWeights wraps data, rows rows of cols weights of dtype (Q8_0,
+// Q4_0, Q4_1, INT8_CH or an INT4 type), without copying it. Rows must be a
+// whole number of 32-weight blocks, the size the input is quantized in.
 func NewQuantWeights(dtype model.DType, data []byte, rows, cols int) (*QuantWeights, error) {
-	var f kernels.QFormat
-	switch dtype {
-	case model.Q8_0:
-		f = kernels.Q8_0
-	case model.Q4_0:
-		f = kernels.Q4_0
-	case model.Q4_1:
-		f = kernels.Q4_1
-	default:
+	f, ok := quantFormats[dtype]
+	if !ok {
 		return nil, fmt.Errorf("weights: dtype %s has no integer kernels", dtype)
 	}
-	if rows <= 0 || cols <= 0 || cols%kernels.QBlock != 0 {
+	if rows <= 0 || cols <= 0 || cols%kernels.QBlock != 0 || (f.Group() > 0 && cols%f.Group() != 0) {
 		return nil, fmt.Errorf("weights: a %dx%d matrix is not whole rows of %s blocks", rows, cols, dtype)
 	}
-	rb := cols / kernels.QBlock * f.BlockBytes()
+	rb := f.RowBytes(cols)
 	if len(data) != rows*rb {
 		return nil, fmt.Errorf("weights: %d bytes do not make a %dx%d %s matrix", len(data), rows, cols, dtype)
 	}

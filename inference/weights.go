@@ -29,18 +29,26 @@ type Weights interface {
 }
 
 // LoadWeights returns the Weights of a 2-D tensor. Aligned F32 tensors are used
-// in place (a view of the memory-mapped file, no copy), and so are Q8_0, Q4_0
-// and Q4_1 tensors, which run on integer kernels (QuantWeights); every other
-// dtype (F16, BF16, Q4_K, Q6_K) is decoded to F32 once, here. A float matrix
-// that is sparse enough (SparseMinZeros) becomes SparseWeights, and one with
-// at most 2 non-zeros in every group of 4 columns Sparse24Weights; the scan
-// that decides is one pass, and dense matrices stay views.
+// in place (a view of the memory-mapped file, no copy), and so are Q8_0, Q4_0,
+// Q4_1, INT8_CH and INT4 tensors, which run on integer kernels (QuantWeights;
+// an INT8_CH matrix whose rows are not a multiple of 32 is decoded instead);
+// every other dtype (F16, BF16, Q4_K, Q6_K) is decoded to F32 once, here. A
+// float matrix that is sparse enough (SparseMinZeros) becomes SparseWeights,
+// and one with at most 2 non-zeros in every group of 4 columns
+// Sparse24Weights; the scan that decides is one pass, and dense matrices stay
+// views.
 func LoadWeights(t *model.Tensor) (Weights, error) {
 	if len(t.Shape) != 2 {
 		return nil, fmt.Errorf("tensor %q: a weight matrix needs 2 dimensions, has shape %v", t.Name, t.Shape)
 	}
 	switch t.DType {
-	case model.Q8_0, model.Q4_0, model.Q4_1:
+	case model.Int8Ch:
+		if t.Shape[1]%kernels.QBlock != 0 {
+			break // the input is quantized in blocks of 32, which these rows are not
+		}
+		fallthrough
+	case model.Q8_0, model.Q4_0, model.Q4_1, model.Int4G32, model.Int4G64, model.Int4G128,
+		model.Int4G32Asym, model.Int4G64Asym, model.Int4G128Asym:
 		if err := t.Check(); err != nil {
 			return nil, err
 		}

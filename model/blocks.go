@@ -6,18 +6,41 @@ import (
 	"math"
 )
 
+// The INT types are shrink's own layouts of the int8 and int4 schemes, whose
+// files (compressed-tensors) keep scales apart from the codes; in memory each
+// row keeps its scales beside its codes, as GGUF's blocks do:
+//
+//	INT8_CH    a row is its fp16 scale s, then cols int8 codes q: w = s·q.
+//	INT4_Gn    a row is blocks of n weights, each an fp16 scale s, then n/2
+//	           bytes of 4-bit codes u, 16 bytes per 32 weights, whose low
+//	           nibbles are weights 0..15 and high nibbles 16..31 (Q4_0's
+//	           order): w = s·(u − 8).
+//	INT4_Gn_ASYM  as INT4_Gn with a zero-point byte z after the scale:
+//	           w = s·(u − z).
+//
+// The codes u are compressed-tensors' signed codes plus 8, and z its zero
+// point plus 8, so a group's 4-bit values copy across unchanged.
+
 // Dequantize decodes n elements of type d from src into dst[:n] as float32.
 // src must hold exactly the bytes of those elements; n must be a whole number
-// of blocks for block types.
+// of blocks for block types, and whole rows for Int8Ch, whose number follows
+// from the two lengths (each row adds its 2-byte scale to its n/rows bytes).
 func Dequantize(dst []float32, d DType, src []byte) error {
 	be, bb := d.BlockElems(), d.BlockBytes()
 	if be == 0 {
 		return fmt.Errorf("cannot decode dtype %s", d)
 	}
+	if d == Int8Ch {
+		return dequantInt8Ch(dst, src)
+	}
 	if len(dst)%be != 0 || len(src) != len(dst)/be*bb {
 		return fmt.Errorf("%s: %d bytes do not hold %d elements", d, len(src), len(dst))
 	}
 	switch d {
+	case Int4G32, Int4G64, Int4G128, Int4G32Asym, Int4G64Asym, Int4G128Asym:
+		for b := 0; b < len(dst)/be; b++ {
+			dequantInt4(dst[b*be:(b+1)*be], src[b*bb:(b+1)*bb])
+		}
 	case F32:
 		for i := range dst {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
@@ -81,6 +104,47 @@ func Dequantize(dst []float32, d DType, src []byte) error {
 		return fmt.Errorf("cannot decode dtype %s", d)
 	}
 	return nil
+}
+
+// dequantInt8Ch decodes whole INT8_CH rows; see Dequantize.
+func dequantInt8Ch(dst []float32, src []byte) error {
+	extra := len(src) - len(dst)
+	rows := extra / 2
+	if extra < 0 || extra%2 != 0 || (rows == 0) != (len(dst) == 0) || (rows > 0 && len(dst)%rows != 0) {
+		return fmt.Errorf("%s: %d bytes do not hold %d elements in whole rows", Int8Ch, len(src), len(dst))
+	}
+	if rows == 0 {
+		return nil
+	}
+	cols := len(dst) / rows
+	for r := 0; r < rows; r++ {
+		row := src[r*(cols+2) : (r+1)*(cols+2)]
+		scale := F16ToF32(binary.LittleEndian.Uint16(row))
+		q := row[2:]
+		out := dst[r*cols : (r+1)*cols]
+		for j := range out {
+			out[j] = float32(int8(q[j])) * scale
+		}
+	}
+	return nil
+}
+
+// dequantInt4 decodes one block of an INT4 type, sized by len(y); the block's
+// length tells a zero-point byte is there.
+func dequantInt4(y []float32, blk []byte) {
+	scale := F16ToF32(binary.LittleEndian.Uint16(blk))
+	zero, q := 8, blk[2:]
+	if len(blk) == 3+len(y)/2 {
+		zero, q = int(blk[2]), blk[3:]
+	}
+	for k := 0; k < len(y)/32; k++ {
+		sub, out := q[16*k:16*k+16], y[32*k:32*k+32]
+		for j, v := range sub {
+			// Exact: an integer below 2^8 times an fp16 value fits float32's mantissa.
+			out[j] = float32(int(v&0xf)-zero) * scale
+			out[j+16] = float32(int(v>>4)-zero) * scale
+		}
+	}
 }
 
 // scaleMinK4 unpacks the j-th 6-bit scale and min of a Q4_K block (ggml's get_scale_min_k4).

@@ -241,6 +241,70 @@ func TestSmallBlocksKnownValues(t *testing.T) {
 	}
 }
 
+// TestIntLayoutsKnownValues decodes hand-built rows of the INT types,
+// element by element from the layouts' definitions.
+func TestIntLayoutsKnownValues(t *testing.T) {
+	// Two INT8_CH rows of 3: scales 0.5 and -2.
+	i8 := []byte{0x00, 0x38, 1, 0xff, 0x80, 0x00, 0xc0, 127, 0, 3}
+	// INT4 groups: scale 0.25, codes u(i) = (i*7)%16 stored in Q4_0's order.
+	int4 := func(group int, zero int) []byte {
+		hdr := 2
+		if zero >= 0 {
+			hdr = 3
+		}
+		blk := make([]byte, hdr+group/2)
+		binary.LittleEndian.PutUint16(blk, 0x3400) // 0.25
+		if zero >= 0 {
+			blk[2] = byte(zero)
+		}
+		for i := 0; i < group; i++ {
+			k, j := i/32, i%32
+			u := byte(i * 7 % 16)
+			if j < 16 {
+				blk[hdr+16*k+j] |= u
+			} else {
+				blk[hdr+16*k+j-16] |= u << 4
+			}
+		}
+		return blk
+	}
+	tests := []struct {
+		d    DType
+		n    int
+		src  []byte
+		want func(i int) float32
+	}{
+		{Int8Ch, 6, i8, func(i int) float32 {
+			return []float32{0.5, -0.5, -64, -254, 0, -6}[i]
+		}},
+		{Int4G32, 32, int4(32, -1), func(i int) float32 { return 0.25 * float32(i*7%16-8) }},
+		{Int4G64, 64, int4(64, -1), func(i int) float32 { return 0.25 * float32(i*7%16-8) }},
+		{Int4G128, 128, int4(128, -1), func(i int) float32 { return 0.25 * float32(i*7%16-8) }},
+		{Int4G32Asym, 32, int4(32, 3), func(i int) float32 { return 0.25 * float32(i*7%16-3) }},
+		{Int4G64Asym, 64, int4(64, 15), func(i int) float32 { return 0.25 * float32(i*7%16-15) }},
+		{Int4G128Asym, 128, int4(128, 0), func(i int) float32 { return 0.25 * float32(i*7%16) }},
+	}
+	for _, tc := range tests {
+		got := make([]float32, tc.n)
+		if err := Dequantize(got, tc.d, tc.src); err != nil {
+			t.Fatalf("%s: %v", tc.d, err)
+		}
+		for i, v := range got {
+			if v != tc.want(i) {
+				t.Errorf("%s element %d: got %g, want %g", tc.d, i, v, tc.want(i))
+			}
+		}
+		tn := &Tensor{Name: "w", DType: tc.d, Shape: []int{tc.n}, Data: tc.src}
+		if tc.d == Int8Ch {
+			tn.Shape = []int{2, 3}
+		}
+		vals, err := tn.Float32()
+		if err != nil || len(vals) != tc.n || vals[1] != tc.want(1) {
+			t.Errorf("%s: Float32 = %v, %v", tc.d, vals, err)
+		}
+	}
+}
+
 func TestDequantizeErrors(t *testing.T) {
 	tests := []struct {
 		d    DType
@@ -254,6 +318,13 @@ func TestDequantizeErrors(t *testing.T) {
 		{F32, 2, 7, "do not hold"},
 		{Invalid, 1, 1, "cannot decode"},
 		{DType(200), 1, 1, "cannot decode"},
+		{Int8Ch, 6, 7, "whole rows"},
+		{Int8Ch, 6, 5, "whole rows"},
+		{Int8Ch, 5, 9, "whole rows"}, // 2 rows of 2.5
+		{Int8Ch, 0, 2, "whole rows"},
+		{Int8Ch, 4, 4, "whole rows"},
+		{Int4G64, 64, 33, "do not hold"},
+		{Int4G128Asym, 128, 66, "do not hold"},
 	}
 	for _, tc := range tests {
 		err := Dequantize(make([]float32, tc.dst), tc.d, make([]byte, tc.src))

@@ -100,6 +100,20 @@ func TestByteSize(t *testing.T) {
 		{F32, []int{-1, 4}, 0, "negative"},
 		{F32, []int{1 << 40, 1 << 40}, 0, "too large"},
 		{Invalid, []int{1}, 0, "unknown dtype"},
+		{Int8Ch, []int{3, 5}, 3 * (2 + 5), ""},
+		{Int8Ch, []int{2, 3, 7}, 6 * (2 + 7), ""},
+		{Int8Ch, []int{7}, 2 + 7, ""},
+		{Int8Ch, []int{4, 0}, 4 * 2, ""},
+		{Int8Ch, []int{1 << 62, 0}, 0, "too large"},
+		{Int8Ch, []int{1 << 31, 1 << 31}, 0, "too large"},
+		{Int4G32, []int{2, 64}, 2 * 2 * 18, ""},
+		{Int4G64, []int{3, 192}, 3 * 3 * 34, ""},
+		{Int4G128, []int{1, 256}, 2 * 66, ""},
+		{Int4G32Asym, []int{1, 32}, 19, ""},
+		{Int4G64Asym, []int{2, 64}, 2 * 35, ""},
+		{Int4G128Asym, []int{1, 128}, 67, ""},
+		{Int4G128, []int{4, 192}, 0, "multiple of 128"},
+		{F32, []int{1 << 61, 4}, 0, "too large"},
 	}
 	for _, tc := range tests {
 		got, err := ByteSize(tc.d, tc.shape)

@@ -48,9 +48,17 @@ type gptqScratch struct {
 
 // quantizeRows runs GPTQ on rows [r0, r0+nr) of g's matrix and writes their
 // blocks into g.p.data; sums gets the squared error and squared weights.
+// The weights that share a scale are a block of 32 for GGUF's types, an
+// int4 group, or (int8) a whole row; "block" below means any of them.
 func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) error {
 	t, cols := g.t, g.t.Cols()
-	nb := cols / 32
+	bw := 32 // weights per block
+	if g.p.to == model.Int8Ch {
+		bw = cols
+	} else if grp, _, ok := Int4Layout(g.p.to); ok {
+		bw = grp
+	}
+	nb := cols / bw
 	grow := func(n int) {
 		if cap(s.src) < n {
 			s.src, s.deq, s.w, s.codes = make([]float32, n), make([]float32, n), make([]float64, n), make([]int8, n)
@@ -89,22 +97,25 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 			w[r*cols+p] = 0
 		}
 	}
-	x := make([]float32, 32)
+	x := make([]float32, bw)
 	scale := func(r, b int, value func(c int) float32) error {
 		for j := range x {
-			x[j] = value(b*32 + j)
+			x[j] = value(b*bw + j)
 		}
-		var bs blockScale
+		var sc blockScale
 		var err error
-		if g.absmax {
-			bs, err = chooseScale(g.sc, x)
-		} else {
-			bs, err = s.search.searchScale(g.sc, x, g.hdiag[b*32:b*32+32])
+		switch {
+		case isInt(g.p.to):
+			sc, err = chooseIntScale(g.p.to, x)
+		case g.absmax:
+			sc, err = chooseScale(g.sc, x)
+		default:
+			sc, err = s.search.searchScale(g.sc, x, g.hdiag[b*32:b*32+32])
 		}
 		if err != nil {
 			return fmt.Errorf("tensor %q: row %d: block %d: %w", t.Name, r0+r, b, err)
 		}
-		s.scales[r*nb+b] = bs
+		s.scales[r*nb+b] = sc
 		return nil
 	}
 	if g.fixed {
@@ -129,12 +140,12 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 		e := s.err[:nr*n]
 		for p := b1; p < b2; p++ {
 			c := col(p)
-			if !g.fixed && c%32 == 0 {
+			if !g.fixed && c%bw == 0 {
 				// The block is first reached: its weights have received the
 				// error of every column before it.
 				for r := range nr {
 					if g.absmax {
-						if err := scale(r, c/32, func(c int) float32 { return float32(w[r*cols+c]) }); err != nil {
+						if err := scale(r, c/bw, func(c int) float32 { return float32(w[r*cols+c]) }); err != nil {
 							return err
 						}
 						continue
@@ -150,7 +161,7 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 			urow := u[p*ldu+p+1 : p*ldu+b2]
 			for r := range nr {
 				wr := w[r*cols : (r+1)*cols]
-				code, q := quantizeWeight(g.sc, &s.scales[r*nb+c/32], c%32, float32(wr[p]))
+				code, q := quantizeWeight(g.sc, &s.scales[r*nb+c/bw], c%bw, float32(wr[p]))
 				s.codes[r*cols+c] = int8(code)
 				ep := (wr[p] - float64(q)) / upp
 				e[r*n+p-b1] = ep
@@ -169,11 +180,15 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 		}
 	}
 	outRow := len(g.p.data) / t.Rows()
-	bb := g.p.to.BlockBytes()
+	bb := outRow / nb // bytes per block (an int8 row with its scale)
 	out := g.p.data[r0*outRow : (r0+nr)*outRow]
 	for r := range nr {
 		for b := range nb {
-			encodeBlock(g.sc, out[r*outRow+b*bb:], &s.scales[r*nb+b], s.codes[r*cols+b*32:])
+			if isInt(g.p.to) {
+				encodeIntBlock(g.p.to, out[r*outRow+b*bb:r*outRow+(b+1)*bb], &s.scales[r*nb+b], s.codes[r*cols+b*bw:r*cols+(b+1)*bw])
+			} else {
+				encodeBlock(g.sc, out[r*outRow+b*bb:], &s.scales[r*nb+b], s.codes[r*cols+b*32:])
+			}
 		}
 	}
 	if err := model.Dequantize(s.deq, g.p.to, out); err != nil {
@@ -196,5 +211,5 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 func newGPTQMatrix(t *model.Tensor, p *tensorPlan, sc Scheme, f *calib.InverseFactor, perm []int, hdiag []float64) *gptqMatrix {
 	raw := f.U.RawTriangular()
 	return &gptqMatrix{t: t, p: p, sc: sc, u: raw.Data, ldu: raw.Stride, perm: perm, dead: f.Dead, fixed: perm != nil,
-		absmax: hdiag == nil, hdiag: hdiag}
+		absmax: hdiag == nil || isInt(p.to), hdiag: hdiag}
 }

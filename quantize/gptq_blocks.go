@@ -21,6 +21,62 @@ type blockScale struct {
 	// pins[k] forces the weight at column pins[k].col of the block to code
 	// pins[k].code; col is -1 when unused.
 	pins [2]struct{ col, code int }
+	// intType is the INT type of an int8 row or int4 group (model.Invalid
+	// for GGUF's blocks), and zero its zero point (signed, as RowInt4's).
+	intType model.DType
+	zero    int
+}
+
+// chooseIntScale picks the scale (and zero point) of an int8 row or int4
+// group x of the INT type d as RowInt8Ch and RowInt4 do, nothing pinned:
+// their codes are rounded against the stored scale, which no later weight
+// moves.
+func chooseIntScale(d model.DType, x []float32) (blockScale, error) {
+	bs := blockScale{intType: d}
+	bs.pins[0].col, bs.pins[1].col = -1, -1
+	var lo, hi float32
+	for _, v := range x {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	_, asym, _ := Int4Layout(d)
+	v := max(-lo, hi) / 7.5
+	switch {
+	case d == model.Int8Ch:
+		v = max(-lo, hi) / 127.5
+	case asym:
+		v = (hi - lo) / 15
+	}
+	bs.dBits = model.F32ToF16(v)
+	if bs.dBits&0x7fff == 0x7c00 {
+		return bs, fmt.Errorf("scale %g: %w", v, ErrScaleRange)
+	}
+	bs.d = model.F16ToF32(bs.dBits)
+	if asym && bs.d != 0 {
+		bs.zero = int(max(-8, min(7, math.RoundToEven(float64(-8-lo/bs.d)))))
+	}
+	return bs, nil
+}
+
+// encodeIntBlock writes an int8 row (scale, codes) or an int4 group (scale,
+// zero point, nibbles) from its signed codes, in column order.
+func encodeIntBlock(d model.DType, y []byte, bs *blockScale, codes []int8) {
+	binary.LittleEndian.PutUint16(y, bs.dBits)
+	if d == model.Int8Ch {
+		for j, c := range codes {
+			y[2+j] = byte(c)
+		}
+		return
+	}
+	q := y[2:]
+	if _, asym, _ := Int4Layout(d); asym {
+		y[2], q = byte(bs.zero+8), y[3:]
+	}
+	for k := 0; k < len(codes)/32; k++ {
+		c := codes[32*k : 32*k+32]
+		for j := range 16 {
+			q[16*k+j] = byte(c[j]+8) | byte(c[j+16]+8)<<4
+		}
+	}
 }
 
 // chooseScale picks a block's scale from its current weights x (32 values),
@@ -106,6 +162,14 @@ func chooseScale(sc Scheme, x []float32) (blockScale, error) {
 // scale was chosen for), and the value the code decodes to, computed as
 // model.Dequantize does. col is x's column in its block.
 func quantizeWeight(sc Scheme, bs *blockScale, col int, x float32) (int, float32) {
+	if bs.intType != model.Invalid {
+		lo, hi := -8, 7
+		if bs.intType == model.Int8Ch {
+			lo, hi = -128, 127
+		}
+		code := clampCode(x, bs.d, bs.zero, lo, hi)
+		return code, float32(code-bs.zero) * bs.d
+	}
 	code := -1000
 	for _, p := range bs.pins {
 		if p.col == col {

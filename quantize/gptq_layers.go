@@ -202,6 +202,12 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 
 // schemeOf is the block scheme that stores as d.
 func schemeOf(d model.DType) Scheme {
+	if d == model.Int8Ch {
+		return Int8
+	}
+	if _, _, ok := Int4Layout(d); ok {
+		return Int4
+	}
 	for s, sd := range schemeDTypes {
 		if sd == d && s.Block() {
 			return s

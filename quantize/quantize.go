@@ -2,7 +2,9 @@
 // Q8_0, Q4_0 and Q4_1 blocks: round-to-nearest (RTN), byte for byte as
 // llama.cpp's reference quantizers write them, or GPTQ, which rounds each
 // decoder layer's matrices against the activations it sees on calibration
-// text and writes the same block types.
+// text and writes the same block types. The int8 (per output channel) and
+// int4 (per group of 32, 64 or 128) schemes round as compressed-tensors does;
+// GPTQ keeps their RTN scales and rounds the weights against them.
 package quantize
 
 import (
@@ -31,24 +33,36 @@ const (
 	F16  Scheme = "f16"
 	BF16 Scheme = "bf16"
 	F32  Scheme = "f32"
+	// Int8 is int8 with one fp16 scale per row (output channel), symmetric.
+	Int8 Scheme = "int8"
+	// Int4 is 4-bit codes with an fp16 scale per group of Options.Group
+	// weights of a row, symmetric unless Options.Asym.
+	Int4 Scheme = "int4"
 )
 
 var schemeDTypes = map[Scheme]model.DType{
 	Q8_0: model.Q8_0, Q4_0: model.Q4_0, Q4_1: model.Q4_1,
 	F16: model.F16, BF16: model.BF16, F32: model.F32,
+	Int8: model.Int8Ch, Int4: model.Int4G128,
 }
 
-// ParseScheme reads a scheme name in any case: q8_0, q4_0, q4_1, f16, bf16 or f32.
+// ParseScheme reads a scheme name in any case: q8_0, q4_0, q4_1, int8, int4,
+// f16, bf16 or f32.
 func ParseScheme(s string) (Scheme, error) {
 	sc := Scheme(strings.ToLower(s))
 	if _, ok := schemeDTypes[sc]; !ok {
-		return "", fmt.Errorf("unknown scheme %q: want q8_0, q4_0, q4_1 (or f16, bf16, f32 in a rule)", s)
+		return "", fmt.Errorf("unknown scheme %q: want q8_0, q4_0, q4_1, int8, int4 (or f16, bf16, f32 in a rule)", s)
 	}
 	return sc, nil
 }
 
-// DType is the storage type of the scheme, or model.Invalid for an unknown one.
+// DType is the storage type of the scheme, or model.Invalid for an unknown
+// one; Int4's is its default, groups of DefaultGroup, symmetric.
 func (s Scheme) DType() model.DType { return schemeDTypes[s] }
+
+// DefaultGroup is the int4 group size when Options.Group is 0: 128, the
+// size GPTQ checkpoints and vLLM's kernels use most.
+const DefaultGroup = 128
 
 // Block reports whether the scheme packs weights into quantized blocks.
 func (s Scheme) Block() bool { return s.DType().Quantized() }
@@ -106,6 +120,13 @@ type Options struct {
 	Scheme Scheme
 	// Method is the algorithm; empty means RTN.
 	Method Method
+	// Group is the int4 group size: 32, 64 or 128; 0 means DefaultGroup.
+	// A matrix whose rows are not a whole number of groups gets the largest
+	// smaller group that fits, else Int8 (one scale per row fits any row).
+	Group int
+	// Asym gives int4 groups an integer zero point, so a group's range
+	// need not be centred on zero.
+	Asym bool
 	// Pure stores every matrix, embedding and output head included, with
 	// Scheme. Otherwise the output head (and a tied embedding, which is the
 	// head too) gets Q8_0 when Scheme is 4-bit, as llama.cpp keeps its most
@@ -141,18 +162,35 @@ type Options struct {
 	Damp float64
 }
 
-// HeadScheme is the scheme the output head gets by default: Q8_0 when the
-// scheme is coarser, the scheme itself otherwise.
+// HeadScheme is the scheme the output head gets by default: Q8_0 under Q4_0
+// and Q4_1, Int8 under Int4, the scheme itself otherwise.
 func (o *Options) HeadScheme() Scheme {
-	if o.Scheme == Q4_0 || o.Scheme == Q4_1 {
+	switch o.Scheme {
+	case Q4_0, Q4_1:
 		return Q8_0
+	case Int4:
+		return Int8
 	}
 	return o.Scheme
 }
 
+// SchemeDType is the storage type of scheme s under o: for Int4, the INT4
+// type of o's group size and symmetry.
+func (o *Options) SchemeDType(s Scheme) model.DType {
+	if s != Int4 {
+		return s.DType()
+	}
+	g := o.Group
+	if g == 0 {
+		g = DefaultGroup
+	}
+	return Int4DType(g, o.Asym)
+}
+
 // BlockFallback is the storage of a matrix whose rows are not a whole number
 // of blocks: no 32-weight block fits, so it is stored as F16 (a BF16 or F16
-// source is left as it is).
+// source is left as it is). An int4 matrix falls back to a smaller group or
+// to int8 instead (see Options.Group).
 const BlockFallback = model.F16
 
 // Action says what happened to a tensor.
@@ -224,6 +262,8 @@ type Report struct {
 	Scheme     Scheme         `json:"scheme"`
 	Method     Method         `json:"method"`
 	Pure       bool           `json:"pure"`
+	Group      int            `json:"group,omitempty"` // int4's options
+	Asym       bool           `json:"asym,omitempty"`
 	Tensors    []TensorReport `json:"tensors"`
 	Quantized  int            `json:"quantized"`
 	Kept       int            `json:"kept"`
@@ -262,6 +302,22 @@ type rowFunc func(dst []byte, src []float32) error
 
 var rtnRows = map[Scheme]rowFunc{Q8_0: RowQ8_0, Q4_0: RowQ4_0, Q4_1: RowQ4_1}
 
+// rowsOf is the RTN row encoder of the quantized type d.
+func rowsOf(d model.DType) rowFunc {
+	if d == model.Int8Ch {
+		return RowInt8Ch
+	}
+	if _, _, ok := Int4Layout(d); ok {
+		return func(dst []byte, src []float32) error { return RowInt4(d, dst, src) }
+	}
+	for sc, f := range rtnRows {
+		if sc.DType() == d {
+			return f
+		}
+	}
+	return nil
+}
+
 // Quantize returns a copy of m whose matrices are stored as opts choose; m is
 // not modified. Unchanged tensors share their data with m, so m must stay open
 // while the result is used; closing the result releases nothing.
@@ -280,7 +336,10 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 		return nil, Report{}, fmt.Errorf("damp %g: must not be negative", opts.Damp)
 	}
 	if !opts.Scheme.Block() {
-		return nil, Report{}, fmt.Errorf("scheme %q: want q8_0, q4_0 or q4_1", opts.Scheme)
+		return nil, Report{}, fmt.Errorf("scheme %q: want q8_0, q4_0, q4_1, int8 or int4", opts.Scheme)
+	}
+	if opts.Group != 0 && Int4DType(opts.Group, false) == model.Invalid {
+		return nil, Report{}, fmt.Errorf("group %d: want 32, 64 or 128", opts.Group)
 	}
 	for i, r := range opts.Rules {
 		if r.Pattern == nil {
@@ -290,6 +349,7 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 			return nil, Report{}, fmt.Errorf("rule %q: unknown scheme %q", r.Pattern, r.Scheme)
 		}
 	}
+
 	if slices.Contains(opts.Keep, nil) {
 		return nil, Report{}, fmt.Errorf("a keep pattern is nil")
 	}
@@ -316,14 +376,20 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 		return nil, Report{}, err
 	}
 	rep := Report{Scheme: opts.Scheme, Method: opts.Method, Pure: opts.Pure, Threads: threads, Warnings: warnings}
+	if opts.Scheme == Int4 {
+		rep.Group, rep.Asym = opts.Group, opts.Asym
+		if rep.Group == 0 {
+			rep.Group = DefaultGroup
+		}
+	}
 	if opts.Method == GPTQ {
 		if err := runGPTQ(out, plans, &opts, threads); err != nil {
 			return nil, Report{}, err
 		}
 		rep.ActOrder = opts.ActOrder
 		rep.BlockScales = "search"
-		if opts.AbsmaxScales {
-			rep.BlockScales = "absmax"
+		if opts.AbsmaxScales || opts.Scheme == Int8 || opts.Scheme == Int4 {
+			rep.BlockScales = "absmax" // the int schemes keep RTN's scales
 		}
 		for _, s := range opts.Calibration {
 			rep.CalibrationTokens += len(s)
@@ -438,7 +504,21 @@ func plan(m *model.Model, opts *Options) ([]tensorPlan, []string, error) {
 		default:
 			p.why = "default"
 		}
-		to := sc.DType()
+		to := opts.SchemeDType(sc)
+		if g, asym, ok := Int4Layout(to); ok && t.Cols()%g != 0 {
+			// The largest smaller group that fits, else int8, which fits any row.
+			next := model.Int8Ch
+			for h := g / 2; h >= 32; h /= 2 {
+				if t.Cols()%h == 0 {
+					next = Int4DType(h, asym)
+					break
+				}
+			}
+			warnings = append(warnings, fmt.Sprintf("%s: rows of %d weights are not a multiple of %d, so %s does not fit; stored as %s",
+				t.Name, t.Cols(), g, to, next))
+			p.why += fmt.Sprintf(" (%s: rows of %d)", next, t.Cols())
+			to = next
+		}
 		switch {
 		case !to.Quantized():
 			if to != t.DType {
@@ -453,7 +533,7 @@ func plan(m *model.Model, opts *Options) ([]tensorPlan, []string, error) {
 			warnings = append(warnings, fmt.Sprintf("%s: rows of %d weights are not a multiple of %d, so %s does not fit; stored as %s",
 				t.Name, t.Cols(), to.BlockElems(), to, p.to))
 		default:
-			p.action, p.to, p.rows = Quantized, to, rtnRows[sc]
+			p.action, p.to, p.rows = Quantized, to, rowsOf(to)
 		}
 	}
 	for _, d := range slices.Sorted(maps.Keys(requantized)) {

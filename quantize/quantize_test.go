@@ -257,8 +257,9 @@ func TestQuantizeErrors(t *testing.T) {
 	}{
 		{"non-finite weight", &withNaN, Options{Scheme: Q8_0}, `tensor "model.layers.1.mlp.up_proj.weight": row 3, column 10: -Inf`, ErrNotFinite},
 		{"non-finite weight in a conversion", &withNaN, Options{Scheme: Q8_0, Rules: rules(t, "up_proj=f16")}, `row 3, column 10`, ErrNotFinite},
-		{"no scheme", m, Options{}, "want q8_0, q4_0 or q4_1", nil},
-		{"float scheme", m, Options{Scheme: F16}, "want q8_0, q4_0 or q4_1", nil},
+		{"no scheme", m, Options{}, "want q8_0, q4_0, q4_1, int8 or int4", nil},
+		{"float scheme", m, Options{Scheme: F16}, "want q8_0, q4_0, q4_1, int8 or int4", nil},
+		{"bad group", m, Options{Scheme: Int4, Group: 48}, "group 48: want 32, 64 or 128", nil},
 		{"unknown method", m, Options{Scheme: Q4_0, Method: "awq"}, `unknown method "awq"`, nil},
 		{"gptq without calibration", m, Options{Scheme: Q4_0, Method: GPTQ}, "gptq needs calibration sequences", nil},
 		{"negative threads", m, Options{Scheme: Q4_0, Threads: -1}, "threads -1", nil},
@@ -273,13 +274,13 @@ func TestQuantizeErrors(t *testing.T) {
 			}
 		})
 	}
-	for _, s := range []string{"q4_0", "x=int4", "x=", "(=q4_0"} {
+	for _, s := range []string{"q4_0", "x=int3", "x=", "(=q4_0"} {
 		if _, err := ParseRule(s); err == nil {
 			t.Errorf("ParseRule(%q) accepted it", s)
 		}
 	}
-	if _, err := ParseScheme("int8"); err == nil {
-		t.Error("ParseScheme accepted int8")
+	if _, err := ParseScheme("int2"); err == nil {
+		t.Error("ParseScheme accepted int2")
 	}
 	if _, err := ParseMethod("awq"); err == nil {
 		t.Error("ParseMethod accepted awq")

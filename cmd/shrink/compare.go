@@ -13,6 +13,7 @@ import (
 
 	"github.com/shrinkml/shrink/evalsuite"
 	"github.com/shrinkml/shrink/format"
+	"github.com/shrinkml/shrink/format/gguf"
 	"github.com/shrinkml/shrink/inference"
 	"github.com/shrinkml/shrink/inference/tokenizer"
 	"github.com/shrinkml/shrink/internal/calib"
@@ -64,7 +65,8 @@ func newCompareCmd(g *globalFlags) *cobra.Command {
 --models as they are, and measures every one, BASE included, the same way:
 
   size      bytes as a GGUF file (a GGUF's own size; anything else is
-            written as one and measured), bits per weight of the tensor
+            written as one and measured; int8 and int4 models, which GGUF
+            cannot hold, as a Hugging Face folder), bits per weight of the tensor
             data, and how many times smaller than BASE
   quality   perplexity on the same tokens of --text (llama.cpp's chunk
             protocol with --ctx, as shrink eval), its change from BASE, and
@@ -331,7 +333,12 @@ func prepareVariant(cfg compareConfig, s variantSpec, base *model.Model, baseKin
 				return v, "", err
 			}
 		}
-		if err := format.Save(cfg.base, tmp, m, format.SaveOptions{To: format.GGUF}); err != nil {
+		to := format.GGUF
+		if !ggufHolds(m) {
+			// GGUF has no int8/int4 types: a Hugging Face folder instead.
+			to, tmp = format.HF, strings.TrimSuffix(tmp, ".gguf")
+		}
+		if err := format.Save(cfg.base, tmp, m, format.SaveOptions{To: to}); err != nil {
 			return v, "", err
 		}
 		file = tmp
@@ -457,10 +464,22 @@ func finishSpeed(v *evalsuite.Variant, m *model.Model, cfg compareConfig, bar *p
 	return nil
 }
 
+// ggufHolds reports whether GGUF has a type for every tensor of m: it has
+// none for the int8 and int4 schemes' INT types.
+func ggufHolds(m *model.Model) bool {
+	for _, t := range m.Tensors {
+		if _, ok := gguf.GGMLTypeOf(t.DType); !ok && t.DType.Quantized() {
+			return false
+		}
+	}
+	return true
+}
+
 // ggufBytes is the size of m as a GGUF file: path's own size when it already
 // is one, else the size of m written to the file tmp, which is then removed.
+// A model GGUF cannot hold (int8, int4) counts as the files at path.
 func ggufBytes(m *model.Model, kind format.Kind, path, base, tmp string) (int64, error) {
-	if kind == format.GGUF {
+	if kind == format.GGUF || !ggufHolds(m) {
 		return format.DiskBytes(path)
 	}
 	defer os.Remove(tmp)

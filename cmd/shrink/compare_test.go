@@ -112,6 +112,8 @@ func TestBuildVariant(t *testing.T) {
 		{"q4_0:rtn", model.Q4_0, false, nil},
 		{"q4_1", model.Q4_1, false, nil},
 		{"q4_0:gptq", model.Q4_0, true, nil},
+		{"int8", model.Int8Ch, false, nil},
+		{"int4:gptq", model.Int4G64, true, nil}, // rows of 64 take groups of 64
 		{"prune:magnitude:0.5", model.F32, false, wantZeros(0.5)},
 		{"prune:wanda:0.5", model.F32, true, wantZeros(0.5)},
 		{"prune:sparsegpt:0.25", model.F32, true, wantZeros(0.25)},
@@ -155,8 +157,7 @@ func TestBuildVariant(t *testing.T) {
 		t.Error("q4_0:gptq wrote the same q_proj as q4_0:rtn")
 	}
 	for s, want := range map[string]string{
-		"int8":                   `recipe "int8": int8 quantization by rtn is not available yet`,
-		"int4:gptq":              `recipe "int4:gptq": int4 quantization by gptq is not available yet`,
+		"int4:gptq":              `recipe "int4:gptq": no calibration here`,
 		"prune:2:4+q4_0:gptq":    `recipe "prune:2:4+q4_0:gptq": GPTQ after pruning would refill the pruned weights; quantize a pruned model with rtn`,
 		"prune:wanda:0.5+q8_0":   `recipe "prune:wanda:0.5+q8_0": no calibration here`,
 		"prune:sparsegpt:2:4":    `recipe "prune:sparsegpt:2:4": no calibration here`,
@@ -346,7 +347,6 @@ func TestCompareBadInput(t *testing.T) {
 		{"no recipes", []string{"compare", mdl, "--text", text}, "give at least one --recipe or --models"},
 		{"bad recipe", []string{"compare", mdl, "--text", text, "--recipe", "q3_k"}, `recipe "q3_k": unknown step`},
 		{"twice", []string{"compare", mdl, "--text", text, "--recipe", "q8_0,Q8_0"}, `recipe "Q8_0" is given twice`},
-		{"not yet", []string{"compare", mdl, "--text", text, "--recipe", "int4:gptq", "--quiet"}, `recipe "int4:gptq": int4 quantization by gptq is not available yet`},
 		{"no calibration", []string{"compare", mdl, "--text", text, "--recipe", "prune:2:4+q8_0", "--quiet"},
 			`recipe "prune:2:4+q8_0": no calibration text: --calib is not given and every one of the 4790 tokens of --text is scored (--max-tokens 100000)`},
 		{"short calibration", []string{"compare", mdl, "--text", text, "--recipe", "q4_0:gptq", "--max-tokens", "200", "--calib-ctx", "32", "--quiet"},

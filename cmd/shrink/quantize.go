@@ -37,6 +37,7 @@ func newQuantizeCmd(g *globalFlags) *cobra.Command {
 		types, keep        []string
 		opts               quantize.Options
 		force              bool
+		sym, asym          bool
 		lopts              format.LoadOptions
 		calibPath          string
 		calibTokens        int
@@ -45,11 +46,25 @@ func newQuantizeCmd(g *globalFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "quantize SRC DST",
-		Short: "Quantize a model's matrices to Q8_0, Q4_0 or Q4_1 and write GGUF or safetensors",
+		Short: "Quantize a model's matrices to Q8_0, Q4_0, Q4_1, int8 or int4 and write GGUF or safetensors",
 		Long: `quantize stores the weight matrices of any checkpoint shrink can load in
 GGUF's Q8_0, Q4_0 or Q4_1 blocks of 32 weights, rounding each weight to the
 nearest level (--method rtn). The bytes are those llama.cpp's llama-quantize
 writes for the same tensor and type.
+
+--scheme int8 and int4 are the integer schemes of compressed-tensors (the
+format llm-compressor writes and vLLM runs), rounded as it rounds them:
+int8 gives every row (output channel) one fp16 scale, symmetric (8 bits plus
+16 per row); int4 gives every --group of 32, 64 or 128 weights of a row
+(default 128) an fp16 scale, symmetric (--sym, the default) or with an
+integer zero point (--asym): 4.125 bits per weight at group 128, 4.5 at 32.
+A matrix whose rows are not a whole number of groups gets the largest
+smaller group that fits, with a warning, else int8. The output head gets int8
+under int4 unless --pure. GGUF has no such types: write these to a folder,
+where they are stored in compressed-tensors' int-quantized and
+pack-quantized formats with a quantization_config in config.json (vLLM
+quantizes linear layers only: add --keep 'embed_tokens|lm_head' for it). With
+--method gptq they keep RTN's scales and zero points (no scale search).
 
 --method gptq (llama-family models) quantizes each decoder layer's matrices
 with GPTQ instead: it runs the model layer by layer over --calib-tokens
@@ -75,12 +90,13 @@ Which tensors get what, first rule first:
   1. 1-D tensors (norms, biases) always stay as they are.
   2. --keep REGEX leaves matching tensors as they are.
   3. --type REGEX=SCHEME stores matching matrices with SCHEME (q8_0, q4_0,
-     q4_1, or f16, bf16, f32); the first matching --type wins.
+     q4_1, int8, int4, or f16, bf16, f32); the first matching --type wins.
   4. --pure stores every other matrix, embeddings and output head included,
      with --scheme, as llama-quantize --pure does.
   5. Otherwise the defaults: every matrix gets --scheme, the token embedding
      included (a token reads only its own row), except the output head, the
-     most sensitive matrix, which gets Q8_0 when --scheme is 4-bit. A tied
+     most sensitive matrix, which gets Q8_0 when --scheme is q4_0 or q4_1 and
+     int8 when it is int4. A tied
      embedding is the output head too, so it is treated as the head. (A GGUF
      that stores the head as a copy of the embedding, as llama.cpp's llama2.c
      converter writes, has two matrices and keeps them, quantized apart.)
@@ -114,17 +130,32 @@ with --force, and may never be SRC.`,
   shrink quantize stories260K.bin stories260K-q8_0.gguf --scheme q8_0 --pure
   shrink quantize ./Llama-3.2-1B model-q4_1.gguf --scheme q4_1 --type 'mlp\.down_proj=q8_0' --keep '^model\.layers\.0\.'
   shrink quantize model.gguf out.gguf --scheme q4_0 --threads 4 --json --force
-  shrink quantize model.gguf model-gptq-q4_0.gguf --scheme q4_0 --method gptq --calib train.txt --act-order`,
+  shrink quantize model.gguf model-gptq-q4_0.gguf --scheme q4_0 --method gptq --calib train.txt --act-order
+  shrink quantize ./SmolLM-135M ./SmolLM-135M-int4 --scheme int4 --group 128 --asym --keep 'embed_tokens|lm_head'
+  shrink quantize ./SmolLM-135M ./SmolLM-135M-int8 --scheme int8`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, dst := args[0], args[1]
 			if scheme == "" {
-				return fmt.Errorf("--scheme is required: q8_0, q4_0 or q4_1")
+				return fmt.Errorf("--scheme is required: q8_0, q4_0, q4_1, int8 or int4")
 			}
 			var err error
 			if opts.Scheme, err = quantize.ParseScheme(scheme); err != nil || !opts.Scheme.Block() {
-				return fmt.Errorf("--scheme %q: want q8_0, q4_0 or q4_1", scheme)
+				return fmt.Errorf("--scheme %q: want q8_0, q4_0, q4_1, int8 or int4", scheme)
 			}
+			usesInt4 := opts.Scheme == quantize.Int4
+			for _, s := range types {
+				usesInt4 = usesInt4 || strings.HasSuffix(strings.ToLower(s), "=int4")
+			}
+			switch fl := cmd.Flags(); {
+			case sym && asym:
+				return fmt.Errorf("--sym and --asym exclude each other")
+			case !usesInt4 && (fl.Changed("group") || sym || asym):
+				return fmt.Errorf("--group, --sym and --asym apply to int4 only (--scheme int4 or a --type REGEX=int4)")
+			case opts.Group != 32 && opts.Group != 64 && opts.Group != 128:
+				return fmt.Errorf("--group %d: want 32, 64 or 128", opts.Group)
+			}
+			opts.Asym = asym
 			if opts.Method, err = quantize.ParseMethod(method); err != nil {
 				return fmt.Errorf("--method: %w", err)
 			}
@@ -162,6 +193,13 @@ with --force, and may never be SRC.`,
 			// A *.safetensors DST is a bare state dict unless --to hf asks for a folder.
 			if kind == format.HF && !strings.EqualFold(to, "hf") && strings.EqualFold(filepath.Ext(dst), ".safetensors") {
 				kind = format.Safetensors
+			}
+			if kind == format.GGUF {
+				for _, s := range append([]string{scheme}, types...) {
+					if sc := strings.ToLower(s[strings.LastIndex(s, "=")+1:]); sc == "int8" || sc == "int4" {
+						return fmt.Errorf("%s: GGUF has no %s type (per-channel int8, group int4): use --scheme q8_0 or q4_0 for GGUF, or write a Hugging Face folder (a DST not named *.gguf)", dst, sc)
+					}
+				}
 			}
 			if err := refuseExisting(dst, force); err != nil {
 				return err
@@ -222,7 +260,10 @@ with --force, and may never be SRC.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&scheme, "scheme", "", "block type for the matrices: q8_0, q4_0 or q4_1 (required)")
+	f.StringVar(&scheme, "scheme", "", "storage for the matrices: q8_0, q4_0, q4_1, int8 or int4 (required)")
+	f.IntVar(&opts.Group, "group", quantize.DefaultGroup, "int4: weights per scale, 32, 64 or 128")
+	f.BoolVar(&sym, "sym", false, "int4: symmetric groups, no zero point (the default)")
+	f.BoolVar(&asym, "asym", false, "int4: groups with an integer zero point")
 	f.StringVar(&method, "method", string(quantize.RTN), "quantization method: rtn (round to nearest) or gptq")
 	f.StringVar(&calibPath, "calib", "", "text file to calibrate GPTQ on (required with --method gptq)")
 	f.IntVar(&calibTokens, "calib-tokens", 16384, "calibration tokens for GPTQ")
@@ -253,6 +294,13 @@ func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
 		parts = append(parts, fmt.Sprintf("%d %s", stored[d], d))
 	}
 	scheme := fmt.Sprintf("%s (%s)", r.Scheme, r.Method)
+	if r.Group > 0 {
+		sym := "symmetric"
+		if r.Asym {
+			sym = "asymmetric"
+		}
+		scheme = fmt.Sprintf("%s, groups of %d, %s (%s)", r.Scheme, r.Group, sym, r.Method)
+	}
 	if r.Pure {
 		scheme += ", pure"
 	}

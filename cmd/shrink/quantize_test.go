@@ -111,7 +111,13 @@ func TestQuantizeErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{bin, out}, "--scheme is required"},
-		{[]string{bin, out, "--scheme", "int4"}, `--scheme "int4": want q8_0, q4_0 or q4_1`},
+		{[]string{bin, out, "--scheme", "int3"}, `--scheme "int3": want q8_0, q4_0, q4_1, int8 or int4`},
+		{[]string{bin, out, "--scheme", "int4"}, `out.gguf: GGUF has no int4 type (per-channel int8, group int4): use --scheme q8_0 or q4_0 for GGUF, or write a Hugging Face folder`},
+		{[]string{bin, out, "--scheme", "q4_0", "--type", "up=int8"}, "GGUF has no int8 type"},
+		{[]string{bin, out + "-hf", "--scheme", "int4", "--group", "48"}, "--group 48: want 32, 64 or 128"},
+		{[]string{bin, out + "-hf", "--scheme", "int4", "--sym", "--asym"}, "--sym and --asym exclude each other"},
+		{[]string{bin, out + "-hf", "--scheme", "q4_0", "--asym"}, "--group, --sym and --asym apply to int4 only"},
+		{[]string{bin, out + "-hf", "--scheme", "int8", "--group", "32"}, "--group, --sym and --asym apply to int4 only"},
 		{[]string{bin, out, "--scheme", "f16"}, `--scheme "f16"`},
 		{[]string{bin, out, "--scheme", "q4_0", "--method", "awq"}, `unknown method "awq"`},
 		{[]string{bin, out, "--scheme", "q4_0", "--method", "gptq"}, "--method gptq needs --calib FILE"},
@@ -337,5 +343,65 @@ func TestQuantizeMLPErrors(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("a failed run wrote %s", out)
 		}
+	}
+}
+
+// TestQuantizeInt writes stories260K-pad192 (widths 64 and 192) in the int
+// schemes to Hugging Face folders in compressed-tensors' layouts: the report
+// names the groups, each matrix gets the largest group that fits its rows,
+// and the folder loads back with the same INT tensors and runs.
+func TestQuantizeInt(t *testing.T) {
+	src := shareddata.Path(t, "gguf/stories260K-pad192-F32.gguf")
+	for _, c := range []struct {
+		name  string
+		args  []string
+		want  map[string]int // dtype -> tensors
+		bits  float64
+		group int
+	}{
+		{"int8", []string{"--scheme", "int8"}, map[string]int{"INT8_CH": 37}, 0, 0},
+		{"int4 g128", []string{"--scheme", "int4"}, map[string]int{"INT4_G64": 36, "INT8_CH": 1}, 0, 128},
+		{"int4 g32 asym", []string{"--scheme", "int4", "--group", "32", "--asym", "--pure"}, map[string]int{"INT4_G32_ASYM": 37}, 4 + 24.0/32, 32},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			stdout, stderr, code := shrink(t, append([]string{"quantize", src, out, "--json", "--quiet"}, c.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var rep quantizeReport
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Group != c.group || rep.Asym != strings.Contains(c.name, "asym") || rep.Fallback != 0 {
+				t.Errorf("report: group %d asym %v fallback %d", rep.Group, rep.Asym, rep.Fallback)
+			}
+			// Matrix weights only: the norms (704 F32 weights) stay.
+			if matrixBits := 8 * float64(rep.BytesAfter-704*4) / float64(rep.Parameters-704); c.bits > 0 && matrixBits != c.bits {
+				t.Errorf("%g bits per matrix weight, want %g", matrixBits, c.bits)
+			}
+			if c.group == 128 && !strings.Contains(stderr, "INT4_G128 does not fit; stored as INT4_G64") {
+				t.Errorf("no group fallback warning in:\n%s", stderr)
+			}
+			cfg, err := os.ReadFile(filepath.Join(out, "config.json"))
+			if err != nil || !strings.Contains(string(cfg), `"quant_method": "compressed-tensors"`) {
+				t.Errorf("config.json: %v\n%s", err, cfg)
+			}
+			m, _, err := format.Load(out, format.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			counts := map[string]int{}
+			for _, tn := range m.Tensors {
+				if tn.DType != model.F32 {
+					counts[tn.DType.String()]++
+				}
+			}
+			if !reflect.DeepEqual(counts, c.want) {
+				t.Errorf("dtypes %v, want %v", counts, c.want)
+			}
+			mustShrink(t, "run", out, "--prompt", "Once upon a time", "-n", "8")
+		})
 	}
 }

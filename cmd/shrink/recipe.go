@@ -18,7 +18,8 @@ const recipeHelp = `A recipe says how a variant is made from BASE:
                        (every matrix in the scheme; with a 4-bit scheme the
                        output head in Q8_0)
   SCHEME:METHOD        a quantization method: q4_0:rtn, q4_0:gptq
-                       (SCHEME: q8_0, q4_0, q4_1; METHOD: rtn, gptq)
+                       (SCHEME: q8_0, q4_0, q4_1, int8, int4; METHOD: rtn,
+                       gptq; int4 is groups of 128, symmetric)
   prune:METHOD:SPARSITY  unstructured pruning of that fraction of every
                        decoder matrix: prune:magnitude:0.5, prune:wanda:0.5
                        (METHOD: magnitude, wanda, sparsegpt)
@@ -26,8 +27,7 @@ const recipeHelp = `A recipe says how a variant is made from BASE:
   prune:METHOD:N:M     the same with another method: prune:sparsegpt:2:4
   STEP+STEP            steps in order, pruning before quantization:
                        prune:2:4+q8_0 (rtn only: GPTQ would refill the zeros)
-gptq, wanda and sparsegpt run the model on calibration windows (see --calib).
-The int8 and int4 schemes are understood but not available yet.`
+gptq, wanda and sparsegpt run the model on calibration windows (see --calib).`
 
 // Step kinds.
 const (
@@ -164,9 +164,14 @@ type variantBuild struct {
 	progress func(step string, done, total int64)
 }
 
+// quantAvailable reports whether a quantization step can be built.
+func (s recipeStep) quantAvailable() bool {
+	return s.kind == stepQuant && quantize.Scheme(s.scheme).Block()
+}
+
 // needsCalibration reports whether a step runs the model on calibration text.
 func (s recipeStep) needsCalibration() bool {
-	return (s.kind == stepQuant && s.method == string(quantize.GPTQ) && quantize.Scheme(s.scheme).Block()) ||
+	return (s.quantAvailable() && s.method == string(quantize.GPTQ)) ||
 		(s.kind == stepPrune && prune.Method(s.method).NeedsCalibration())
 }
 
@@ -195,7 +200,7 @@ func buildVariant(base *model.Model, r recipe, b variantBuild) (*model.Model, er
 		}
 		switch {
 		case s.kind == stepAsIs:
-		case s.kind == stepQuant && quantize.Scheme(s.scheme).Block():
+		case s.quantAvailable():
 			if pruned && s.method == string(quantize.GPTQ) {
 				return nil, fmt.Errorf("recipe %q: GPTQ after pruning would refill the pruned weights; quantize a pruned model with rtn", r)
 			}

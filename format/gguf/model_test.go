@@ -390,6 +390,12 @@ func TestSaveErrors(t *testing.T) {
 		{"u8 tensor", "", func(m *model.Model) {
 			m.Tensors = append(m.Tensors, &model.Tensor{Name: "u", DType: model.U8, Shape: []int{1}, Data: []byte{1}})
 		}, `tensor "u": dtype U8 has no GGUF type`},
+		{"int4 tensor", "", func(m *model.Model) {
+			m.Tensors = append(m.Tensors, &model.Tensor{Name: "i4", DType: model.Int4G32, Shape: []int{1, 32}, Data: make([]byte, 18)})
+		}, `tensor "i4": dtype INT4_G32 has no GGUF type (GGUF has no per-channel int8 or int4 group types): quantize to q8_0 or q4_0`},
+		{"int8 tensor", "", func(m *model.Model) {
+			m.Tensors = append(m.Tensors, &model.Tensor{Name: "i8", DType: model.Int8Ch, Shape: []int{1, 3}, Data: make([]byte, 5)})
+		}, `tensor "i8": dtype INT8_CH has no GGUF type`},
 		{"long name", "", func(m *model.Model) {
 			m.Tensors = append(m.Tensors, model.NewF32(strings.Repeat("n", 64), []int{1}, []float32{1}))
 		}, "longer than llama.cpp's 63 bytes"},

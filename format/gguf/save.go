@@ -304,7 +304,9 @@ func encodeTensors(m *model.Model) ([]TensorInfo, error) {
 			return nil, fmt.Errorf("tensor %q: GGUF name %q is longer than llama.cpp's %d bytes", t.Name, name, maxNameLen)
 		}
 		typ, ok := GGMLTypeOf(t.DType)
-		if !ok {
+		if !ok && t.DType.Quantized() {
+			return nil, fmt.Errorf("tensor %q: dtype %s has no GGUF type (GGUF has no per-channel int8 or int4 group types): quantize to q8_0 or q4_0 for GGUF, or write a Hugging Face folder", t.Name, t.DType)
+		} else if !ok {
 			return nil, fmt.Errorf("tensor %q: dtype %s has no GGUF type", t.Name, t.DType)
 		}
 		if len(t.Shape) > MaxDims {

@@ -10,6 +10,10 @@
 // stored byte for byte in shrink's quantized safetensors layout, a U8 matrix
 // of blocks per tensor described in the __metadata__ (see package
 // safetensors), and Load gives them back with their block type and shape.
+// Weights of the INT types (int8 per channel, int4 groups) are stored in
+// compressed-tensors' int-quantized and pack-quantized formats instead, with
+// a quantization_config in config.json (see intquant.go), and Load reads
+// such folders, llm-compressor's included, back into the INT types.
 // config.json is the model's ordinary one; other readers see the block
 // matrices as uint8 tensors and the unquantized tensors as usual.
 //
@@ -122,6 +126,18 @@ func Load(dir string) (*model.Model, error) {
 		}
 		if sf != "" && only {
 			delete(extras, "quantization_config") // the weights are dense now
+		}
+		isInt, err := intQuantFormat(extras)
+		if err != nil {
+			ckpt.Close()
+			return nil, fmt.Errorf("hf %s: %w", cfgPath, err)
+		}
+		if isInt {
+			if tensors, err = decodeInt(tensors, fileOf); err != nil {
+				ckpt.Close()
+				return nil, fmt.Errorf("hf %w", err)
+			}
+			delete(extras, "quantization_config") // the weights are shrink's INT types now
 		}
 	}
 	m := &model.Model{Config: cfg, Tensors: tensors, Source: dir, Metadata: map[string]any{}}
@@ -370,6 +386,11 @@ func Save(dir string, m *model.Model, opts SaveOptions) error {
 		}
 		m = sm
 	}
+	im, err := intSave(m)
+	if err != nil {
+		return fmt.Errorf("hf %s: %w", dir, err)
+	}
+	m = im
 	cfgJSON, err := configJSON(m)
 	if err != nil {
 		return fmt.Errorf("hf %s: config.json: %w", dir, err)

@@ -24,6 +24,10 @@ func FuzzHeader(f *testing.F) {
 		`"q":{"dtype":"U8","shape":[2,18],"data_offsets":[0,36]}}`, make([]byte, 36)))
 	f.Add(file(`{"__metadata__":{"shrink.quant.tensor.q":"{\"dtype\":\"Q8_0\",\"shape\":[1,64]}","shrink.quant.version":"1"},`+
 		`"q":{"dtype":"U8","shape":[2,34],"data_offsets":[0,68]}}`, make([]byte, 68)))
+	f.Add(file(`{"__metadata__":{"shrink.quant.tensor.q":"{\"dtype\":\"INT8_CH\",\"shape\":[2,3]}","shrink.quant.version":"1"},`+
+		`"q":{"dtype":"U8","shape":[2,5],"data_offsets":[0,10]}}`, make([]byte, 10)))
+	f.Add(file(`{"__metadata__":{"shrink.quant.tensor.q":"{\"dtype\":\"INT4_G32_ASYM\",\"shape\":[1,64]}","shrink.quant.version":"1"},`+
+		`"q":{"dtype":"U8","shape":[1,38],"data_offsets":[0,38]}}`, make([]byte, 38)))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("fuzz", data)

@@ -35,10 +35,12 @@ const (
 // metadata: shrink's names, which are GGUF's.
 var quantDTypes = map[string]model.DType{
 	"Q8_0": model.Q8_0, "Q4_0": model.Q4_0, "Q4_1": model.Q4_1, "Q4_K": model.Q4_K, "Q6_K": model.Q6_K,
+	"INT8_CH": model.Int8Ch, "INT4_G32": model.Int4G32, "INT4_G64": model.Int4G64, "INT4_G128": model.Int4G128,
+	"INT4_G32_ASYM": model.Int4G32Asym, "INT4_G64_ASYM": model.Int4G64Asym, "INT4_G128_ASYM": model.Int4G128Asym,
 }
 
 // quantNames lists quantDTypes for messages.
-const quantNames = "Q8_0, Q4_0, Q4_1, Q4_K or Q6_K"
+const quantNames = "Q8_0, Q4_0, Q4_1, Q4_K, Q6_K, INT8_CH or INT4_G{32,64,128}[_ASYM]"
 
 // CanStore reports whether Encode can write tensors of dtype d: the dtypes
 // safetensors has (see DTypeName), and block types in the quantized layout.
@@ -52,7 +54,7 @@ func CanStore(d model.DType) bool {
 
 // storageOf returns the dtype and shape the header gives a tensor: its own,
 // or for a block type U8 [rows, bytes per row], rows being the product of
-// all dimensions but the last.
+// all dimensions but the last (an INT8_CH row starts with its 2-byte scale).
 func storageOf(d model.DType, shape []int) (model.DType, []int) {
 	if _, ok := quantDTypes[d.String()]; !ok {
 		return d, shape
@@ -64,7 +66,7 @@ func storageOf(d model.DType, shape []int) (model.DType, []int) {
 			rows *= s
 		}
 	}
-	return model.U8, []int{rows, cols / d.BlockElems() * d.BlockBytes()}
+	return model.U8, []int{rows, cols/d.BlockElems()*d.BlockBytes() + d.RowHeader()}
 }
 
 // checkQuantShape checks the logical shape of a block-quantized tensor.

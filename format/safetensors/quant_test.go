@@ -28,6 +28,10 @@ func quantFixture() []*model.Tensor {
 		randTensor(r, "k6", model.Q6_K, 1, 256),
 		randTensor(r, "empty", model.Q8_0, 0, 32),
 		randTensor(r, "bytes", model.U8, 3, 5),
+		randTensor(r, "i8", model.Int8Ch, 3, 5),
+		randTensor(r, "i4", model.Int4G128, 2, 256),
+		randTensor(r, "i4a", model.Int4G32Asym, 2, 2, 64),
+		randTensor(r, "i4b", model.Int4G64Asym, 64),
 	}
 }
 
@@ -67,6 +71,10 @@ func TestQuantRoundTrip(t *testing.T) {
 		"shrink.quant.tensor.k4":    `{"dtype":"Q4_K","shape":[2,256]}`,
 		"shrink.quant.tensor.k6":    `{"dtype":"Q6_K","shape":[1,256]}`,
 		"shrink.quant.tensor.empty": `{"dtype":"Q8_0","shape":[0,32]}`,
+		"shrink.quant.tensor.i8":    `{"dtype":"INT8_CH","shape":[3,5]}`,
+		"shrink.quant.tensor.i4":    `{"dtype":"INT4_G128","shape":[2,256]}`,
+		"shrink.quant.tensor.i4a":   `{"dtype":"INT4_G32_ASYM","shape":[2,2,64]}`,
+		"shrink.quant.tensor.i4b":   `{"dtype":"INT4_G64_ASYM","shape":[64]}`,
 	}
 	if !reflect.DeepEqual(md, wantMD) {
 		t.Errorf("__metadata__ %v, want %v", md, wantMD)
@@ -75,6 +83,10 @@ func TestQuantRoundTrip(t *testing.T) {
 		"q8": `{"dtype":"U8","shape":[4,68]`, "q4": `{"dtype":"U8","shape":[6,18]`, "q41": `{"dtype":"U8","shape":[1,60]`,
 		"k4": `{"dtype":"U8","shape":[2,144]`, "k6": `{"dtype":"U8","shape":[1,210]`, "empty": `{"dtype":"U8","shape":[0,34]`,
 		"norm": `{"dtype":"F32","shape":[8]`,
+		// Rows of 5 int8 codes after their fp16 scale; groups of 128 with
+		// an fp16 scale; groups of 32 and 64 with a scale and a zero point.
+		"i8": `{"dtype":"U8","shape":[3,7]`, "i4": `{"dtype":"U8","shape":[2,132]`,
+		"i4a": `{"dtype":"U8","shape":[4,38]`, "i4b": `{"dtype":"U8","shape":[1,35]`,
 	}
 	for name, want := range storage {
 		if !strings.HasPrefix(string(hdr[name]), want) {
@@ -120,7 +132,7 @@ func TestQuantStreamingAndOrder(t *testing.T) {
 	for _, x := range ReferenceOrder(ts) {
 		names = append(names, x.Name)
 	}
-	if got := strings.Join(names, " "); got != "norm bytes empty k4 k6 q4 q41 q8" {
+	if got := strings.Join(names, " "); got != "norm bytes empty i4 i4a i4b i8 k4 k6 q4 q41 q8" {
 		t.Errorf("reference order %s: quantized tensors sort as U8", got)
 	}
 }
@@ -186,6 +198,10 @@ func TestQuantBadInputs(t *testing.T) {
 		{"wrong row split", quantFile(`"U8","shape":[1,68]`, 68, entry(`{"dtype":"Q8_0","shape":[2,32]}`)), `Q8_0 [2 32] is stored as U8 [2 34], the header says U8 [1 68]`},
 		{"flat storage", quantFile(`"U8","shape":[68]`, 68, entry(`{"dtype":"Q8_0","shape":[2,32]}`)), `the header says U8 [68]`},
 		{"partial block", quantFile(q8, 68, entry(`{"dtype":"Q8_0","shape":[2,30]}`)), "Q8_0 needs rows that are a multiple of 32, shape [2 30] has rows of 30"},
+		{"partial group", quantFile(q8, 68, entry(`{"dtype":"INT4_G64","shape":[2,32]}`)), "INT4_G64 needs rows that are a multiple of 64"},
+		{"int8 rows without scales", quantFile(q8, 68, entry(`{"dtype":"INT8_CH","shape":[2,34]}`)), "INT8_CH [2 34] is stored as U8 [2 36], the header says U8 [2 34]"},
+		{"int4 zero points missing", quantFile(`"U8","shape":[2,18]`, 36, entry(`{"dtype":"INT4_G32_ASYM","shape":[2,32]}`)), "INT4_G32_ASYM [2 32] is stored as U8 [2 19]"},
+		{"lower-case int dtype", quantFile(q8, 68, entry(`{"dtype":"int8_ch","shape":[2,32]}`)), `dtype "int8_ch" is not a block type`},
 		{"rank 0", quantFile(q8, 68, entry(`{"dtype":"Q8_0","shape":[]}`)), "has rank 0"},
 		{"rank 9", quantFile(q8, 68, entry(`{"dtype":"Q8_0","shape":[1,1,1,1,1,1,1,2,32]}`)), "rank 9; the quantized layout holds ranks 1 to 8"},
 		{"negative dim", quantFile(q8, 68, entry(`{"dtype":"Q8_0","shape":[-2,32]}`)), "dimension -2, outside 0 to 1099511627776"},
@@ -226,7 +242,7 @@ func TestQuantVersionAlone(t *testing.T) {
 }
 
 func TestCanStore(t *testing.T) {
-	for d := model.DType(0); d <= model.Q6_K+1; d++ {
+	for d := model.DType(0); d <= model.Int4G128Asym+1; d++ {
 		want := d.Valid()
 		if got := CanStore(d); got != want {
 			t.Errorf("CanStore(%s) = %v, want %v", d, got, want)
@@ -240,6 +256,7 @@ func TestQuantFuzzSeeds(t *testing.T) {
 	for name, valid := range map[string]bool{
 		"quant_q8_q4": true, "quant_3d_k_empty": true, "quant_absent": false,
 		"quant_size_lie": false, "quant_huge_shape": false, "quant_i8_no_version": false, "quant_empty_huge_dims": true,
+		"quant_int8_int4": true, "quant_int8_empty_rows": true, "quant_int4_asym_lie": false,
 	} {
 		raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzHeader", name))
 		if err != nil {

@@ -263,7 +263,9 @@ func WriteFile(path string, tensors []*model.Tensor, metadata map[string]string,
 // (increasing alignment); block-quantized tensors rank as the U8 they are
 // stored as.
 var alignRank = map[model.DType]int{model.U8: 1, model.I8: 2, model.F16: 3, model.BF16: 4, model.I32: 5, model.F32: 6,
-	model.Q8_0: 1, model.Q4_0: 1, model.Q4_1: 1, model.Q4_K: 1, model.Q6_K: 1}
+	model.Q8_0: 1, model.Q4_0: 1, model.Q4_1: 1, model.Q4_K: 1, model.Q6_K: 1,
+	model.Int8Ch: 1, model.Int4G32: 1, model.Int4G64: 1, model.Int4G128: 1,
+	model.Int4G32Asym: 1, model.Int4G64Asym: 1, model.Int4G128Asym: 1}
 
 // ReferenceOrder returns tensors in the order the reference implementation
 // (Python safetensors.torch.save_file) lays them out: by descending dtype

@@ -13,9 +13,14 @@ import "fmt"
 // two agree to float32 rounding; Quantize gives the same bits everywhere.
 // Every output is computed the same way wherever its row falls in a call,
 // so results do not depend on how callers split rows or tokens.
+//
+// The int formats (shrink's int8-per-row and int4-group layouts) run the
+// same way against the same Q8Acts, one scale per row or group; their loop
+// is qDotInt, and their assembly (quant_int_amd64.s, AVX2 with F16C) keeps
+// its float steps, so it gives qDotInt's bits.
 
 // QBlock is the number of weights in a block of every QFormat, and of
-// activations in a block of Q8Acts.
+// activations in a block of Q8Acts (an int format's groups are whole blocks).
 const QBlock = 32
 
 // QFormat is a block layout of quantized weights, as GGUF stores it. Rows
@@ -31,18 +36,73 @@ const (
 	Q4_0
 	// Q4_1 blocks are 20 bytes: d, m, then the nibbles as in Q4_0; weight = q*d + m.
 	Q4_1
+	// I8Ch rows (shrink's INT8_CH) are one fp16 scale s, then one int8 q
+	// per weight; weight = q*s.
+	I8Ch
+	// I4G32, I4G64 and I4G128 rows (shrink's INT4_G32, ...) are groups of
+	// 32, 64 or 128 weights, each an fp16 scale s, then 16 bytes per 32
+	// weights of nibbles in Q4_0's order; weight = (q-8)*s.
+	I4G32
+	I4G64
+	I4G128
+	// I4G32Asym, I4G64Asym and I4G128Asym groups have a zero-point byte z
+	// after s; weight = (q-z)*s.
+	I4G32Asym
+	I4G64Asym
+	I4G128Asym
 )
 
-var qFormatNames = [...]string{Q8_0: "q8_0", Q4_0: "q4_0", Q4_1: "q4_1"}
+var qFormatNames = [...]string{Q8_0: "q8_0", Q4_0: "q4_0", Q4_1: "q4_1", I8Ch: "int8_ch",
+	I4G32: "int4_g32", I4G64: "int4_g64", I4G128: "int4_g128",
+	I4G32Asym: "int4_g32_asym", I4G64Asym: "int4_g64_asym", I4G128Asym: "int4_g128_asym"}
 
 func (f QFormat) String() string {
-	if f < Q8_0 || f > Q4_1 {
+	if f < Q8_0 || f > I4G128Asym {
 		return fmt.Sprintf("QFormat(%d)", uint8(f))
 	}
 	return qFormatNames[f]
 }
 
-// BlockBytes is the size of one block of 32 weights.
+// Group is the number of weights that share a scale: 32 for GGUF's
+// formats, the group size of an int4 one, and 0 (the whole row) for I8Ch.
+func (f QFormat) Group() int {
+	switch f {
+	case I8Ch:
+		return 0
+	case I4G64, I4G64Asym:
+		return 64
+	case I4G128, I4G128Asym:
+		return 128
+	}
+	return QBlock
+}
+
+// asym reports whether f's groups carry a zero point.
+func (f QFormat) asym() bool { return f == I4G32Asym || f == I4G64Asym || f == I4G128Asym }
+
+// intFormat reports whether f is one of the int formats (I8Ch or int4).
+func (f QFormat) intFormat() bool { return f == I8Ch || f.int4() }
+
+// int4 reports whether f is one of the int4 group formats.
+func (f QFormat) int4() bool { return f >= I4G32 && f <= I4G128Asym }
+
+// RowBytes is the size of a row of cols weights, which must be a whole
+// number of blocks of 32 and of groups.
+func (f QFormat) RowBytes(cols int) int {
+	switch {
+	case f == I8Ch:
+		return 2 + cols
+	case f.int4():
+		g, hdr := f.Group(), 2
+		if f.asym() {
+			hdr = 3
+		}
+		return cols / g * (hdr + g/2)
+	}
+	return cols / QBlock * f.BlockBytes()
+}
+
+// BlockBytes is the size of one block of 32 weights of Q8_0, Q4_0 or Q4_1.
 func (f QFormat) BlockBytes() int {
 	switch f {
 	case Q8_0:
@@ -106,8 +166,10 @@ func grow[T any](s []T, n int) []T {
 // QMatMul sets out[t*ldo+r] = Σ_b d_w(r,b)*d_x(t,b)*Σ_i w(r,b,i)*q(t,b,i)
 // (plus m(r,b)*d_x(t,b)*Σ_i q(t,b,i) for Q4_1) for t < x.Rows() and r < rows:
 // the products of the rows of a matrix of format f, stored in w as rows rows
-// of x.Cols()/32 blocks, with every quantized input row. Rows are ldo >= rows
-// floats apart in out. With one input row it is a matrix-vector product; with
+// of f.RowBytes(x.Cols()) bytes, with every quantized input row. For the int
+// formats d_w(r,b) is the scale of the row or group block b is in, and an
+// asymmetric group adds m = −z*s times d_x(t,b)*Σ_i q(t,b,i) as Q4_1 does.
+// Rows are ldo >= rows floats apart in out. With one input row it is a matrix-vector product; with
 // several, each group of weight rows stays in L1 while every input row passes
 // by. It panics if a slice is too short.
 func QMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
@@ -118,6 +180,9 @@ func QMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	if ldo < rows {
 		panic("kernels: QMatMul: ldo < rows")
 	}
-	rb := x.nb * f.BlockBytes()
+	if g := f.Group(); g > 0 && x.cols%g != 0 {
+		panic(fmt.Sprintf("kernels: QMatMul: %v rows of %d columns", f, x.cols))
+	}
+	rb := f.RowBytes(x.cols)
 	qMatMul(f, out[:(n-1)*ldo+rows], ldo, w[:rows*rb], rows, x)
 }

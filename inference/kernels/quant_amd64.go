@@ -140,6 +140,10 @@ const qTailTokens = 64
 // buffer), so every row is computed the same way wherever it falls.
 func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	v := qVariant()
+	if f.intFormat() && v != qGeneric {
+		qMatMulInt(f, out, ldo, w, rows, x)
+		return
+	}
 	if v == qGeneric {
 		qMatMulGeneric(f, out, ldo, w, rows, x)
 		return

@@ -102,15 +102,75 @@ func qDotGeneric(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int
 	return sum
 }
 
+// qDotInt is qDotGeneric for the int formats: the same sums, with one scale
+// per row (I8Ch) or per group, and an asymmetric group's m = −z*s (exact in
+// float32) in place of Q4_1's minimum.
+func qDotInt(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int) float32 {
+	q = q[:nb*QBlock]
+	d, c = d[:nb], c[:nb]
+	var sum float32
+	if f == I8Ch {
+		s := f16(w)
+		ws := w[2 : 2+nb*QBlock]
+		for b := range d {
+			xs, bs := q[b*QBlock:b*QBlock+QBlock], ws[b*QBlock:b*QBlock+QBlock]
+			var is int32
+			for i, v := range xs {
+				is += int32(int8(bs[i])) * int32(v)
+			}
+			sum += float32(float32(is) * float32(s*d[b]))
+		}
+		return sum
+	}
+	per, hdr, asym := f.Group()/QBlock, 2, f.asym()
+	if asym {
+		hdr = 3
+	}
+	gb := hdr + per*16
+	w = w[:nb/per*gb]
+	for g := 0; g < nb/per; g++ {
+		blk := w[g*gb : (g+1)*gb]
+		s := f16(blk)
+		z := 8
+		if asym {
+			z = int(blk[2])
+		}
+		m := float32(-float32(z) * s)
+		codes := blk[hdr:]
+		for k := 0; k < per; k++ {
+			b := g*per + k
+			xs, ws := q[b*QBlock:b*QBlock+QBlock], codes[16*k:16*k+16]
+			var is int32
+			if asym {
+				for i, v := range ws {
+					is += int32(v&0xf)*int32(xs[i]) + int32(v>>4)*int32(xs[i+16])
+				}
+				sum += float32(float32(is) * float32(s*d[b]))
+				sum += float32(m * c[b])
+			} else {
+				for i, v := range ws {
+					is += (int32(v&0xf)-8)*int32(xs[i]) + (int32(v>>4)-8)*int32(xs[i+16])
+				}
+				sum += float32(float32(is) * float32(s*d[b]))
+			}
+		}
+	}
+	return sum
+}
+
 func qMatMulGeneric(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
-	rb := x.nb * f.BlockBytes()
+	rb := f.RowBytes(x.cols)
+	dot := qDotGeneric
+	if f.intFormat() {
+		dot = qDotInt
+	}
 	for t := 0; t < x.n; t++ {
 		q := x.q[t*x.cols : (t+1)*x.cols]
 		d := x.d[t*x.stride : (t+1)*x.stride]
 		c := x.c[t*x.stride : (t+1)*x.stride]
 		o := out[t*ldo : t*ldo+rows]
 		for r := range o {
-			o[r] = qDotGeneric(f, w[r*rb:(r+1)*rb], q, d, c, x.nb)
+			o[r] = dot(f, w[r*rb:(r+1)*rb], q, d, c, x.nb)
 		}
 	}
 }

@@ -1,0 +1,289 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/x448/float16"
+)
+
+var intFormats = []QFormat{I8Ch, I4G32, I4G64, I4G128, I4G32Asym, I4G64Asym, I4G128Asym}
+
+// randomIntRows returns rows rows of cols random weights of the int format
+// f: fp16 scales of either sign between 2^-12 and 2^-4, every code equally
+// likely, zero points anywhere in 0..15 (and, when wild, anywhere in 0..255).
+func randomIntRows(rng *rand.Rand, f QFormat, rows, cols int, wild bool) []byte {
+	rb := f.RowBytes(cols)
+	w := make([]byte, rows*rb)
+	for i := range w {
+		w[i] = byte(rng.Uint32())
+	}
+	scale := func(b []byte) {
+		v := float32(math.Ldexp(1+rng.Float64(), -4-rng.IntN(9)))
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		putF16(b, float16.Fromfloat32(v).Bits())
+	}
+	for r := 0; r < rows; r++ {
+		row := w[r*rb : (r+1)*rb]
+		if f == I8Ch {
+			scale(row)
+			continue
+		}
+		g, hdr := f.Group(), 2
+		if f.asym() {
+			hdr = 3
+		}
+		gb := hdr + g/2
+		for b := 0; b < cols/g; b++ {
+			scale(row[b*gb:])
+			if f.asym() && !wild {
+				row[b*gb+2] &= 15
+			}
+		}
+	}
+	return w
+}
+
+// intDot64 is the exact product of row r of an int-format matrix with input
+// row t in float64, decoded from the layouts' definitions, and the sum of the
+// magnitudes of its terms (both the signed and the unsigned-minus-offset forms
+// a kernel may use), which bounds the rounding of any summation order.
+func intDot64(f QFormat, w []byte, r int, x *Q8Acts, t int) (sum, mag float64) {
+	rb := f.RowBytes(x.cols)
+	row := w[r*rb : (r+1)*rb]
+	weight := func(i int) (wi, off int64, s float64) {
+		if f == I8Ch {
+			return int64(int8(row[2+i])), 128, float64(f16(row))
+		}
+		g, hdr := f.Group(), 2
+		if f.asym() {
+			hdr = 3
+		}
+		blk := row[(i/g)*(hdr+g/2):]
+		z := int64(8)
+		if f.asym() {
+			z = int64(blk[2])
+		}
+		j := i % g
+		u := int64(blk[hdr+16*(j/32)+j%16]>>(4*(j%32/16))) & 15
+		return u - z, z, float64(f16(blk))
+	}
+	for b := 0; b < x.nb; b++ {
+		dx := float64(x.d[t*x.stride+b])
+		for i := 0; i < QBlock; i++ {
+			wi, off, s := weight(b*QBlock + i)
+			q := int64(x.q[t*x.cols+b*QBlock+i])
+			sum += float64(wi*q) * s * dx
+			mag += float64(abs64(wi*q)+abs64((wi+off)*q)+abs64(off*q)) * math.Abs(s*dx)
+		}
+	}
+	return sum, mag
+}
+
+// TestQMatMulInt compares the kernels of the int formats with the exact
+// products and, bit for bit, with the generic loops, on odd row counts and
+// sizes.
+func TestQMatMulInt(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		for _, f := range intFormats {
+			rng := rand.New(rand.NewPCG(uint64(f), 7))
+			for _, rows := range []int{1, 3, 4, 7, 13, 33} {
+				for _, groups := range []int{1, 3, 33} {
+					cols := groups * max(QBlock, f.Group())
+					for _, n := range []int{1, 2, 5, 67} {
+						if n > 5 && rows*cols > 1<<14 {
+							continue
+						}
+						t.Run(fmt.Sprintf("%v/%dx%d/n=%d", f, rows, cols, n), func(t *testing.T) {
+							w := randomIntRows(rng, f, rows, cols, rows == 7)
+							x, _ := randomActs(rng, n, cols)
+							ldo := rows + 3
+							out := make([]float32, n*ldo)
+							for i := range out {
+								out[i] = float32(math.NaN())
+							}
+							QMatMul(f, out, ldo, w, rows, x)
+							gen := make([]float32, n*ldo)
+							qMatMulGeneric(f, gen, ldo, w, rows, x)
+							for tt := 0; tt < n; tt++ {
+								for r := 0; r < ldo; r++ {
+									got := out[tt*ldo+r]
+									if r >= rows {
+										if !math.IsNaN(float64(got)) {
+											t.Fatalf("wrote out[%d] past row %d", tt*ldo+r, rows)
+										}
+										continue
+									}
+									want, mag := intDot64(f, w, r, x, tt)
+									if !qNear(got, want, mag) || !qNear(gen[tt*ldo+r], want, mag) {
+										t.Fatalf("token %d row %d: got %g, generic %g, want %g (mag %g)", tt, r, got, gen[tt*ldo+r], want, mag)
+									}
+									// The assembly keeps qDotInt's float steps, so its bits.
+									if math.Float32bits(got) != math.Float32bits(gen[tt*ldo+r]) {
+										t.Fatalf("token %d row %d: got %g, generic %g", tt, r, got, gen[tt*ldo+r])
+									}
+								}
+							}
+						})
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestQMatMulIntSplit requires the same bits however rows and input rows are
+// split among calls.
+func TestQMatMulIntSplit(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		for _, f := range intFormats {
+			rng := rand.New(rand.NewPCG(uint64(f), 8))
+			const rows, n = 29, 6
+			cols := 3 * max(QBlock, f.Group())
+			w := randomIntRows(rng, f, rows, cols, false)
+			x, xf := randomActs(rng, n, cols)
+			all := make([]float32, n*rows)
+			QMatMul(f, all, rows, w, rows, x)
+			rb := f.RowBytes(cols)
+			for _, split := range []int{1, 5, 13, 28} {
+				part := make([]float32, n*rows)
+				QMatMul(f, part, rows, w[:split*rb], split, x)
+				QMatMul(f, part[split:], rows, w[split*rb:], rows-split, x)
+				for i := range all {
+					if math.Float32bits(all[i]) != math.Float32bits(part[i]) {
+						t.Fatalf("%v split %d: out[%d] %g, split %g", f, split, i, all[i], part[i])
+					}
+				}
+			}
+			var one Q8Acts
+			vec := make([]float32, rows)
+			for tt := 0; tt < n; tt++ {
+				one.Quantize(xf[tt*cols:(tt+1)*cols], 1, cols)
+				QMatMul(f, vec, rows, w, rows, &one)
+				for r := range vec {
+					if math.Float32bits(vec[r]) != math.Float32bits(all[tt*rows+r]) {
+						t.Fatalf("%v: token %d row %d alone %g, in a batch %g", f, tt, r, vec[r], all[tt*rows+r])
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestQMatMulIntExtremes runs the largest integer products: int8 codes of
+// -128 and 127 and nibbles of 0 and 15 against inputs of ±127, with zero
+// points of 0 and 15.
+func TestQMatMulIntExtremes(t *testing.T) {
+	const n = 2
+	eachVariant(t, func(t *testing.T) {
+		for _, f := range intFormats {
+			cols := 33 * max(QBlock, f.Group())
+			for _, code := range []byte{0x00, 0xff, 0x80, 0x7f} {
+				w := make([]byte, 4*f.RowBytes(cols))
+				for i := range w {
+					w[i] = code
+				}
+				// Scales of 1 (0x3c00) and zero points of 0 or 15.
+				rb := f.RowBytes(cols)
+				for r := 0; r < 4; r++ {
+					row := w[r*rb : (r+1)*rb]
+					if f == I8Ch {
+						putF16(row, 0x3c00)
+						continue
+					}
+					gb := f.RowBytes(f.Group())
+					for b := 0; b < cols/f.Group(); b++ {
+						putF16(row[b*gb:], 0x3c00)
+						if f.asym() {
+							row[b*gb+2] = byte(15 * (r % 2))
+						}
+					}
+				}
+				x := make([]float32, n*cols)
+				for i := range x {
+					x[i] = float32(1 - 2*(i/cols))
+				}
+				var a Q8Acts
+				a.Quantize(x, n, cols)
+				out := make([]float32, n*4)
+				QMatMul(f, out, 4, w, 4, &a)
+				for tt := 0; tt < n; tt++ {
+					for r := 0; r < 4; r++ {
+						want, mag := intDot64(f, w, r, &a, tt)
+						if !qNear(out[tt*4+r], want, mag) {
+							t.Fatalf("%v code %#x token %d row %d: got %g, want %g", f, code, tt, r, out[tt*4+r], want)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestQFormatRowBytes(t *testing.T) {
+	for _, tc := range []struct {
+		f    QFormat
+		cols int
+		want int
+	}{
+		{Q8_0, 64, 68}, {Q4_0, 32, 18}, {Q4_1, 96, 60},
+		{I8Ch, 64, 66}, {I4G32, 64, 36}, {I4G64, 128, 68}, {I4G128, 256, 132},
+		{I4G32Asym, 32, 19}, {I4G64Asym, 64, 35}, {I4G128Asym, 384, 201},
+	} {
+		if got := tc.f.RowBytes(tc.cols); got != tc.want {
+			t.Errorf("%v.RowBytes(%d) = %d, want %d", tc.f, tc.cols, got, tc.want)
+		}
+	}
+}
+
+// FuzzQMatMulInt runs the int formats' kernels on fuzzed formats, shapes and
+// weight bytes (scales, zero points and codes alike) in every variant: each
+// must give the generic loop's bits and stay near the exact product.
+func FuzzQMatMulInt(f *testing.F) {
+	f.Add(uint8(0), uint8(5), uint8(2), uint8(1), []byte{1, 2, 3})
+	f.Add(uint8(6), uint8(9), uint8(1), uint8(3), []byte{0x3c, 0xff, 0x80, 0x0f})
+	f.Add(uint8(2), uint8(4), uint8(3), uint8(2), []byte{})
+	f.Fuzz(func(t *testing.T, fb, rowsb, groupsb, nb uint8, data []byte) {
+		fm := intFormats[int(fb)%len(intFormats)]
+		rows, n := 1+int(rowsb%13), 1+int(nb%4)
+		cols := (1 + int(groupsb%4)) * max(QBlock, fm.Group())
+		w := make([]byte, rows*fm.RowBytes(cols))
+		for i := range w {
+			w[i] = byte(i*37 + 11)
+			if len(data) > 0 {
+				w[i] ^= data[i%len(data)]
+			}
+		}
+		// Finite scales keep the comparison meaningful; any other byte goes.
+		gb := fm.RowBytes(cols) // a row's scale, or a group's
+		if fm != I8Ch {
+			gb = fm.RowBytes(fm.Group())
+		}
+		for g := 0; g < len(w); g += gb {
+			w[g+1] &= 0x3f
+		}
+		x, _ := randomActs(rand.New(rand.NewPCG(uint64(len(data)), 9)), n, cols)
+		gen := make([]float32, n*rows)
+		qMatMulGeneric(fm, gen, rows, w, rows, x)
+		saved := impl
+		defer func() { impl = saved }()
+		for _, v := range variants() {
+			impl = v
+			out := make([]float32, n*rows)
+			QMatMul(fm, out, rows, w, rows, x)
+			for i := range out {
+				if math.Float32bits(out[i]) != math.Float32bits(gen[i]) {
+					t.Fatalf("%v %dx%d n=%d variant %d: out[%d] = %g, generic %g", fm, rows, cols, n, v, i, out[i], gen[i])
+				}
+				want, mag := intDot64(fm, w, i%rows, x, i/rows)
+				if !qNear(out[i], want, mag) {
+					t.Fatalf("%v: out[%d] = %g, want %g", fm, i, out[i], want)
+				}
+			}
+		}
+	})
+}
