@@ -102,7 +102,7 @@ func TestFinetuneErrors(t *testing.T) {
 	}
 	bin := shareddata.Path(t, shareddata.Stories260KBin)
 	_, stderr, code := shrink(t, "finetune", "-q", "--data", data, bin, out)
-	if code != 2 || !strings.Contains(stderr, "mlp classifiers only for now") {
+	if code != 2 || !strings.Contains(stderr, "--data applies to an mlp classifier") {
 		t.Errorf("a llama model: exit %d, %q", code, stderr)
 	}
 	if _, err := os.Stat(out); err == nil {

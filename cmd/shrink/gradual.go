@@ -152,24 +152,31 @@ type recoveryRun struct {
 	opts        train.Options
 	gradual     *gradualFlags // nil for finetune
 	teacherPath string        // finetune --teacher
+	lf          lmRecoveryFlags
 }
 
 // run loads the model and the data, trains, writes DST and reports.
 func (r *recoveryRun) run(cmd *cobra.Command, g *globalFlags) error {
-	if r.kind != format.HF {
-		return fmt.Errorf("%s: %s writes a Hugging Face folder; GGUF holds no mlp classifier", r.dst, r.command)
-	}
 	start := time.Now()
 	m, srcKind, err := format.Load(r.src, r.lopts)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if m.Config.Arch != "mlp" {
-		if r.gradual != nil {
-			return fmt.Errorf("%s: prune --gradual trains mlp classifiers only for now, not %q models; prune this one in one shot with --method magnitude, wanda or sparsegpt", r.src, m.Config.Arch)
+	switch m.Config.Arch {
+	case "llama":
+		return r.runLM(cmd, g, m, srcKind, start)
+	case "mlp":
+	default:
+		return fmt.Errorf("%s: %s trains mlp classifiers and llama-family models, not %q models", r.src, r.command, m.Config.Arch)
+	}
+	for _, name := range lmRecoveryOnly {
+		if cmd.Flags().Changed(name) {
+			return fmt.Errorf("--%s applies to a llama model; %s is an mlp classifier, trained on --data", name, r.src)
 		}
-		return fmt.Errorf("%s: finetune trains mlp classifiers only for now, not %q models", r.src, m.Config.Arch)
+	}
+	if r.kind != format.HF {
+		return fmt.Errorf("%s: %s writes a Hugging Face folder; GGUF holds no mlp classifier", r.dst, r.command)
 	}
 	tr, val, dir, err := r.td.load()
 	if err != nil {

@@ -48,6 +48,7 @@ func newPruneCmd(g *globalFlags) *cobra.Command {
 		lopts                              format.LoadOptions
 		gf                                 gradualFlags
 		td                                 trainData
+		lf                                 lmRecoveryFlags
 		topts                              = train.DefaultOptions()
 	)
 	cmd := &cobra.Command{
@@ -102,9 +103,12 @@ calibration, its relative output error ||WX - ŴX|| / ||WX|| on the
 calibration inputs, then a summary: parameters kept, and the size before and
 after. The same flags give the same bytes, whatever --threads.
 
-Gradual pruning (--gradual, mlp classifiers only for now) prunes while it
-trains on Fashion-MNIST (Zhu & Gupta 2017): before steps t0, t0+dt, ...,
-t0+n*dt every weight matrix (not the biases) is pruned by magnitude to
+Gradual pruning (--gradual) prunes while it trains (Zhu & Gupta 2017): an mlp
+classifier on Fashion-MNIST, a llama-family model on the text of --text.
+Before steps t0, t0+dt, ..., t0+n*dt, every weight matrix of an mlp (not the
+biases), or every linear matrix of a llama model (q, k, v, o, gate, up and
+down of each layer; not the embedding, the norms or the head), is pruned
+by magnitude to
 
   s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n*dt))^3
 
@@ -115,10 +119,21 @@ ramp is cut into 30 intervals). Each matrix gets the same sparsity, or with
 back: it and its AdamW moments stay zero while the training goes on, and the
 steps after the ramp fine-tune with the masks fixed. --distill adds SRC's own
 soft targets to the labels' loss (--temperature, --alpha, as distill does).
-The training flags (--steps or --epochs, --batch, --lr, --data, --val,
---limit, ...) work as train's; --seed orders the examples. The report gives
-the test accuracy of SRC, of SRC pruned by magnitude in one shot to the same
-sparsity, and of the result, with each matrix's sparsity.
+For an mlp the training flags (--steps or --epochs, --batch, --lr, --data,
+--val, --limit, ...) work as train's; --seed orders the examples. The report
+gives the test accuracy of SRC, of SRC pruned by magnitude in one shot to the
+same sparsity, and of the result, with each matrix's sparsity.
+
+For a llama model, --text FILE is tokenized with the model's tokenizer and
+held out as train --arch llama does (--heldout FILE, or the lines that begin
+in the last 10% of --text's bytes); each of --steps steps (default 500) draws
+--batch windows (default 16) of --ctx tokens (default 128) that start with
+BOS, at seeded offsets (--seed). Unless set, --lr is 3e-3, --weight-decay 0.1,
+--warmup 0.05, and --distill's --temperature 1 and --alpha 0.5. The report
+gives the held-out perplexity (windows of --ctx tokens) of SRC, of SRC pruned
+by magnitude in one shot to the same sparsity, and of the result, with the
+sparsity of every layer's matrices. --data, --val, --limit and --epochs are
+refused for a llama model, --text, --heldout and --ctx for an mlp.
 
 DST is a .gguf file or a Hugging Face folder (from its name). A folder stores
 its sparse matrices in compressed-tensors' layouts (2:4, or a bitmask), which
@@ -129,7 +144,8 @@ zeros are stored densely. The output is written atomically, replaced only with
   shrink prune stories260K.bin pruned.gguf --method sparsegpt --pattern 2:4 --calib tinystories.txt
   shrink prune model.gguf small.gguf --method wanda --structured ffn --sparsity 0.3 --calib wiki.txt
   shrink prune ./Llama-3.2-1B ./pruned --method magnitude --sparsity 0.6 --scope global --exclude 'layers\.0\.'
-  shrink prune --gradual --sparsity 0.9 --distill --data fashion-mnist ./fmnist-teacher ./fmnist-90`,
+  shrink prune --gradual --sparsity 0.9 --distill --data fashion-mnist ./fmnist-teacher ./fmnist-90
+  shrink prune --gradual --sparsity 0.7 --text tinystories.txt --steps 300 stories260K.bin stories-70.gguf`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, dst := args[0], args[1]
@@ -164,7 +180,7 @@ zeros are stored densely. The output is written atomically, replaced only with
 			if gradual {
 				for _, name := range []string{"pattern", "structured", "calib", "calib-tokens", "include", "exclude"} {
 					if cmd.Flags().Changed(name) {
-						return fmt.Errorf("--%s does not apply to --gradual: it prunes every weight matrix of an mlp classifier by magnitude", name)
+						return fmt.Errorf("--%s does not apply to --gradual: it prunes every weight matrix of an mlp classifier, or the seven linear matrices of every layer of a llama model, by magnitude", name)
 					}
 				}
 				if opts.Method != prune.Magnitude {
@@ -188,7 +204,7 @@ zeros are stored densely. The output is written atomically, replaced only with
 					return err
 				}
 				r := recoveryRun{command: "prune --gradual", src: src, dst: dst, kind: kind, force: force, dense: dense,
-					lopts: lopts, td: td, opts: topts, gradual: &gf}
+					lopts: lopts, td: td, opts: topts, gradual: &gf, lf: lf}
 				return r.run(cmd, g)
 			}
 			for _, name := range gradualOnly {
@@ -289,7 +305,7 @@ zeros are stored densely. The output is written atomically, replaced only with
 	f.BoolVar(&g.json, "json", false, "print the report as JSON")
 	f.StringVar(&lopts.Arch, "arch", "", `architecture of a bare state dict ("mlp")`)
 
-	f.BoolVar(&gradual, "gradual", false, "prune an mlp classifier gradually while training it on Fashion-MNIST")
+	f.BoolVar(&gradual, "gradual", false, "prune gradually while training: an mlp classifier on Fashion-MNIST, a llama model on --text")
 	f.Float64Var(&gf.initial, "initial-sparsity", 0, "sparsity of the first pruning")
 	f.Float64Var(&gf.rampStart, "ramp-start", 0, "share of the steps before the first pruning")
 	f.Float64Var(&gf.rampEnd, "ramp-end", 0.5, "share of the steps by which --sparsity is reached; the rest fine-tune")
@@ -303,6 +319,7 @@ zeros are stored densely. The output is written atomically, replaced only with
 	topts.Seed = 0
 	addTrainFlags(cmd, &topts, &td)
 	f.IntVar(&topts.Epochs, "epochs", 20, "passes over the training images (ignored with --steps)")
+	lf.add(cmd)
 	for _, name := range gradualOnly {
 		fl := f.Lookup(name)
 		fl.Usage = "--gradual: " + fl.Usage
@@ -314,7 +331,7 @@ zeros are stored densely. The output is written atomically, replaced only with
 
 // gradualOnly are prune's flags that only --gradual uses.
 var gradualOnly = []string{"initial-sparsity", "ramp-start", "ramp-end", "prune-every", "prunings", "distill", "temperature", "alpha",
-	"data", "val", "limit", "steps", "epochs", "batch", "lr", "weight-decay", "warmup", "clip"}
+	"data", "val", "limit", "steps", "epochs", "batch", "lr", "weight-decay", "warmup", "clip", "text", "heldout", "ctx"}
 
 // saveOptions are the format options of prune's output: a Hugging Face
 // folder stores its sparse matrices in compressed-tensors' layouts unless

@@ -47,6 +47,9 @@ func (tr *trainer) fields(tokens []int) []checkpoint.Field {
 	if teacher != "none" {
 		f = append(f, checkpoint.Field{Name: "temperature", Value: g(o.Temperature)}, checkpoint.Field{Name: "alpha", Value: g(o.Alpha)})
 	}
+	if p := o.Prune; p != nil {
+		f = append(f, checkpoint.Field{Name: "pruning schedule", Value: fmt.Sprintf("%+v", *p)})
+	}
 	hid := "none"
 	if tr.hid != nil {
 		hid = tr.hid.String()
@@ -54,7 +57,7 @@ func (tr *trainer) fields(tokens []int) []checkpoint.Field {
 	return append(f, checkpoint.Field{Name: "hidden loss", Value: hid})
 }
 
-// arrays are the trainer's state a checkpoint holds.
+// arrays are the trainer's state a checkpoint holds, but for the masks.
 func (tr *trainer) arrays() []checkpoint.Array {
 	a := []checkpoint.Array{{Name: "params", F32: tr.m.params}, {Name: "adam.m", F32: tr.mom}, {Name: "adam.v", F32: tr.v}}
 	if tr.hid != nil && len(tr.hid.Params) > 0 {
@@ -71,6 +74,9 @@ func (tr *trainer) save(path string, fields []checkpoint.Field, st lmState) erro
 		return fmt.Errorf("lm: checkpoint %s: %w", path, err)
 	}
 	f := &checkpoint.File{Engine: "llama", Step: st.Step, Match: fields, State: state, Arrays: tr.arrays()}
+	if tr.m.mask != nil {
+		f.Arrays = append(f.Arrays, checkpoint.Array{Name: "mask", Bool: tr.m.mask})
+	}
 	if err := checkpoint.Write(path, f); err != nil {
 		return fmt.Errorf("lm: %w", err)
 	}
@@ -93,19 +99,26 @@ func (tr *trainer) resume(path string, fields []checkpoint.Field) (lmState, erro
 	}
 	st.Step = f.Step
 	want := tr.arrays()
-	if len(f.Arrays) != len(want) {
-		return st, fmt.Errorf("lm: checkpoint %s: %d arrays; want %d", path, len(f.Arrays), len(want))
-	}
 	vals := make([][]float32, len(want))
 	for i, a := range want {
 		if vals[i], err = f.F32(path, a.Name, len(a.F32)); err != nil {
 			return st, fmt.Errorf("lm: %w", err)
 		}
 	}
+	mask, err := f.Bool(path, "mask", len(tr.m.params))
+	if err != nil {
+		return st, fmt.Errorf("lm: %w", err)
+	}
+	if len(f.Arrays) != len(want)+min(len(mask), 1) {
+		return st, fmt.Errorf("lm: checkpoint %s: %d arrays; want %d and an optional mask", path, len(f.Arrays), len(want))
+	}
 	for i, a := range want {
 		copy(a.F32, vals[i])
 	}
+	tr.m.mask = mask
+	tr.m.maskGen++
 	tr.t.refresh(tr.m, 0, 1)
+	tr.syncMasks()
 	if tr.hid != nil {
 		tr.hid.Refresh()
 	}

@@ -1,15 +1,17 @@
 // Package lm trains small llama-family language models on the CPU: a float32
 // model whose every operation has a gradient-checked backward pass, AdamW
 // training on windows of a token stream (optionally distilled from a
-// teacher), held-out evaluation, and a BPE tokenizer trainer. A trained
-// model converts to the model.Model the rest of shrink loads, runs and
-// compresses, and its logits agree with inference.Llama's.
+// teacher, optionally with masks that hold pruned weights at zero and
+// gradual magnitude pruning), held-out evaluation, and a BPE tokenizer
+// trainer. A trained model converts to the model.Model the rest of shrink
+// loads, runs and compresses, and its logits agree with inference.Llama's.
 package lm
 
 import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/shrinkml/shrink/model"
 )
@@ -82,6 +84,12 @@ type Model struct {
 	layers []layerParams
 	norm   []float32 // [dim]
 	head   []float32 // [vocab][dim]; the embedding when tied
+
+	// mask, laid out as params, is true where a weight is held at zero (see
+	// mask.go); nil when nothing is. maskGen counts its changes, so that a
+	// trainer knows when to refresh what it derives from it.
+	mask    []bool
+	maskGen int
 }
 
 // layerParams are views of one layer's parameters.
@@ -250,9 +258,9 @@ func (m *Model) Model(tok *model.Tokenizer) *model.Model {
 // Params is the number of parameters.
 func (m *Model) Params() int { return len(m.params) }
 
-// Clone returns a deep copy of m.
+// Clone returns a deep copy of m, masks included.
 func (m *Model) Clone() *Model {
-	c := &Model{Config: m.Config, segs: m.segs, params: append([]float32(nil), m.params...)}
+	c := &Model{Config: m.Config, segs: m.segs, params: append([]float32(nil), m.params...), mask: slices.Clone(m.mask)}
 	c.bind()
 	return c
 }

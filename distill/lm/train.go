@@ -65,17 +65,24 @@ type Options struct {
 	Seed    uint64
 	Threads int // goroutines a batch is split over; 0: every core
 
+	// Prune, when set, prunes the linear matrices (q, k, v, o, gate, up and
+	// down of every layer) by magnitude on a schedule as the training runs
+	// (gradual pruning), masking what it removes; see Model.PruneMagnitude.
+	// Masked weights, whether from Prune or from the model's masks, stay
+	// zero, with their AdamW moments.
+	Prune *train.Schedule
+
 	// OnStep, when set, is called after each step.
 	OnStep func(Step)
 
 	// Checkpoint, when set, is a file the run's state is written to,
 	// atomically, every CheckpointEvery steps (0: never) and after the last
-	// step: the weights, AdamW moments, step and progress.
+	// step: the weights, masks, AdamW moments, step and progress.
 	Checkpoint      string
 	CheckpointEvery int
 	// Resume, when set, is a checkpoint file to continue from: the model's
-	// weights become the file's, and the run ends with the weights an
-	// uninterrupted run would have. The model's config, the tokens and the
+	// weights and masks become the file's, and the run ends with the weights
+	// an uninterrupted run would have. The model's config, the tokens and the
 	// options that shape the run (Steps, Batch, Context, BOS, Seed, Threads,
 	// the optimizer's, the losses') must be the ones it was written with.
 	Resume string
@@ -172,6 +179,12 @@ func Train(m *Model, tokens []int, opts Options) (Result, error) {
 	start := time.Now()
 	for s := first; s < opts.Steps; s++ {
 		draw()
+		if p := opts.Prune; p != nil && p.Prunes(s) {
+			if err := m.PruneMagnitude(p.SparsityAt(s), p.Global); err != nil {
+				return Result{}, err
+			}
+			tr.t.refresh(m, 0, 1)
+		}
 		loss, err := tr.step(tokens, starts, s)
 		if err != nil {
 			return Result{}, err
@@ -264,6 +277,11 @@ func (opts Options) resolve(m *Model, n int) (Options, error) {
 			return opts, err
 		}
 	}
+	if opts.Prune != nil {
+		if err := opts.Prune.Check(opts.Steps); err != nil {
+			return opts, err
+		}
+	}
 	return opts, nil
 }
 
@@ -302,6 +320,11 @@ type trainer struct {
 	work    []*worker
 	teacher []*worker // per goroutine, with Options.Teacher
 	s       int       // the current step
+	// free lists, per segment of m.segs, the offsets of its unmasked
+	// parameters in order; nil when none of the segment is masked. maskGen
+	// is the model's masks' generation they were made from.
+	free    [][]int32
+	maskGen int
 
 	// With Options.HiddenLoss: the pairs and projections, each goroutine's
 	// buffers, and the projections' Adam moments.
@@ -333,7 +356,42 @@ func newTrainer(m *Model, opts Options, threads int) *trainer {
 		}
 	}
 	tr.t.refresh(m, 0, 1)
+	tr.syncMasks()
 	return tr
+}
+
+// syncMasks makes the free lists of the model's masks and zeroes the masked
+// weights' moments (and the weights, should they have moved): a weight masked
+// in the middle of a run starts from nothing if it is ever unmasked.
+func (tr *trainer) syncMasks() {
+	m := tr.m
+	tr.maskGen = m.maskGen
+	tr.free = make([][]int32, len(m.segs))
+	if m.mask == nil {
+		return
+	}
+	for si, seg := range m.segs {
+		mask := m.mask[seg.off : seg.off+seg.len]
+		masked := 0
+		for _, v := range mask {
+			if v {
+				masked++
+			}
+		}
+		if masked == 0 {
+			continue
+		}
+		free := make([]int32, 0, len(mask)-masked)
+		for i, v := range mask {
+			if v {
+				j := seg.off + i
+				m.params[j], tr.mom[j], tr.v[j] = 0, 0, 0
+			} else {
+				free = append(free, int32(i))
+			}
+		}
+		tr.free[si] = free
+	}
 }
 
 // parallel runs f over the trainer's threads.
@@ -359,6 +417,9 @@ func fill(w *worker, tokens, starts []int, n, bos int) {
 
 // step runs optimizer step s on the windows at starts and returns their mean loss.
 func (tr *trainer) step(tokens, starts []int, s int) (float64, error) {
+	if tr.maskGen != tr.m.maskGen {
+		tr.syncMasks()
+	}
 	loss, sumsq, err := tr.accumulate(tokens, starts)
 	if err != nil {
 		return 0, err
@@ -390,7 +451,7 @@ func (tr *trainer) accumulate(tokens, starts []int) (loss, sumsq float64, err er
 	tr.parallel(func(k int) {
 		g := tr.work[0].grad
 		var ss float64
-		for _, seg := range tr.m.segs {
+		for si, seg := range tr.m.segs {
 			lo, hi := tr.part(k, seg.len)
 			dst := g[seg.off+lo : seg.off+hi]
 			for _, w := range tr.work[1:] {
@@ -398,6 +459,15 @@ func (tr *trainer) accumulate(tokens, starts []int) (loss, sumsq float64, err er
 				for i := range dst {
 					dst[i] += src[i]
 				}
+			}
+			if free := tr.free[si]; free != nil {
+				// A masked weight is no parameter: its gradient is not
+				// part of the clipping norm.
+				gs := g[seg.off : seg.off+seg.len]
+				for _, i := range between(free, lo, hi) {
+					ss += float64(gs[i]) * float64(gs[i])
+				}
+				continue
 			}
 			for _, v := range dst {
 				ss += float64(v) * float64(v)
@@ -490,14 +560,19 @@ func (tr *trainer) update(s int, sumsq float64) {
 	tr.parallel(func(k int) {
 		g, p := tr.work[0].grad, tr.m.params
 		c := c
-		for _, seg := range tr.m.segs {
+		for si, seg := range tr.m.segs {
 			lo, hi := tr.part(k, seg.len)
 			c.decay = 1
 			if seg.matrix {
 				c.decay = decay
 			}
 			r := seg.off + lo
-			adamw(p[r:seg.off+hi], g[r:], tr.mom[r:], tr.v[r:], c)
+			if free := tr.free[si]; free != nil {
+				end := seg.off + seg.len
+				adamwAt(p[seg.off:end], g[seg.off:end], tr.mom[seg.off:end], tr.v[seg.off:end], between(free, lo, hi), c)
+			} else {
+				adamw(p[r:seg.off+hi], g[r:], tr.mom[r:], tr.v[r:], c)
+			}
 		}
 	})
 	tr.parallel(func(k int) { tr.t.refresh(tr.m, k, tr.threads) })
@@ -516,6 +591,19 @@ type adamConsts struct{ gs, b1, b2, a, s2, eps, decay float32 }
 func adamw(p, g, m, v []float32, c adamConsts) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for i := range p {
+		gi := c.gs * g[i]
+		mi := c.b1*m[i] + (1-c.b1)*gi
+		vi := c.b2*v[i] + (1-c.b2)*gi*gi
+		m[i], v[i] = mi, vi
+		p[i] = c.decay*p[i] - c.a*mi/(float32(math.Sqrt(float64(vi)))*c.s2+c.eps)
+	}
+}
+
+// adamwAt is adamw on the parameters p[i] for i in at only: a masked
+// tensor's free weights. The masked ones are not touched, so they stay zero.
+func adamwAt(p, g, m, v []float32, at []int32, c adamConsts) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	for _, i := range at {
 		gi := c.gs * g[i]
 		mi := c.b1*m[i] + (1-c.b1)*gi
 		vi := c.b2*v[i] + (1-c.b2)*gi*gi

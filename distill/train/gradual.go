@@ -37,16 +37,16 @@ func (s Schedule) SparsityAt(t int) float64 {
 // End is the step before which the last pruning happens.
 func (s Schedule) End() int { return s.Start + s.Count*s.Every }
 
-// prunes reports whether the weights are pruned before step t.
-func (s Schedule) prunes(t int) bool {
+// Prunes reports whether the weights are pruned before step t.
+func (s Schedule) Prunes(t int) bool {
 	if t < s.Start || t > s.End() {
 		return false
 	}
 	return s.Count == 0 || (t-s.Start)%s.Every == 0
 }
 
-// check reports a schedule that cannot run in steps steps.
-func (s Schedule) check(steps int) error {
+// Check reports a schedule that cannot run in steps steps.
+func (s Schedule) Check(steps int) error {
 	switch {
 	case !(s.Initial >= 0 && s.Initial <= s.Final && s.Final < 1) || math.IsNaN(s.Final):
 		return fmt.Errorf("train: pruning from sparsity %g to %g; want 0 <= initial <= final < 1", s.Initial, s.Final)

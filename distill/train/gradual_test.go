@@ -291,7 +291,7 @@ func TestScheduleFormula(t *testing.T) {
 	}
 	var at []int
 	for step := range 1000 {
-		if s.prunes(step) {
+		if s.Prunes(step) {
 			at = append(at, step)
 		}
 	}
@@ -300,8 +300,8 @@ func TestScheduleFormula(t *testing.T) {
 	}
 	once := Schedule{Final: 0.5, Start: 7}
 	for step := range 20 {
-		if once.prunes(step) != (step == 7) || (step >= 7) != (once.SparsityAt(step) == 0.5) {
-			t.Errorf("count 0, step %d: prunes %v to %g", step, once.prunes(step), once.SparsityAt(step))
+		if once.Prunes(step) != (step == 7) || (step >= 7) != (once.SparsityAt(step) == 0.5) {
+			t.Errorf("count 0, step %d: prunes %v to %g", step, once.Prunes(step), once.SparsityAt(step))
 		}
 	}
 }

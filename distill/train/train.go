@@ -185,7 +185,7 @@ func Train(n *Network, d Data, opts Options) (Result, error) {
 		steps = opts.Epochs * perEpoch
 	}
 	if opts.Prune != nil {
-		if err := opts.Prune.check(steps); err != nil {
+		if err := opts.Prune.Check(steps); err != nil {
 			return Result{}, err
 		}
 	}
@@ -235,7 +235,7 @@ func Train(n *Network, d Data, opts Options) (Result, error) {
 		if pos == 0 {
 			shuffle()
 		}
-		if p := opts.Prune; p != nil && p.prunes(s) {
+		if p := opts.Prune; p != nil && p.Prunes(s) {
 			if err := n.PruneMagnitude(p.SparsityAt(s), p.Global); err != nil {
 				return Result{}, err
 			}
