@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/shrinkml/shrink/distill/train"
 	"github.com/shrinkml/shrink/evalsuite"
@@ -129,3 +130,33 @@ func (b *trainBar) onStep(step, steps int, loss float64) {
 }
 
 func (b *trainBar) finish() { b.bar.Finish() }
+
+// heldOutShare is the share of --text held out without --heldout.
+const heldOutShare = 0.1
+
+// splitText reads the training text and the held-out text: --heldout's
+// file, or else the lines of --text that begin in its last 10% of bytes.
+func splitText(text, heldout string) (trainText, heldText, heldName string, err error) {
+	raw, err := os.ReadFile(text)
+	if err != nil {
+		return "", "", "", err
+	}
+	trainText, heldName = string(raw), fmt.Sprintf("last %g%% of text", 100*heldOutShare)
+	if heldout != "" {
+		h, err := os.ReadFile(heldout)
+		if err != nil {
+			return "", "", "", err
+		}
+		heldText, heldName = string(h), heldout
+	} else {
+		cut := int(float64(len(raw)) * (1 - heldOutShare))
+		if i := strings.IndexByte(trainText[cut:], '\n'); i >= 0 {
+			cut += i + 1
+		}
+		trainText, heldText = trainText[:cut], trainText[cut:]
+	}
+	if trainText == "" || heldText == "" {
+		return "", "", "", fmt.Errorf("%s: %d bytes leave no training or held-out text", text, len(raw))
+	}
+	return trainText, heldText, heldName, nil
+}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,33 +112,6 @@ type lmStats struct {
 	WeightBytes       int64   `json:"weight_bytes"`
 	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
 	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
-}
-
-// splitText reads the training text and the held-out text: --heldout's
-// file, or else the lines of --text that begin in its last 10% of bytes.
-func splitText(text, heldout string) (trainText, heldText, heldName string, err error) {
-	raw, err := os.ReadFile(text)
-	if err != nil {
-		return "", "", "", err
-	}
-	trainText, heldName = string(raw), fmt.Sprintf("last %g%% of text", 100*heldOutShare)
-	if heldout != "" {
-		h, err := os.ReadFile(heldout)
-		if err != nil {
-			return "", "", "", err
-		}
-		heldText, heldName = string(h), heldout
-	} else {
-		cut := int(float64(len(raw)) * (1 - heldOutShare))
-		if i := strings.IndexByte(trainText[cut:], '\n'); i >= 0 {
-			cut += i + 1
-		}
-		trainText, heldText = trainText[:cut], trainText[cut:]
-	}
-	if trainText == "" || heldText == "" {
-		return "", "", "", fmt.Errorf("%s: %d bytes leave no training or held-out text", text, len(raw))
-	}
-	return trainText, heldText, heldName, nil
 }
 
 // parseEveryNth reads --student-from-teacher: every-2nd-layer and the like.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -385,9 +384,6 @@ func (lf *lmFlags) add(cmd *cobra.Command) {
 	f.BoolVar(&lf.tied, "tied", false, "llama: share the token embedding with the output head")
 }
 
-// heldOutShare is the share of --text held out without --heldout.
-const heldOutShare = 0.1
-
 // lmTrainReport is train --arch llama's --json output.
 type lmTrainReport struct {
 	SchemaVersion int    `json:"schema_version"`
@@ -483,28 +479,9 @@ func trainLM(cmd *cobra.Command, g *globalFlags, out string, lf lmFlags, hidden 
 	}
 	start := time.Now()
 
-	raw, err := os.ReadFile(lf.text)
+	trainText, heldText, heldName, err := splitText(lf.text, lf.heldout)
 	if err != nil {
 		return err
-	}
-	trainText, heldText, heldName := string(raw), "", fmt.Sprintf("last %g%% of text", 100*heldOutShare)
-	if lf.heldout != "" {
-		h, err := os.ReadFile(lf.heldout)
-		if err != nil {
-			return err
-		}
-		heldText, heldName = string(h), lf.heldout
-	} else {
-		// The held-out part starts at the first line that begins in the
-		// last 10% of the bytes.
-		cut := int(float64(len(raw)) * (1 - heldOutShare))
-		if i := strings.IndexByte(trainText[cut:], '\n'); i >= 0 {
-			cut += i + 1
-		}
-		trainText, heldText = trainText[:cut], trainText[cut:]
-	}
-	if trainText == "" || heldText == "" {
-		return fmt.Errorf("%s: %d bytes leave no training or held-out text", lf.text, len(raw))
 	}
 	var tok *model.Tokenizer
 	tokName := "trained"

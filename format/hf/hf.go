@@ -51,7 +51,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shrinkml/shrink/format/internal/fileio"
+	"github.com/shrinkml/shrink/internal/fileio"
 	"github.com/shrinkml/shrink/format/safetensors"
 	"github.com/shrinkml/shrink/model"
 )

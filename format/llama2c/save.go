@@ -7,7 +7,7 @@ import (
 	"io"
 	"math"
 
-	"github.com/shrinkml/shrink/format/internal/fileio"
+	"github.com/shrinkml/shrink/internal/fileio"
 	"github.com/shrinkml/shrink/model"
 )
 

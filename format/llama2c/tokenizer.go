@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/shrinkml/shrink/format/internal/fileio"
+	"github.com/shrinkml/shrink/internal/fileio"
 	"github.com/shrinkml/shrink/model"
 )
 

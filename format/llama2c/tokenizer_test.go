@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shrinkml/shrink/format/internal/fileio"
+	"github.com/shrinkml/shrink/internal/fileio"
 	"github.com/shrinkml/shrink/internal/shareddata"
 	"github.com/shrinkml/shrink/model"
 )

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/shrinkml/shrink/format/internal/fileio"
+	"github.com/shrinkml/shrink/internal/fileio"
 	"github.com/shrinkml/shrink/model"
 )
 

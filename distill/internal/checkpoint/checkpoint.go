@@ -23,7 +23,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/shrinkml/shrink/internal/fileio"
 )
 
 // Magic opens every checkpoint file.
@@ -75,10 +76,9 @@ type arrayInfo struct {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Write writes f to path atomically: into a temporary file beside it, synced,
-// then renamed over path, as format/internal/fileio.WriteFile does (which
-// distill cannot import).
-func Write(path string, f *File) (err error) {
+// Write writes f to path atomically: into a temporary file beside it,
+// synced, then renamed over path.
+func Write(path string, f *File) error {
 	h := header{Engine: f.Engine, Step: f.Step, Match: f.Match, State: f.State}
 	for _, a := range f.Arrays {
 		switch {
@@ -97,67 +97,48 @@ func Write(path string, f *File) (err error) {
 	if len(hj) > maxHeader {
 		return fmt.Errorf("checkpoint %s: a header of %d bytes is over the limit of %d", path, len(hj), maxHeader)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	err = fileio.WriteFile(path, true, func(out *bufio.Writer) error {
+		crc := crc32.New(castagnoli)
+		w := io.MultiWriter(out, crc)
+		var pre [16]byte
+		copy(pre[:], Magic)
+		binary.LittleEndian.PutUint32(pre[8:], Version)
+		binary.LittleEndian.PutUint32(pre[12:], uint32(len(hj)))
+		w.Write(pre[:])
+		w.Write(hj)
+		chunk := make([]byte, 0, 1<<16)
+		flush := func() {
+			w.Write(chunk)
+			chunk = chunk[:0]
+		}
+		for _, a := range f.Arrays {
+			for _, v := range a.F32 {
+				if len(chunk)+4 > cap(chunk) {
+					flush()
+				}
+				chunk = binary.LittleEndian.AppendUint32(chunk, math.Float32bits(v))
+			}
+			for _, v := range a.Bool {
+				if len(chunk)+1 > cap(chunk) {
+					flush()
+				}
+				b := byte(0)
+				if v {
+					b = 1
+				}
+				chunk = append(chunk, b)
+			}
+		}
+		flush()
+		var sum [4]byte
+		binary.LittleEndian.PutUint32(sum[:], crc.Sum32())
+		_, err := out.Write(sum[:])
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("checkpoint %s: %w", path, err)
-		}
-	}()
-	crc := crc32.New(castagnoli)
-	w := bufio.NewWriterSize(io.MultiWriter(tmp, crc), 1<<20)
-	var pre [16]byte
-	copy(pre[:], Magic)
-	binary.LittleEndian.PutUint32(pre[8:], Version)
-	binary.LittleEndian.PutUint32(pre[12:], uint32(len(hj)))
-	w.Write(pre[:])
-	w.Write(hj)
-	chunk := make([]byte, 0, 1<<16)
-	flush := func() {
-		w.Write(chunk)
-		chunk = chunk[:0]
-	}
-	for _, a := range f.Arrays {
-		for _, v := range a.F32 {
-			if len(chunk)+4 > cap(chunk) {
-				flush()
-			}
-			chunk = binary.LittleEndian.AppendUint32(chunk, math.Float32bits(v))
-		}
-		for _, v := range a.Bool {
-			if len(chunk)+1 > cap(chunk) {
-				flush()
-			}
-			b := byte(0)
-			if v {
-				b = 1
-			}
-			chunk = append(chunk, b)
-		}
-	}
-	flush()
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	var buf [4]byte
-	binary.LittleEndian.PutUint32(buf[:], crc.Sum32())
-	if _, err = tmp.Write(buf[:]); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // Read reads and checks the checkpoint at path.
