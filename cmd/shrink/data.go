@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/shrinkml/shrink/distill/lm"
 	"github.com/shrinkml/shrink/distill/train"
 	"github.com/shrinkml/shrink/evalsuite"
 	"github.com/shrinkml/shrink/format/idx"
@@ -159,4 +162,31 @@ func splitText(text, heldout string) (trainText, heldText, heldName string, err 
 		return "", "", "", fmt.Errorf("%s: %d bytes leave no training or held-out text", text, len(raw))
 	}
 	return trainText, heldText, heldName, nil
+}
+
+// lmDefaults gives the training flags shared with MLP training that the user
+// left unset a llama model's defaults: lm.DefaultOptions' learning rate,
+// weight decay, warm-up and batch, steps steps, and with distill the
+// distillation loss's temperature and alpha.
+func lmDefaults(cmd *cobra.Command, opts *train.Options, steps int, distill bool) {
+	fl := cmd.Flags()
+	def := lm.DefaultOptions()
+	unset := func(name string, dst *float64, v float64) {
+		if !fl.Changed(name) {
+			*dst = v
+		}
+	}
+	unset("lr", &opts.LR, def.LR)
+	unset("weight-decay", &opts.WeightDecay, def.WeightDecay)
+	unset("warmup", &opts.Warmup, def.Warmup)
+	if distill {
+		unset("temperature", &opts.Temperature, lmDistillTemperature)
+		unset("alpha", &opts.Alpha, lmDistillAlpha)
+	}
+	if !fl.Changed("steps") {
+		opts.Steps = steps
+	}
+	if !fl.Changed("batch") {
+		opts.Batch = def.Batch
+	}
 }

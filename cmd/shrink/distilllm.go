@@ -150,22 +150,7 @@ func distillLM(cmd *cobra.Command, g *globalFlags, teacherPath string, tm *model
 		}
 	}
 	def := lm.DefaultOptions()
-	unset := func(name string, dst *float64, v float64) {
-		if !fl.Changed(name) {
-			*dst = v
-		}
-	}
-	unset("lr", &opts.LR, def.LR)
-	unset("weight-decay", &opts.WeightDecay, def.WeightDecay)
-	unset("warmup", &opts.Warmup, def.Warmup)
-	unset("temperature", &opts.Temperature, lmDistillTemperature)
-	unset("alpha", &opts.Alpha, lmDistillAlpha)
-	if !fl.Changed("steps") {
-		opts.Steps = def.Steps
-	}
-	if !fl.Changed("batch") {
-		opts.Batch = def.Batch
-	}
+	lmDefaults(cmd, &opts, def.Steps, true)
 	if opts.Steps < 1 {
 		return fmt.Errorf("--steps %d: want at least 1", opts.Steps)
 	}

@@ -323,28 +323,36 @@ func (rep *recoveryReport) countZeros(m *model.Model) error {
 	return nil
 }
 
-func writeRecoveryTable(cmd *cobra.Command, r recoveryReport) error {
-	rows := [][]string{
-		{"source", fmt.Sprintf("%s (%s), %v, %s", filepath.Base(r.Source), r.SourceKind, r.Sizes, r.Activation)},
-		{"output", fmt.Sprintf("%s (%s, %s on disk)", filepath.Base(r.Dest), r.DestKind, humanBytes(r.FileBytes))},
-	}
-	if s := r.Schedule; s != nil {
+// methodRows are a recovery table's rows saying how the model was pruned or
+// fine-tuned (what names the matrices pruned, or is empty) and distilled.
+func methodRows(s *scheduleReport, what string, masked int, teacher string, temp, alpha float64) [][]string {
+	var rows [][]string
+	if s != nil {
 		scope := "each matrix"
 		if s.Scope == string(prune.Global) {
 			scope = "one threshold over all matrices"
 		}
-		how := fmt.Sprintf("gradual magnitude, %.1f%% -> %.1f%%, %s", 100*s.InitialSparsity, 100*s.FinalSparsity, scope)
+		how := fmt.Sprintf("gradual magnitude, %.1f%% -> %.1f%%%s, %s", 100*s.InitialSparsity, 100*s.FinalSparsity, what, scope)
 		when := fmt.Sprintf("before step %d only, then fixed", s.Start)
 		if s.Count > 0 {
 			when = fmt.Sprintf("before steps %d, %d, ..., %d (%d prunings, cubic), then fixed", s.Start, s.Start+s.Every, s.End, s.Count+1)
 		}
 		rows = append(rows, []string{"method", how}, []string{"schedule", when})
 	} else {
-		rows = append(rows, []string{"method", fmt.Sprintf("fine-tuning with %s zero weights held at zero", commas(int64(r.MaskedAtStart)))})
+		rows = append(rows, []string{"method", fmt.Sprintf("fine-tuning with %s zero weights held at zero", commas(int64(masked)))})
 	}
-	if r.Teacher != "" {
-		rows = append(rows, []string{"distillation", fmt.Sprintf("from %s, T %g, alpha %g", filepath.Base(r.Teacher), r.Temperature, r.Alpha)})
+	if teacher != "" {
+		rows = append(rows, []string{"distillation", fmt.Sprintf("from %s, T %g, alpha %g", filepath.Base(teacher), temp, alpha)})
 	}
+	return rows
+}
+
+func writeRecoveryTable(cmd *cobra.Command, r recoveryReport) error {
+	rows := [][]string{
+		{"source", fmt.Sprintf("%s (%s), %v, %s", filepath.Base(r.Source), r.SourceKind, r.Sizes, r.Activation)},
+		{"output", fmt.Sprintf("%s (%s, %s on disk)", filepath.Base(r.Dest), r.DestKind, humanBytes(r.FileBytes))},
+	}
+	rows = append(rows, methodRows(r.Schedule, "", r.MaskedAtStart, r.Teacher, r.Temperature, r.Alpha)...)
 	rows = append(rows,
 		[]string{"data", fmt.Sprintf("%s: %s train, %s validation, %s test images", filepath.Base(r.DataDir), commas(int64(r.TrainExamples)), commas(int64(r.ValExamples)), commas(int64(r.TestExamples)))},
 		[]string{"steps", fmt.Sprintf("%s of %d examples, %d epochs, lr %g, seed %d", commas(int64(r.Train.Steps)), r.Batch, len(r.Train.Epochs), r.LR, r.Seed)},

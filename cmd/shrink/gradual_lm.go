@@ -106,22 +106,7 @@ func (r *recoveryRun) runLM(cmd *cobra.Command, g *globalFlags, m *model.Model, 
 	}
 	opts, lf := r.opts, r.lf
 	def := lm.DefaultOptions()
-	unset := func(name string, dst *float64, v float64) {
-		if !fl.Changed(name) {
-			*dst = v
-		}
-	}
-	unset("lr", &opts.LR, def.LR)
-	unset("weight-decay", &opts.WeightDecay, def.WeightDecay)
-	unset("warmup", &opts.Warmup, def.Warmup)
-	unset("temperature", &opts.Temperature, lmDistillTemperature)
-	unset("alpha", &opts.Alpha, lmDistillAlpha)
-	if !fl.Changed("steps") {
-		opts.Steps = lmRecoverySteps
-	}
-	if !fl.Changed("batch") {
-		opts.Batch = def.Batch
-	}
+	lmDefaults(cmd, &opts, lmRecoverySteps, true)
 	if opts.Steps < 1 {
 		return fmt.Errorf("--steps %d: want at least 1", opts.Steps)
 	}
@@ -337,23 +322,7 @@ func writeLMRecoveryTables(cmd *cobra.Command, r lmRecoveryReport) error {
 		{"source", fmt.Sprintf("%s (%s), llama", filepath.Base(r.Source), r.SourceKind)},
 		{"output", fmt.Sprintf("%s (%s, %s on disk)", filepath.Base(r.Dest), r.DestKind, humanBytes(r.FileBytes))},
 	}
-	if s := r.Schedule; s != nil {
-		scope := "each matrix"
-		if s.Scope == string(prune.Global) {
-			scope = "one threshold over all matrices"
-		}
-		how := fmt.Sprintf("gradual magnitude, %.1f%% -> %.1f%% of the linear matrices, %s", 100*s.InitialSparsity, 100*s.FinalSparsity, scope)
-		when := fmt.Sprintf("before step %d only, then fixed", s.Start)
-		if s.Count > 0 {
-			when = fmt.Sprintf("before steps %d, %d, ..., %d (%d prunings, cubic), then fixed", s.Start, s.Start+s.Every, s.End, s.Count+1)
-		}
-		rows = append(rows, []string{"method", how}, []string{"schedule", when})
-	} else {
-		rows = append(rows, []string{"method", fmt.Sprintf("fine-tuning with %s zero weights held at zero", commas(int64(r.MaskedAtStart)))})
-	}
-	if r.Teacher != "" {
-		rows = append(rows, []string{"distillation", fmt.Sprintf("from %s, T %g, alpha %g", filepath.Base(r.Teacher), r.Temperature, r.Alpha)})
-	}
+	rows = append(rows, methodRows(r.Schedule, " of the linear matrices", r.MaskedAtStart, r.Teacher, r.Temperature, r.Alpha)...)
 	rows = append(rows,
 		[]string{"text", fmt.Sprintf("%s: %s training tokens; held out: %s, %s tokens", filepath.Base(r.Text), commas(int64(r.TrainTokens)), r.Heldout, commas(int64(r.HeldoutTokens)))},
 		[]string{"steps", fmt.Sprintf("%s of %d windows of %d tokens, lr %g, seed %d", commas(int64(r.Train.Steps)), r.Batch, r.Context, r.LR, r.Seed)},

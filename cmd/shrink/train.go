@@ -432,20 +432,7 @@ func trainLM(cmd *cobra.Command, g *globalFlags, out string, lf lmFlags, hidden 
 		}
 		ffn = hidden[0]
 	}
-	unset := func(name string, dst *float64, v float64) {
-		if !fl.Changed(name) {
-			*dst = v
-		}
-	}
-	unset("lr", &opts.LR, def.LR)
-	unset("weight-decay", &opts.WeightDecay, def.WeightDecay)
-	unset("warmup", &opts.Warmup, def.Warmup)
-	if !fl.Changed("steps") {
-		opts.Steps = def.Steps
-	}
-	if !fl.Changed("batch") {
-		opts.Batch = def.Batch
-	}
+	lmDefaults(cmd, &opts, def.Steps, false)
 	cfg := lm.Config{Dim: lf.dim, Layers: lf.layers, Heads: lf.heads, KVHeads: lf.kvHds, Hidden: ffn,
 		Vocab: lf.vocab, Context: lf.ctx, RopeTheta: 10000, NormEps: 1e-5, Tied: lf.tied}
 	switch {
