@@ -127,13 +127,18 @@ func ParseOutputKind(to, dst string) (Kind, error) {
 		return GGUF, nil
 	case "safetensors", "hf":
 		return HF, nil
+	case "llama2c":
+		return Llama2C, nil
 	case "":
-		if strings.EqualFold(filepath.Ext(dst), ".gguf") {
+		switch {
+		case strings.EqualFold(filepath.Ext(dst), ".gguf"):
 			return GGUF, nil
+		case strings.EqualFold(filepath.Ext(dst), ".bin"):
+			return Llama2C, nil
 		}
 		return HF, nil
 	}
-	return "", fmt.Errorf("--to %q: want gguf or safetensors", to)
+	return "", fmt.Errorf("--to %q: want gguf, safetensors or llama2c", to)
 }
 
 // ErrSamePath is returned when the destination is the source.
@@ -164,6 +169,11 @@ func Save(src, dst string, m *model.Model, opts SaveOptions) error {
 			return fmt.Errorf("%s: sparse storage needs a Hugging Face folder's config.json; a bare safetensors file is always dense", dst)
 		}
 		return hf.SaveStateDict(dst, m, opts.Force)
+	case Llama2C:
+		if opts.Sparse {
+			return fmt.Errorf("%s: sparse storage needs a Hugging Face folder's config.json; a llama2.c checkpoint is always dense", dst)
+		}
+		return llama2c.SaveWithTokenizer(dst, m, opts.Force)
 	}
 	return fmt.Errorf("cannot write format %q", opts.To)
 }

@@ -241,3 +241,27 @@ func synth(t *testing.T, seed uint64) *model.Model {
 	}
 	return m
 }
+
+func TestParseOutputKind(t *testing.T) {
+	for _, c := range []struct {
+		to, dst string
+		want    Kind
+		err     string
+	}{
+		{"", "out.gguf", GGUF, ""},
+		{"", "OUT.GGUF", GGUF, ""},
+		{"", "model.bin", Llama2C, ""},
+		{"", "folder", HF, ""},
+		{"", "x.safetensors", HF, ""},
+		{"gguf", "folder", GGUF, ""},
+		{"hf", "out.gguf", HF, ""},
+		{"safetensors", "x", HF, ""},
+		{"llama2c", "x", Llama2C, ""},
+		{"onnx", "x", "", `--to "onnx"`},
+	} {
+		got, err := ParseOutputKind(c.to, c.dst)
+		if got != c.want || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("ParseOutputKind(%q, %q) = %q, %v; want %q, %q", c.to, c.dst, got, err, c.want, c.err)
+		}
+	}
+}

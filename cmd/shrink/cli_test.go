@@ -98,6 +98,29 @@ func TestConvertRoundTrip(t *testing.T) {
 	if a != b || !strings.HasPrefix(a, "Once upon a time") {
 		t.Errorf("the converted model generates\n%q\nthe original\n%q", b, a)
 	}
+
+	// llama2.c to llama2.c: the weights and the tokenizer beside them are
+	// the original's bytes.
+	back := filepath.Join(dir, "l2c", "back.bin")
+	os.Mkdir(filepath.Dir(back), 0o755)
+	mustShrink(t, "convert", bin, back)
+	for _, p := range [][2]string{{back, bin}, {filepath.Join(filepath.Dir(back), "tok512.bin"), shareddata.Path(t, shareddata.Tok512Bin)}} {
+		x, _ := os.ReadFile(p[0])
+		y, _ := os.ReadFile(p[1])
+		if len(x) == 0 || !bytes.Equal(x, y) {
+			t.Errorf("%s is not %s's bytes", p[0], p[1])
+		}
+	}
+	if c := mustShrink(t, "run", back, "-n", "40", "--quiet"); c != a {
+		t.Errorf("the llama2.c copy generates\n%q", c)
+	}
+	// From the Hugging Face folder, in a folder of its own: it runs the same.
+	fromHF := filepath.Join(dir, "l2c-hf", "m.bin")
+	os.Mkdir(filepath.Dir(fromHF), 0o755)
+	mustShrink(t, "convert", hf, fromHF)
+	if c := mustShrink(t, "run", fromHF, "-n", "40", "--quiet"); c != a {
+		t.Errorf("the llama2.c file from the folder generates\n%q", c)
+	}
 }
 
 func TestRunGreedyStory(t *testing.T) {

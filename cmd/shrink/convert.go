@@ -29,17 +29,21 @@ func newConvertCmd(g *globalFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "convert SRC DST",
-		Short: "Convert a checkpoint to GGUF or a Hugging Face safetensors directory",
-		Long: `convert reads any checkpoint shrink can load and writes it as a GGUF file or
-as a Hugging Face directory (config.json, safetensors, tokenizer files). The
-output format comes from --to, else from DST: a name ending in .gguf is GGUF,
-anything else a directory. Q and K projection rows are permuted between the
-Hugging Face and GGUF RoPE layouts as needed, so both outputs load in their
-tools. Output is written atomically; an existing DST is replaced only with
---force, and DST may never be SRC.`,
+		Short: "Convert a checkpoint to GGUF, a Hugging Face safetensors directory or llama2.c",
+		Long: `convert reads any checkpoint shrink can load and writes it as a GGUF file, as
+a Hugging Face directory (config.json, safetensors, tokenizer files) or as a
+llama2.c checkpoint (float32, version 0; the tokenizer goes beside it as
+tok<vocab>.bin, where llama2.c and shrink look for it, unless a different one
+is already there). The output format comes from --to, else from DST: a name
+ending in .gguf is GGUF, one ending in .bin llama2.c, anything else a
+directory. Q and K projection rows are permuted between the Hugging Face and
+GGUF/llama2.c RoPE layouts as needed, so every output loads in its tools.
+Output is written atomically; an existing DST is replaced only with --force,
+and DST may never be SRC.`,
 		Example: `  shrink convert stories260K.bin stories260K.gguf
   shrink convert stories260K.bin ./stories260K-hf --dtype f16
-  shrink convert model.gguf ./model-hf --to safetensors --force`,
+  shrink convert model.gguf ./model-hf --to safetensors --force
+  shrink convert ./SmolLM-135M ./llama2c/smollm.bin`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, dst := args[0], args[1]
@@ -75,7 +79,7 @@ tools. Output is written atomically; an existing DST is replaced only with
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&to, "to", "", "output format: gguf or safetensors (default: from DST)")
+	cmd.Flags().StringVar(&to, "to", "", "output format: gguf, safetensors or llama2c (default: from DST)")
 	cmd.Flags().StringVar(&dtype, "dtype", "", "store float tensors as f32, f16 or bf16 (default: unchanged)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace DST if it exists")
 	cmd.Flags().BoolVar(&g.json, "json", false, "print a JSON summary")

@@ -92,7 +92,7 @@ them are computed as the student sees them. The defaults are train --arch
 llama's (1000 steps of 16 windows, --lr 0.003) with T 1 and alpha 0.5: on
 stories260K, pure distillation (alpha 1) and T 2 both did worse than the
 same student trained from scratch, while T 1, alpha 0.5 did better (see the
-README). OUT is a .gguf file, a llama2.c .bin or a Hugging Face folder.
+README). OUT is a .gguf file or a Hugging Face folder.
 
 --baseline also trains the same student from scratch, on the labels (next
 tokens) alone, with the same data, steps and seed, and prints teacher,

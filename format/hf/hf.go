@@ -51,8 +51,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shrinkml/shrink/internal/fileio"
 	"github.com/shrinkml/shrink/format/safetensors"
+	"github.com/shrinkml/shrink/internal/fileio"
 	"github.com/shrinkml/shrink/model"
 )
 

@@ -656,3 +656,50 @@ func TestRopePatch(t *testing.T) {
 		})
 	}
 }
+
+// TestSaveWithTokenizer writes stories260K and its tokenizer into a fresh
+// folder (the same bytes as the originals, so Load attaches the tokenizer),
+// leaves an identical tokenizer alone, and refuses to write beside a
+// different one.
+func TestSaveWithTokenizer(t *testing.T) {
+	m, err := Load(shareddata.Path(t, shareddata.Stories260KBin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "copy.bin")
+	if err := SaveWithTokenizer(out, m, false); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(shareddata.Path(t, shareddata.Tok512Bin))
+	got, _ := os.ReadFile(filepath.Join(dir, "tok512.bin"))
+	if !bytes.Equal(got, want) {
+		t.Errorf("tok512.bin differs from the original (%d vs %d bytes)", len(got), len(want))
+	}
+	back, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if back.Tokenizer == nil || len(back.Tokenizer.Tokens) != 512 {
+		t.Fatalf("the copy loads without its tokenizer")
+	}
+	if err := SaveWithTokenizer(filepath.Join(dir, "second.bin"), m, false); err != nil {
+		t.Errorf("beside an identical tokenizer: %v", err)
+	}
+	other := *m
+	other.Tokenizer = &model.Tokenizer{}
+	*other.Tokenizer = *m.Tokenizer
+	other.Tokenizer.Tokens = append([]string{"<x>"}, m.Tokenizer.Tokens[1:]...)
+	third := filepath.Join(dir, "third.bin")
+	if err := SaveWithTokenizer(third, &other, true); err == nil || !strings.Contains(err.Error(), "another tokenizer") {
+		t.Errorf("beside a different tokenizer: %v", err)
+	}
+	if _, err := os.Stat(third); err == nil {
+		t.Error("the model was written although its tokenizer was refused")
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "tok512.bin")); !bytes.Equal(got, want) {
+		t.Error("the existing tokenizer was changed")
+	}
+}

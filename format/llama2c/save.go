@@ -2,10 +2,15 @@ package llama2c
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 
 	"github.com/shrinkml/shrink/internal/fileio"
 	"github.com/shrinkml/shrink/model"
@@ -18,6 +23,39 @@ import (
 func Save(path string, m *model.Model, force bool) error {
 	return fileio.WriteFile(path, force, func(w *bufio.Writer) error {
 		return encode(w, path, m)
+	})
+}
+
+// SaveWithTokenizer writes m as Save does and its tokenizer, when it has
+// one, beside it as tok<vocab>.bin, where Load finds it. A tok<vocab>.bin
+// already there is left alone when it holds the same tokenizer and is an
+// error otherwise (it may belong to another model, so force never replaces
+// it); in that case nothing is written.
+func SaveWithTokenizer(path string, m *model.Model, force bool) error {
+	if m.Tokenizer == nil {
+		return Save(path, m, force)
+	}
+	tokPath := filepath.Join(filepath.Dir(path), fmt.Sprintf("tok%d.bin", m.Config.VocabSize))
+	var want bytes.Buffer
+	if err := encodeTokenizer(&want, tokPath, m.Tokenizer); err != nil {
+		return err
+	}
+	have, err := os.ReadFile(tokPath)
+	switch {
+	case err == nil && !bytes.Equal(have, want.Bytes()):
+		return fmt.Errorf("llama2c %s: %s already holds another tokenizer; write the model into another folder", path, tokPath)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("llama2c %s: %w", path, err)
+	}
+	if err := Save(path, m, force); err != nil {
+		return err
+	}
+	if err == nil {
+		return nil // the same tokenizer is already there
+	}
+	return fileio.WriteFile(tokPath, false, func(w *bufio.Writer) error {
+		_, err := w.Write(want.Bytes())
+		return err
 	})
 }
 
