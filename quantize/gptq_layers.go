@@ -26,7 +26,13 @@ var linearGroups = []inference.LinearGroup{inference.GroupQKV, inference.GroupO,
 // are not inputs of a decoder layer and keep RTN; the engine runs with them
 // (and any fallback or converted matrix) as stored, so the calibration sees
 // the model as it will be.
-func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) error {
+//
+// With AWQ (opts.Method AWQ or AWQGPTQ) the same pass also gathers each
+// group's mean input magnitudes; each layer's scales are searched and folded
+// in (awqLayer) before its matrices are rounded, by RTN under AWQ and by GPTQ
+// on the scaled inputs' Hessians under AWQGPTQ. The chosen scales are
+// appended to awq.
+func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int, awq *[]AWQGroup) error {
 	damp := opts.Damp
 	if damp == 0 {
 		damp = calib.DefaultDamp
@@ -53,6 +59,9 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 			}
 		}
 	}
+	if opts.Method == AWQGPTQ {
+		total *= 2 // the scale search, then GPTQ
+	}
 	if err := run(m.Tensors, plans, threads, nil); err != nil {
 		return err
 	}
@@ -74,6 +83,15 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 		return fmt.Errorf("gptq: %w", err)
 	}
 	var done int64
+	var progressMu sync.Mutex
+	advance := func(n int64) {
+		if opts.Progress != nil {
+			progressMu.Lock()
+			done += n
+			opts.Progress(done, total)
+			progressMu.Unlock()
+		}
+	}
 	for li, members := range byLayer {
 		if len(members) == 0 {
 			if err := c.Run(nil, true); err != nil {
@@ -86,8 +104,44 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 		for _, mb := range members {
 			coll.Groups[mb.group] = true
 		}
-		if err := c.Run(coll.Observe, false); err != nil {
+		observe := coll.Observe
+		var stats *awqStats
+		if opts.Method.usesAWQ() {
+			stats = newAWQStats()
+			observe = func(in inference.Input) { coll.Observe(in); stats.observe(in) }
+		}
+		if err := c.Run(observe, false); err != nil {
 			return fmt.Errorf("gptq: layer %d: %w", li, err)
+		}
+		src := map[int]*model.Tensor{} // the members AWQ scaled, by tensor index
+		var scales map[inference.LinearGroup][]float64
+		if stats != nil {
+			var groups []AWQGroup
+			var err error
+			if src, scales, groups, err = awqLayer(m, plans, index, li, coll.Hessians, stats, l, threads, advance); err != nil {
+				return err
+			}
+			*awq = append(*awq, groups...)
+			if opts.Method == AWQ {
+				idx := make([]int, len(members))
+				for k, mb := range members {
+					idx[k] = mb.tensor
+				}
+				if err := rtnMatrices(m, plans, idx, src, threads); err != nil {
+					return err
+				}
+				for _, i := range idx {
+					t := m.Tensors[i]
+					if err := l.SetWeights(t.Name, &model.Tensor{Name: t.Name, DType: plans[i].to, Shape: t.Shape, Data: plans[i].data}); err != nil {
+						return fmt.Errorf("awq: %w", err)
+					}
+				}
+				debug.FreeOSMemory()
+				if err := c.Run(nil, true); err != nil {
+					return fmt.Errorf("awq: layer %d: %w", li, err)
+				}
+				continue
+			}
 		}
 		type factor struct {
 			f     *calib.InverseFactor
@@ -105,6 +159,9 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				H := h.Sym()
+				if s := scales[g]; s != nil {
+					scaleHessian(H, s) // the inputs of the scaled matrices are x/s
+				}
 				if !opts.AbsmaxScales {
 					fc.hdiag = make([]float64, H.SymmetricDim())
 					for j := range fc.hdiag {
@@ -134,6 +191,9 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int) err
 				return fc.err
 			}
 			t, p := m.Tensors[mb.tensor], &plans[mb.tensor]
+			if st := src[mb.tensor]; st != nil {
+				t = st
+			}
 			size, err := model.ByteSize(p.to, t.Shape)
 			if err != nil {
 				return fmt.Errorf("tensor %q: %w", t.Name, err)

@@ -80,12 +80,12 @@ const (
 	GPTQ Method = "gptq"
 )
 
-// ParseMethod reads a method name: rtn or gptq.
+// ParseMethod reads a method name: rtn, gptq, awq or awq+gptq.
 func ParseMethod(s string) (Method, error) {
-	if m := Method(strings.ToLower(s)); m == RTN || m == GPTQ {
+	if m := Method(strings.ToLower(s)); m == RTN || m.NeedsCalibration() {
 		return m, nil
 	}
-	return "", fmt.Errorf("unknown method %q: want rtn or gptq", s)
+	return "", fmt.Errorf("unknown method %q: want rtn, gptq, awq or awq+gptq", s)
 }
 
 // Rule stores the matrices whose name Pattern matches with Scheme.
@@ -145,8 +145,9 @@ type Options struct {
 	// With GPTQ it counts the weights of the decoder layers' matrices.
 	Progress func(done, total int64)
 
-	// Calibration is the token sequences GPTQ fits each layer to (each at
-	// most the model's context length); see calib.Windows. GPTQ needs it.
+	// Calibration is the token sequences GPTQ and AWQ fit each layer to
+	// (each at most the model's context length); see calib.Windows. Every
+	// method but RTN needs it.
 	Calibration [][]int
 	// ActOrder makes GPTQ round columns by decreasing Hessian diagonal (the
 	// most active inputs first), with every block's scale chosen up front
@@ -283,13 +284,15 @@ type Report struct {
 	// GPTQ only: the calibration tokens, whether columns went in act
 	// order, how block scales were chosen ("search" or "absmax"), and the
 	// largest dampening any Hessian needed.
-	CalibrationTokens int      `json:"calibration_tokens,omitempty"`
-	ActOrder          bool     `json:"act_order,omitempty"`
-	BlockScales       string   `json:"block_scales,omitempty"`
-	MaxDamp           float64  `json:"max_damp,omitempty"`
-	Threads           int      `json:"threads"`
-	Seconds           float64  `json:"seconds"`
-	Warnings          []string `json:"warnings"`
+	CalibrationTokens int     `json:"calibration_tokens,omitempty"`
+	ActOrder          bool    `json:"act_order,omitempty"`
+	BlockScales       string  `json:"block_scales,omitempty"`
+	MaxDamp           float64 `json:"max_damp,omitempty"`
+	// AWQ only: the exponent chosen for each linear group of each layer.
+	AWQ      []AWQGroup `json:"awq,omitempty"`
+	Threads  int        `json:"threads"`
+	Seconds  float64    `json:"seconds"`
+	Warnings []string   `json:"warnings"`
 }
 
 // outputCopyKey marks a model whose file stores the output head as a byte
@@ -326,11 +329,11 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 	if opts.Method == "" {
 		opts.Method = RTN
 	}
-	if opts.Method != RTN && opts.Method != GPTQ {
-		return nil, Report{}, fmt.Errorf("unknown method %q: want rtn or gptq", opts.Method)
+	if opts.Method != RTN && !opts.Method.NeedsCalibration() {
+		return nil, Report{}, fmt.Errorf("unknown method %q: want rtn, gptq, awq or awq+gptq", opts.Method)
 	}
-	if opts.Method == GPTQ && len(opts.Calibration) == 0 {
-		return nil, Report{}, fmt.Errorf("gptq needs calibration sequences")
+	if opts.Method.NeedsCalibration() && len(opts.Calibration) == 0 {
+		return nil, Report{}, fmt.Errorf("%s needs calibration sequences", opts.Method)
 	}
 	if opts.Damp < 0 {
 		return nil, Report{}, fmt.Errorf("damp %g: must not be negative", opts.Damp)
@@ -382,14 +385,16 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 			rep.Group = DefaultGroup
 		}
 	}
-	if opts.Method == GPTQ {
-		if err := runGPTQ(out, plans, &opts, threads); err != nil {
+	if opts.Method.NeedsCalibration() {
+		if err := runGPTQ(out, plans, &opts, threads, &rep.AWQ); err != nil {
 			return nil, Report{}, err
 		}
-		rep.ActOrder = opts.ActOrder
-		rep.BlockScales = "search"
-		if opts.AbsmaxScales || opts.Scheme == Int8 || opts.Scheme == Int4 {
-			rep.BlockScales = "absmax" // the int schemes keep RTN's scales
+		if opts.Method.usesGPTQ() {
+			rep.ActOrder = opts.ActOrder
+			rep.BlockScales = "search"
+			if opts.AbsmaxScales || opts.Scheme == Int8 || opts.Scheme == Int4 {
+				rep.BlockScales = "absmax" // the int schemes keep RTN's scales
+			}
 		}
 		for _, s := range opts.Calibration {
 			rep.CalibrationTokens += len(s)
@@ -416,6 +421,9 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 			if tr.RelRMSE > rep.WorstRelRMSE || rep.WorstTensor == "" {
 				rep.WorstRelRMSE, rep.WorstTensor = tr.RelRMSE, t.Name
 			}
+		} else if p.data != nil { // a norm or bias AWQ divided its scales out of
+			tr.To, tr.BytesAfter = p.to, int64(len(p.data))
+			out.Tensors[i] = &model.Tensor{Name: t.Name, DType: p.to, Shape: append([]int(nil), t.Shape...), Data: p.data}
 		}
 		switch p.action {
 		case Quantized:

@@ -260,7 +260,7 @@ func TestQuantizeErrors(t *testing.T) {
 		{"no scheme", m, Options{}, "want q8_0, q4_0, q4_1, int8 or int4", nil},
 		{"float scheme", m, Options{Scheme: F16}, "want q8_0, q4_0, q4_1, int8 or int4", nil},
 		{"bad group", m, Options{Scheme: Int4, Group: 48}, "group 48: want 32, 64 or 128", nil},
-		{"unknown method", m, Options{Scheme: Q4_0, Method: "awq"}, `unknown method "awq"`, nil},
+		{"unknown method", m, Options{Scheme: Q4_0, Method: "hqq"}, `unknown method "hqq"`, nil},
 		{"gptq without calibration", m, Options{Scheme: Q4_0, Method: GPTQ}, "gptq needs calibration sequences", nil},
 		{"negative threads", m, Options{Scheme: Q4_0, Threads: -1}, "threads -1", nil},
 		{"rule without a pattern", m, Options{Scheme: Q4_0, Rules: []Rule{{Scheme: Q8_0}}}, "rule 1 has no pattern", nil},
@@ -282,8 +282,8 @@ func TestQuantizeErrors(t *testing.T) {
 	if _, err := ParseScheme("int2"); err == nil {
 		t.Error("ParseScheme accepted int2")
 	}
-	if _, err := ParseMethod("awq"); err == nil {
-		t.Error("ParseMethod accepted awq")
+	if _, err := ParseMethod("hqq"); err == nil {
+		t.Error("ParseMethod accepted hqq")
 	}
 	if r, err := ParseRule(`a=b=Q8_0`); err != nil || r.Pattern.String() != "a=b" || r.Scheme != Q8_0 {
 		t.Errorf("ParseRule: %v %v", r, err)

@@ -84,7 +84,7 @@ recipes on a small model within a couple of minutes on two cores. Every variant
 is built (as a GGUF in a temporary folder, removed at the end) before any is
 measured, so a recipe that cannot be built stops compare at once.
 
-Recipes with gptq, wanda or sparsegpt calibrate on --calib-tokens tokens in
+Recipes with gptq, awq, wanda or sparsegpt calibrate on --calib-tokens tokens in
 windows of --calib-ctx, picked with --seed as shrink quantize picks them. They
 come from --calib when it is given, and otherwise from the part of --text
 after the scored tokens, so no scored token is ever calibrated on; a text too
@@ -191,7 +191,7 @@ written atomically and replaces a file only with --force.`,
 	f.IntVar(&cfg.maxTokens, "max-tokens", 100000, "score only the text's first N tokens, BOS included (0: all)")
 	f.IntVar(&cfg.threads, "threads", 0, "threads (default: every core)")
 	f.Uint64Var(&cfg.seed, "seed", 1, "seed of the calibration windows and of the token ids the speed runs decode")
-	f.StringVar(&cfg.calibPath, "calib", "", "calibration text for gptq, wanda and sparsegpt (default: --text after the scored tokens)")
+	f.StringVar(&cfg.calibPath, "calib", "", "calibration text for gptq, awq, wanda and sparsegpt (default: --text after the scored tokens)")
 	f.IntVar(&cfg.calibTokens, "calib-tokens", 16384, "calibration tokens")
 	f.IntVar(&cfg.calibCtx, "calib-ctx", 0, "tokens per calibration window (default: min(512, context length))")
 	f.StringVar(&formatName, "format", "table", "output: table, markdown, json or csv")

@@ -49,7 +49,7 @@ func TestParseRecipe(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                    "is empty",
 		"q3_k":                `unknown step "q3_k": want f32, a scheme (q8_0, q4_0, q4_1, int8, int4)`,
-		"q4_0:awq":            `unknown quantization method "awq": want rtn, gptq`,
+		"q4_0:hqq":            `unknown quantization method "hqq": want rtn, gptq, awq`,
 		"q4_0:rtn:x":          "want SCHEME or SCHEME:METHOD",
 		"prune:wanda":         "want prune:METHOD:SPARSITY (prune:wanda:0.5) or prune:[METHOD:]N:M (prune:2:4)",
 		"prune:wanda:2:4:8":   "want prune:METHOD:SPARSITY",
@@ -112,6 +112,7 @@ func TestBuildVariant(t *testing.T) {
 		{"q4_0:rtn", model.Q4_0, false, nil},
 		{"q4_1", model.Q4_1, false, nil},
 		{"q4_0:gptq", model.Q4_0, true, nil},
+		{"q4_0:awq", model.Q4_0, true, nil},
 		{"int8", model.Int8Ch, false, nil},
 		{"int4:gptq", model.Int4G64, true, nil}, // rows of 64 take groups of 64
 		{"prune:magnitude:0.5", model.F32, false, wantZeros(0.5)},

@@ -44,7 +44,7 @@ func compareClassifiers(cfg compareConfig) (*evalsuite.Report, error) {
 	}
 	defer os.RemoveAll(tmp)
 	build := variantBuild{threads: cfg.threads, calib: func() ([][]int, error) {
-		return nil, fmt.Errorf("gptq, wanda and sparsegpt calibrate a language model on text; compare a classifier with rtn and magnitude recipes (q8_0, prune:magnitude:0.5, prune:magnitude:2:4)")
+		return nil, fmt.Errorf("gptq, awq, wanda and sparsegpt calibrate a language model on text; compare a classifier with rtn and magnitude recipes (q8_0, prune:magnitude:0.5, prune:magnitude:2:4)")
 	}}
 	variants := make([]evalsuite.Variant, len(specs))
 	files := make([]string, len(specs))

@@ -58,8 +58,8 @@ func TestCompareClassifiers(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"--recipe", "prune:wanda:0.5"}, `recipe "prune:wanda:0.5": gptq, wanda and sparsegpt calibrate a language model on text`},
-		{[]string{"--recipe", "q4_0:gptq"}, `recipe "q4_0:gptq": gptq, wanda and sparsegpt calibrate a language model on text`},
+		{[]string{"--recipe", "prune:wanda:0.5"}, `recipe "prune:wanda:0.5": gptq, awq, wanda and sparsegpt calibrate a language model on text`},
+		{[]string{"--recipe", "q4_0:gptq"}, `recipe "q4_0:gptq": gptq, awq, wanda and sparsegpt calibrate a language model on text`},
 		{[]string{"--models", lm}, `compare --dataset needs an mlp classifier, not "llama"`},
 		{[]string{"--recipe", "q8_0", "--text", "x.txt"}, "--text and --dataset: give one"},
 		{[]string{"--recipe", "q8_0", "--data", filepath.Join(dir, "nowhere")}, "nowhere: not a folder"},

@@ -86,6 +86,19 @@ output head are not inputs of a decoder layer and get RTN. The summary adds
 the calibration size and the Hessian dampening (1% of the mean diagonal,
 raised tenfold where a Hessian does not factorize).
 
+--method awq (activation-aware weight quantization, llama-family models)
+runs the same layer-by-layer calibration and, for each group of matrices that
+read one input (q, k and v; gate and up; down; o when every query head has its
+own value head), scales input channel j by s_j = mean|x_j|^alpha, with alpha
+searched over 0, 0.05, ..., 0.95 for the least output error of the group after
+RTN (alpha 0 is RTN itself). The scales are folded in exactly: the matrices'
+columns are multiplied by s and the norm weights (for o and down, v's and
+up's rows) divided by it, so the model computes the same function before
+rounding; the rewritten norms are stored as F32. --method awq+gptq rounds
+the scaled matrices with GPTQ instead of RTN. The summary gives the mean alpha
+per group and the layers' output error as a fraction of RTN's; --json lists
+each layer's alpha.
+
 Which tensors get what, first rule first:
   1. 1-D tensors (norms, biases) always stay as they are.
   2. --keep REGEX leaves matching tensors as they are.
@@ -131,6 +144,7 @@ with --force, and may never be SRC.`,
   shrink quantize ./Llama-3.2-1B model-q4_1.gguf --scheme q4_1 --type 'mlp\.down_proj=q8_0' --keep '^model\.layers\.0\.'
   shrink quantize model.gguf out.gguf --scheme q4_0 --threads 4 --json --force
   shrink quantize model.gguf model-gptq-q4_0.gguf --scheme q4_0 --method gptq --calib train.txt --act-order
+  shrink quantize model.gguf model-awq-q4_0.gguf --scheme q4_0 --method awq --calib train.txt
   shrink quantize ./SmolLM-135M ./SmolLM-135M-int4 --scheme int4 --group 128 --asym --keep 'embed_tokens|lm_head'
   shrink quantize ./SmolLM-135M ./SmolLM-135M-int8 --scheme int8`,
 		Args: cobra.ExactArgs(2),
@@ -176,15 +190,18 @@ with --force, and may never be SRC.`,
 			if opts.Threads < 0 {
 				return fmt.Errorf("--threads %d: must not be negative", opts.Threads)
 			}
-			if opts.Method == quantize.GPTQ {
+			if opts.Method.NeedsCalibration() {
 				if calibPath == "" {
-					return fmt.Errorf("--method gptq needs --calib FILE: a text to calibrate on")
+					return fmt.Errorf("--method %s needs --calib FILE: a text to calibrate on", opts.Method)
 				}
 				if calibTokens <= 0 || calibCtx < 0 {
 					return fmt.Errorf("--calib-tokens %d must be positive and --calib-ctx %d not negative", calibTokens, calibCtx)
 				}
+				if opts.ActOrder && opts.Method == quantize.AWQ {
+					return fmt.Errorf("--act-order applies to --method gptq and awq+gptq only")
+				}
 			} else if calibPath != "" || opts.ActOrder {
-				return fmt.Errorf("--calib and --act-order apply to --method gptq only")
+				return fmt.Errorf("--calib and --act-order apply to --method gptq, awq and awq+gptq only")
 			}
 			kind, err := format.ParseOutputKind(to, dst)
 			if err != nil {
@@ -218,7 +235,7 @@ with --force, and may never be SRC.`,
 			case kind == format.Safetensors && m.Config.Arch != "mlp":
 				return fmt.Errorf("%s: a bare .safetensors file has no config.json, so it holds mlp classifiers only, not %q; write a folder (a DST not named *.safetensors, or --to hf) instead", dst, m.Config.Arch)
 			}
-			if opts.Method == quantize.GPTQ {
+			if opts.Method.NeedsCalibration() {
 				if opts.Calibration, err = calibration(m, calibPath, calibTokens, calibCtx, seed, "lower --calib-tokens or --calib-ctx"); err != nil {
 					return err
 				}
@@ -228,8 +245,8 @@ with --force, and may never be SRC.`,
 			opts.Progress = func(done, total int64) {
 				if bar == nil {
 					label := "quantize "
-					if opts.Method == quantize.GPTQ {
-						label = "gptq "
+					if opts.Method.NeedsCalibration() {
+						label = string(opts.Method) + " "
 					}
 					bar = progress.New(label+filepath.Base(src), total, "weights", g.quiet)
 				}
@@ -264,9 +281,9 @@ with --force, and may never be SRC.`,
 	f.IntVar(&opts.Group, "group", quantize.DefaultGroup, "int4: weights per scale, 32, 64 or 128")
 	f.BoolVar(&sym, "sym", false, "int4: symmetric groups, no zero point (the default)")
 	f.BoolVar(&asym, "asym", false, "int4: groups with an integer zero point")
-	f.StringVar(&method, "method", string(quantize.RTN), "quantization method: rtn (round to nearest) or gptq")
-	f.StringVar(&calibPath, "calib", "", "text file to calibrate GPTQ on (required with --method gptq)")
-	f.IntVar(&calibTokens, "calib-tokens", 16384, "calibration tokens for GPTQ")
+	f.StringVar(&method, "method", string(quantize.RTN), "quantization method: rtn (round to nearest), gptq, awq or awq+gptq")
+	f.StringVar(&calibPath, "calib", "", "text file to calibrate GPTQ and AWQ on (required with --method gptq, awq, awq+gptq)")
+	f.IntVar(&calibTokens, "calib-tokens", 16384, "calibration tokens for GPTQ and AWQ")
 	f.IntVar(&calibCtx, "calib-ctx", 0, "tokens per calibration window (default: min(512, context length))")
 	f.Uint64Var(&seed, "seed", 1, "seed that picks the calibration windows")
 	f.BoolVar(&opts.ActOrder, "act-order", false, "GPTQ: round columns by decreasing activation (static block scales)")
@@ -323,7 +340,10 @@ func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
 	if r.Converted > 0 {
 		rows = append(rows, []string{"tensors converted", commas(int64(r.Converted))})
 	}
-	if r.Method == quantize.GPTQ {
+	if r.Method == quantize.AWQ {
+		rows = append(rows, []string{"calibration", fmt.Sprintf("%s tokens", commas(int64(r.CalibrationTokens)))})
+	}
+	if r.Method == quantize.GPTQ || r.Method == quantize.AWQGPTQ {
 		order := "column order, block scales searched as GPTQ reaches each block"
 		if r.ActOrder {
 			order = "act order, block scales searched up front"
@@ -335,6 +355,9 @@ func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
 			[]string{"calibration", fmt.Sprintf("%s tokens, %s", commas(int64(r.CalibrationTokens)), order)},
 			[]string{"dampening", fmt.Sprintf("%g of the mean Hessian diagonal (largest used)", r.MaxDamp)},
 		)
+	}
+	if len(r.AWQ) > 0 {
+		rows = append(rows, []string{"awq scales", awqSummary(r.AWQ)})
 	}
 	rows = append(rows,
 		[]string{"tensor data", fmt.Sprintf("%s -> %s (%s)", humanBytes(r.BytesBefore), humanBytes(r.BytesAfter), ratio)},
@@ -349,6 +372,32 @@ func writeQuantizeTable(cmd *cobra.Command, r quantizeReport) error {
 	secs := func(s float64) time.Duration { return time.Duration(s * 1e9).Round(time.Millisecond) }
 	rows = append(rows, []string{"time", fmt.Sprintf("%v quantizing on %d threads, %v in all", secs(r.Seconds), r.Threads, secs(r.TotalSeconds))})
 	return writeTable(cmd.OutOrStdout(), []string{"", "value"}, rows)
+}
+
+// awqSummary gives AWQ's mean exponent per linear group over the layers and
+// the output error the scales left, as a fraction of RTN's.
+func awqSummary(groups []quantize.AWQGroup) string {
+	var order []string
+	sum, n := map[string]float64{}, map[string]int{}
+	var loss, rtn float64
+	for _, g := range groups {
+		if n[g.Group] == 0 {
+			order = append(order, g.Group)
+		}
+		sum[g.Group] += g.Alpha
+		n[g.Group]++
+		loss += g.Loss
+		rtn += g.RTNLoss
+	}
+	var parts []string
+	for _, g := range order {
+		parts = append(parts, fmt.Sprintf("%s %.2f", g, sum[g]/float64(n[g])))
+	}
+	s := "mean alpha " + strings.Join(parts, ", ")
+	if rtn > 0 {
+		s += fmt.Sprintf("; layer output error %.2fx RTN's", loss/rtn)
+	}
+	return s
 }
 
 // calibration tokenizes the --calib text with m's tokenizer and cuts it into

@@ -17,9 +17,9 @@ const recipeHelp = `A recipe says how a variant is made from BASE:
   q8_0, q4_0, q4_1     round-to-nearest blocks with shrink quantize's defaults
                        (every matrix in the scheme; with a 4-bit scheme the
                        output head in Q8_0)
-  SCHEME:METHOD        a quantization method: q4_0:rtn, q4_0:gptq
+  SCHEME:METHOD        a quantization method: q4_0:rtn, q4_0:gptq, q4_0:awq
                        (SCHEME: q8_0, q4_0, q4_1, int8, int4; METHOD: rtn,
-                       gptq; int4 is groups of 128, symmetric)
+                       gptq, awq; int4 is groups of 128, symmetric)
   prune:METHOD:SPARSITY  unstructured pruning of that fraction of every
                        decoder matrix: prune:magnitude:0.5, prune:wanda:0.5
                        (METHOD: magnitude, wanda, sparsegpt)
@@ -27,7 +27,7 @@ const recipeHelp = `A recipe says how a variant is made from BASE:
   prune:METHOD:N:M     the same with another method: prune:sparsegpt:2:4
   STEP+STEP            steps in order, pruning before quantization:
                        prune:2:4+q8_0 (rtn only: GPTQ would refill the zeros)
-gptq, wanda and sparsegpt run the model on calibration windows (see --calib).`
+gptq, awq, wanda and sparsegpt run the model on calibration windows (see --calib).`
 
 // Step kinds.
 const (
@@ -39,7 +39,7 @@ const (
 // The names a recipe understands.
 var (
 	recipeSchemes      = []string{"q8_0", "q4_0", "q4_1", "int8", "int4"}
-	recipeQuantMethods = []string{"rtn", "gptq"}
+	recipeQuantMethods = []string{"rtn", "gptq", "awq"}
 	recipePruneMethods = []string{"magnitude", "wanda", "sparsegpt"}
 )
 
@@ -171,7 +171,7 @@ func (s recipeStep) quantAvailable() bool {
 
 // needsCalibration reports whether a step runs the model on calibration text.
 func (s recipeStep) needsCalibration() bool {
-	return (s.quantAvailable() && s.method == string(quantize.GPTQ)) ||
+	return (s.quantAvailable() && quantize.Method(s.method).NeedsCalibration()) ||
 		(s.kind == stepPrune && prune.Method(s.method).NeedsCalibration())
 }
 
