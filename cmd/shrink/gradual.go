@@ -202,12 +202,7 @@ func (r *recoveryRun) run(cmd *cobra.Command, g *globalFlags) error {
 		if ropts.Train.Prune, err = r.gradual.schedule(steps); err != nil {
 			return err
 		}
-		s := ropts.Train.Prune
-		rep.Schedule = &scheduleReport{InitialSparsity: s.Initial, FinalSparsity: s.Final, Start: s.Start, Every: s.Every,
-			Count: s.Count, End: s.End(), Scope: string(prune.PerTensor)}
-		if s.Global {
-			rep.Schedule.Scope = string(prune.Global)
-		}
+		rep.Schedule = newScheduleReport(ropts.Train.Prune)
 		if r.gradual.selfDistill {
 			ropts.Teacher, rep.Teacher = m, r.src
 		}
@@ -321,6 +316,16 @@ func (rep *recoveryReport) countZeros(m *model.Model) error {
 	}
 	rep.ReachedSparsity = 1 - float64(rep.WeightsKept)/float64(rep.Weights)
 	return nil
+}
+
+// newScheduleReport is the report of the pruning schedule s.
+func newScheduleReport(s *train.Schedule) *scheduleReport {
+	r := &scheduleReport{InitialSparsity: s.Initial, FinalSparsity: s.Final, Start: s.Start, Every: s.Every,
+		Count: s.Count, End: s.End(), Scope: string(prune.PerTensor)}
+	if s.Global {
+		r.Scope = string(prune.Global)
+	}
+	return r
 }
 
 // methodRows are a recovery table's rows saying how the model was pruned or

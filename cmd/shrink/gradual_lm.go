@@ -133,11 +133,7 @@ func (r *recoveryRun) runLM(cmd *cobra.Command, g *globalFlags, m *model.Model, 
 			return err
 		}
 		ropts.Train.Prune = s
-		rep.Schedule = &scheduleReport{InitialSparsity: s.Initial, FinalSparsity: s.Final, Start: s.Start, Every: s.Every,
-			Count: s.Count, End: s.End(), Scope: string(prune.PerTensor)}
-		if s.Global {
-			rep.Schedule.Scope = string(prune.Global)
-		}
+		rep.Schedule = newScheduleReport(s)
 		if r.gradual.selfDistill {
 			ropts.Teacher, rep.Teacher = m, r.src
 		}

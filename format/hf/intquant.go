@@ -485,16 +485,5 @@ func intSave(m *model.Model) (*model.Model, error) {
 			qc["sparsity_config"] = old["sparsity_config"]
 		}
 	}
-	b, err := json.Marshal(qc)
-	if err != nil {
-		return nil, err
-	}
-	out := *m
-	out.Tensors = ts
-	out.Metadata = make(map[string]any, len(m.Metadata)+1)
-	for k, v := range m.Metadata {
-		out.Metadata[k] = v
-	}
-	out.Metadata[ConfigPrefix+"quantization_config"] = string(b)
-	return &out, nil
+	return withQuantConfig(m, ts, qc)
 }

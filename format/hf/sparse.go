@@ -238,13 +238,19 @@ func compress24(prefix string, t *model.Tensor) []*model.Tensor {
 	}
 }
 
-// sparseSaveConfig returns a shallow copy of m whose tensors are compressed
+// sparseSave returns a shallow copy of m whose tensors are compressed
 // and whose config.json carries the sparsity config, or m when nothing is.
 func sparseSave(m *model.Model) (*model.Model, error) {
 	ts, qc := encodeSparse(m.Tensors)
 	if qc == nil {
 		return m, nil
 	}
+	return withQuantConfig(m, ts, qc)
+}
+
+// withQuantConfig returns a shallow copy of m with tensors ts and qc as
+// config.json's quantization_config.
+func withQuantConfig(m *model.Model, ts []*model.Tensor, qc any) (*model.Model, error) {
 	b, err := json.Marshal(qc)
 	if err != nil {
 		return nil, err
