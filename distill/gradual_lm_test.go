@@ -36,7 +36,7 @@ func zerosOf(t *testing.T, m *model.Model) map[string][2]int {
 	t.Helper()
 	out := map[string][2]int{}
 	for _, tn := range m.Tensors {
-		_, rest, ok := layerOf(tn.Name)
+		_, rest, ok := model.ParseLayerTensor(tn.Name)
 		if !ok || rest == model.AttnNorm || rest == model.FFNNorm {
 			continue
 		}

@@ -2,7 +2,6 @@ package distill
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/shrinkml/shrink/distill/lm"
 	"github.com/shrinkml/shrink/model"
@@ -123,7 +122,7 @@ func EveryNthLayer(teacher *lm.Model, n int) (*lm.Model, error) {
 	dst := &model.Model{Config: src.Config, Metadata: src.Metadata}
 	dst.Config.NumLayers = keep
 	for _, t := range src.Tensors {
-		l, rest, ok := layerOf(t.Name)
+		l, rest, ok := model.ParseLayerTensor(t.Name)
 		if !ok {
 			dst.Tensors = append(dst.Tensors, t)
 			continue
@@ -136,28 +135,4 @@ func EveryNthLayer(teacher *lm.Model, n int) (*lm.Model, error) {
 		dst.Tensors = append(dst.Tensors, &c)
 	}
 	return lm.FromModel(dst)
-}
-
-// layerOf splits a per-layer tensor name into its layer and the suffix after
-// the layer's prefix.
-func layerOf(name string) (int, string, bool) {
-	p := model.LayerTensor(0, "")
-	p = p[:strings.Index(p, "0")]
-	if !strings.HasPrefix(name, p) {
-		return 0, "", false
-	}
-	var l int
-	rest := name[len(p):]
-	i := 0
-	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-		l = 10*l + int(rest[i]-'0')
-		i++
-		if l > 1<<20 {
-			return 0, "", false
-		}
-	}
-	if i == 0 || i == len(rest) || rest[i] != '.' {
-		return 0, "", false
-	}
-	return l, rest[i+1:], true
 }

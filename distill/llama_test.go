@@ -34,7 +34,7 @@ func TestEveryNthLayer(t *testing.T) {
 		sm := s.Model(nil)
 		for _, tn := range sm.Tensors {
 			src := tn.Name
-			if l, rest, ok := layerOf(tn.Name); ok {
+			if l, rest, ok := model.ParseLayerTensor(tn.Name); ok {
 				src = model.LayerTensor(l*c.n, rest)
 			}
 			if !slices.Equal(tn.Data, tm.Tensor(src).Data) {
@@ -45,27 +45,6 @@ func TestEveryNthLayer(t *testing.T) {
 	for _, n := range []int{0, 6, -1} {
 		if _, err := EveryNthLayer(teacher, n); err == nil || !strings.Contains(err.Error(), "layer") {
 			t.Errorf("every %d of 5 layers: %v", n, err)
-		}
-	}
-}
-
-func TestLayerOf(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		l    int
-		rest string
-		ok   bool
-	}{
-		{model.LayerTensor(0, model.AttnQ), 0, model.AttnQ, true},
-		{model.LayerTensor(12, model.FFNDown), 12, model.FFNDown, true},
-		{model.TokenEmbedding, 0, "", false},
-		{"model.layers.x.self_attn.q_proj.weight", 0, "", false},
-		{"model.layers.3", 0, "", false},
-		{"model.layers.99999999999999999999.mlp.up_proj.weight", 0, "", false},
-	} {
-		l, rest, ok := layerOf(c.name)
-		if l != c.l || rest != c.rest || ok != c.ok {
-			t.Errorf("layerOf(%q) = %d, %q, %v; want %d, %q, %v", c.name, l, rest, ok, c.l, c.rest, c.ok)
 		}
 	}
 }

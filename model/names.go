@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Canonical tensor names are Hugging Face's; every reader maps its own names to
 // these and every writer maps them back.
@@ -30,6 +34,24 @@ const (
 // LayerTensor(3, AttnQ) is "model.layers.3.self_attn.q_proj.weight".
 func LayerTensor(layer int, suffix string) string {
 	return fmt.Sprintf("model.layers.%d.%s", layer, suffix)
+}
+
+// ParseLayerTensor is LayerTensor's inverse: the layer and suffix of a
+// canonical per-layer tensor name, and false for any other name.
+func ParseLayerTensor(name string) (layer int, suffix string, ok bool) {
+	rest, found := strings.CutPrefix(name, "model.layers.")
+	if !found {
+		return 0, "", false
+	}
+	num, suffix, found := strings.Cut(rest, ".")
+	if !found || suffix == "" {
+		return 0, "", false
+	}
+	l, err := strconv.Atoi(num)
+	if err != nil || l < 0 || LayerTensor(l, suffix) != name {
+		return 0, "", false
+	}
+	return l, suffix, true
 }
 
 // MLPWeight and MLPBias name the parameters of the i-th Linear layer of an MLP

@@ -405,16 +405,8 @@ func layerOf(cfg *model.Config, name string) (int, string) {
 	if cfg.Arch != "llama" {
 		return -1, ""
 	}
-	rest, ok := strings.CutPrefix(name, "model.layers.")
-	if !ok {
-		return -1, ""
-	}
-	num, suffix, ok := strings.Cut(rest, ".")
-	if !ok {
-		return -1, ""
-	}
-	l, err := strconv.Atoi(num)
-	if err != nil || l < 0 || l >= cfg.NumLayers || model.LayerTensor(l, suffix) != name {
+	l, suffix, ok := model.ParseLayerTensor(name)
+	if !ok || l >= cfg.NumLayers {
 		return -1, ""
 	}
 	for _, s := range linearSuffixes {

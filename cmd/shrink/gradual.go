@@ -294,28 +294,39 @@ func (r *recoveryRun) run(cmd *cobra.Command, g *globalFlags) error {
 
 // countZeros fills in the sparsity of the written model's weight matrices.
 func (rep *recoveryReport) countZeros(m *model.Model) error {
+	var names []string
 	for l := range len(m.Config.MLP.Sizes) - 1 {
-		t := m.Tensor(model.MLPWeight(l))
+		names = append(names, model.MLPWeight(l))
+	}
+	var err error
+	rep.Matrices, rep.Weights, rep.WeightsKept, rep.ReachedSparsity, err = countMatrixZeros(m, names)
+	return err
+}
+
+// countMatrixZeros returns the sparsity of each named matrix of m, their
+// weights and nonzero weights in all, and the share of zeros over them.
+func countMatrixZeros(m *model.Model, names []string) (ms []matrixSparsity, weights, kept int64, sparsity float64, err error) {
+	for _, name := range names {
+		t := m.Tensor(name)
 		if t == nil {
-			return fmt.Errorf("%s: tensor %q is missing", m.Source, model.MLPWeight(l))
+			return nil, 0, 0, 0, fmt.Errorf("%s: tensor %q is missing", m.Source, name)
 		}
 		v, err := t.Float32()
 		if err != nil {
-			return fmt.Errorf("%s: tensor %q: %w", m.Source, t.Name, err)
+			return nil, 0, 0, 0, fmt.Errorf("%s: tensor %q: %w", m.Source, name, err)
 		}
-		ms := matrixSparsity{Name: t.Name, Shape: t.Shape, Params: int64(len(v))}
+		s := matrixSparsity{Name: name, Shape: t.Shape, Params: int64(len(v))}
 		for _, x := range v {
 			if x != 0 {
-				ms.Kept++
+				s.Kept++
 			}
 		}
-		ms.Sparsity = 1 - float64(ms.Kept)/float64(ms.Params)
-		rep.Matrices = append(rep.Matrices, ms)
-		rep.Weights += ms.Params
-		rep.WeightsKept += ms.Kept
+		s.Sparsity = 1 - float64(s.Kept)/float64(s.Params)
+		ms = append(ms, s)
+		weights += s.Params
+		kept += s.Kept
 	}
-	rep.ReachedSparsity = 1 - float64(rep.WeightsKept)/float64(rep.Weights)
-	return nil
+	return ms, weights, kept, 1 - float64(kept)/float64(weights), nil
 }
 
 // newScheduleReport is the report of the pruning schedule s.

@@ -266,31 +266,15 @@ func (r *recoveryRun) runLM(cmd *cobra.Command, g *globalFlags, m *model.Model, 
 
 // countZeros fills in the sparsity of the written model's linear matrices.
 func (rep *lmRecoveryReport) countZeros(m *model.Model) error {
+	var names []string
 	for l := range m.Config.NumLayers {
 		for _, c := range matrixColumns {
-			name := model.LayerTensor(l, c.suffix)
-			t := m.Tensor(name)
-			if t == nil {
-				return fmt.Errorf("%s: tensor %q is missing", m.Source, name)
-			}
-			v, err := t.Float32()
-			if err != nil {
-				return fmt.Errorf("%s: tensor %q: %w", m.Source, name, err)
-			}
-			ms := matrixSparsity{Name: name, Shape: t.Shape, Params: int64(len(v))}
-			for _, x := range v {
-				if x != 0 {
-					ms.Kept++
-				}
-			}
-			ms.Sparsity = 1 - float64(ms.Kept)/float64(ms.Params)
-			rep.Matrices = append(rep.Matrices, ms)
-			rep.Weights += ms.Params
-			rep.WeightsKept += ms.Kept
+			names = append(names, model.LayerTensor(l, c.suffix))
 		}
 	}
-	rep.ReachedSparsity = 1 - float64(rep.WeightsKept)/float64(rep.Weights)
-	return nil
+	var err error
+	rep.Matrices, rep.Weights, rep.WeightsKept, rep.ReachedSparsity, err = countMatrixZeros(m, names)
+	return err
 }
 
 // writeLMRecoveryTables prints the sparsity of every layer's matrices, then
