@@ -467,7 +467,7 @@ const minParallelWork = 1 << 14
 
 // runMat prepares and runs a matOp.
 func (l *Llama) runMat(o *matOp, work int) {
-	o.prepare()
+	o.prepare(l.threads)
 	l.run(o, work)
 }
 
@@ -491,10 +491,13 @@ const (
 )
 
 // matOp multiplies up to three weight matrices by the same input, then runs
-// an elementwise epilogue on the rows. Threads claim blocks of rows from a
-// shared counter, so a slow or descheduled thread never holds the others up;
-// each block is one kernel call, and rows always fall into the same blocks,
-// so the results do not depend on which thread ran what.
+// an elementwise epilogue on the rows. The blocks of rows are split into one
+// run of consecutive blocks per thread, and each thread claims the blocks of
+// its own run in order, then those left in the others' runs: every thread so
+// streams its weights front to back (as the hardware prefetchers like), and
+// a slow or descheduled thread never holds the others up. Each block is one
+// kernel call, and rows always fall into the same blocks, so the results do
+// not depend on which thread ran what.
 type matOp struct {
 	x     []float32 // [n][cols]
 	n     int
@@ -508,8 +511,17 @@ type matOp struct {
 
 	blk    [3]int // rows per block of each matrix
 	blocks [3]int // cumulative block counts
-	next   atomic.Int64
+	runs   []blockRun
 	q      quantInput // x quantized once per op for QuantWeights (quant.go)
+}
+
+// blockRun is one thread's run of blocks: the next one to claim and the end,
+// alone on its cache line so that threads claiming in their own runs do not
+// contend.
+type blockRun struct {
+	next atomic.Int64
+	end  int64
+	_    [48]byte
 }
 
 // Block sizes in rows: multiples of every kernel's row group (4 and 8 for
@@ -532,9 +544,10 @@ func (o *matOp) add(w Weights, out []float32) {
 	o.nw++
 }
 
-// prepare splits the rows into blocks; call it before running the op. With
+// prepare splits the rows into blocks and the blocks into runs for threads
+// threads; call it before running the op on at most that many threads. With
 // the swiglu epilogue the gate and up matrices are taken together, block by block.
-func (o *matOp) prepare() {
+func (o *matOp) prepare(threads int) {
 	total := 0
 	mats := o.nw
 	if o.epi == swiglu {
@@ -551,7 +564,14 @@ func (o *matOp) prepare() {
 		total += (w.Rows() + blk - 1) / blk
 		o.blocks[j] = total
 	}
-	o.next.Store(0)
+	threads = max(threads, 1)
+	if len(o.runs) != threads {
+		o.runs = make([]blockRun, threads)
+	}
+	for i := range o.runs {
+		o.runs[i].next.Store(int64(total * i / threads))
+		o.runs[i].end = int64(total * (i + 1) / threads)
+	}
 	o.q.prepare(o)
 }
 
@@ -560,41 +580,49 @@ func (o *matOp) run(tid, nth int) {
 	if o.epi == swiglu {
 		mats = 1
 	}
-	for {
-		b := int(o.next.Add(1) - 1)
-		j := 0
-		for j < mats && b >= o.blocks[j] {
-			j++
-		}
-		if j == mats {
-			return
-		}
-		if j > 0 {
-			b -= o.blocks[j-1]
-		}
-		w := o.ws[j]
-		rows := w.Rows()
-		lo := b * o.blk[j]
-		hi := min(lo+o.blk[j], rows)
-		o.product(j, lo, hi)
-		if o.epi == swiglu {
-			o.product(1, lo, hi)
-		}
-		if o.epi == plain {
-			continue
-		}
-		for t := 0; t < o.n; t++ {
-			a, b := t*rows+lo, t*rows+hi
-			switch o.epi {
-			case residual:
-				kernels.Add(o.resid[a:b], o.outs[0][a:b])
-			case swiglu:
-				kernels.SwiGLU(o.outs[0][a:b], o.outs[1][a:b])
-			case biasAct:
-				y := o.outs[0][a:b]
-				kernels.Add(y, o.bias[lo:hi])
-				o.act.apply(y)
+	for k := range o.runs {
+		r := &o.runs[(tid+k)%len(o.runs)]
+		for {
+			b := r.next.Add(1) - 1
+			if b >= r.end {
+				break
 			}
+			o.block(int(b), mats)
+		}
+	}
+}
+
+// block computes block b of the op's mats matrices and runs its epilogue.
+func (o *matOp) block(b, mats int) {
+	j := 0
+	for j < mats && b >= o.blocks[j] {
+		j++
+	}
+	if j > 0 {
+		b -= o.blocks[j-1]
+	}
+	w := o.ws[j]
+	rows := w.Rows()
+	lo := b * o.blk[j]
+	hi := min(lo+o.blk[j], rows)
+	o.product(j, lo, hi)
+	if o.epi == swiglu {
+		o.product(1, lo, hi)
+	}
+	if o.epi == plain {
+		return
+	}
+	for t := 0; t < o.n; t++ {
+		a, b := t*rows+lo, t*rows+hi
+		switch o.epi {
+		case residual:
+			kernels.Add(o.resid[a:b], o.outs[0][a:b])
+		case swiglu:
+			kernels.SwiGLU(o.outs[0][a:b], o.outs[1][a:b])
+		case biasAct:
+			y := o.outs[0][a:b]
+			kernels.Add(y, o.bias[lo:hi])
+			o.act.apply(y)
 		}
 	}
 }

@@ -153,7 +153,7 @@ func (c *MLP) forward(x, out []float32, n int) {
 		if i == last {
 			c.op.act = actNone
 		}
-		c.op.prepare()
+		c.op.prepare(c.threads)
 		if n*w.Rows()*w.Cols() < c.minWork {
 			c.op.run(0, 1)
 		} else {

@@ -83,3 +83,45 @@ func BenchmarkPoolContended(b *testing.B) {
 		})
 	}
 }
+
+// TestMatOpRuns checks that a matOp prepared for several threads computes
+// every row exactly as one thread does, whichever thread ids run and in
+// which order: each finishes its own run of blocks and then the others'.
+func TestMatOpRuns(t *testing.T) {
+	const rows, cols = 1000, 24 // 16 blocks of 64 rows, the last one short
+	w := make([]float32, rows*cols)
+	x := make([]float32, cols)
+	for i := range w {
+		w[i] = float32(i%13) - 6
+	}
+	for i := range x {
+		x[i] = float32(i%5) + 0.5
+	}
+	fw, err := NewF32Weights(w, rows, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	product := func(threads int, tids []int) []float32 {
+		out := make([]float32, rows)
+		var o matOp
+		o.set(x, 1, plain)
+		o.add(fw, out)
+		o.prepare(threads)
+		for _, tid := range tids {
+			o.run(tid, threads)
+		}
+		return out
+	}
+	want := product(1, []int{0})
+	for _, c := range []struct {
+		threads int
+		tids    []int
+	}{{3, []int{0}}, {3, []int{2}}, {4, []int{1, 3}}, {5, []int{4, 0, 2}}, {40, []int{7}}} {
+		got := product(c.threads, c.tids)
+		for r := range want {
+			if got[r] != want[r] {
+				t.Fatalf("%d threads, ids %v: row %d is %g, want %g", c.threads, c.tids, r, got[r], want[r])
+			}
+		}
+	}
+}
