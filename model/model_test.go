@@ -98,14 +98,14 @@ func TestByteSize(t *testing.T) {
 		{Q6_K, []int{1, 256}, 210, ""},
 		{Q4_0, []int{4, 172}, 0, "multiple of 32"},
 		{F32, []int{-1, 4}, 0, "negative"},
-		{F32, []int{1 << 40, 1 << 40}, 0, "too large"},
+		{F32, []int{math.MaxInt / 2, math.MaxInt / 2}, 0, "too large"},
 		{Invalid, []int{1}, 0, "unknown dtype"},
 		{Int8Ch, []int{3, 5}, 3 * (2 + 5), ""},
 		{Int8Ch, []int{2, 3, 7}, 6 * (2 + 7), ""},
 		{Int8Ch, []int{7}, 2 + 7, ""},
 		{Int8Ch, []int{4, 0}, 4 * 2, ""},
-		{Int8Ch, []int{1 << 62, 0}, 0, "too large"},
-		{Int8Ch, []int{1 << 31, 1 << 31}, 0, "too large"},
+		{Int8Ch, []int{math.MaxInt/2 + 1, 0}, 0, "too large"},
+		{Int8Ch, []int{math.MaxInt / 4, math.MaxInt / 4}, 0, "too large"},
 		{Int4G32, []int{2, 64}, 2 * 2 * 18, ""},
 		{Int4G64, []int{3, 192}, 3 * 3 * 34, ""},
 		{Int4G128, []int{1, 256}, 2 * 66, ""},
@@ -113,7 +113,7 @@ func TestByteSize(t *testing.T) {
 		{Int4G64Asym, []int{2, 64}, 2 * 35, ""},
 		{Int4G128Asym, []int{1, 128}, 67, ""},
 		{Int4G128, []int{4, 192}, 0, "multiple of 128"},
-		{F32, []int{1 << 61, 4}, 0, "too large"},
+		{F32, []int{math.MaxInt/4 + 1, 4}, 0, "too large"},
 	}
 	for _, tc := range tests {
 		got, err := ByteSize(tc.d, tc.shape)
