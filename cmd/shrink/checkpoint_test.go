@@ -97,3 +97,75 @@ func TestTrainResume(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoveryResume interrupts prune --gradual and finetune, for an mlp
+// classifier and a llama model, and resumes each from its checkpoint: the
+// resumed run must write the bytes of an uninterrupted one. The interruption
+// falls after a pruning step of the schedule, so the masks come back from
+// the checkpoint too.
+func TestRecoveryResume(t *testing.T) {
+	dir := t.TempDir()
+	data := fakeFashion(t, 400, 50)
+	text := lmText(t, dir, 600, 1)
+	mlp := filepath.Join(dir, "mlp")
+	mustShrink(t, "train", "--hidden", "16", "--data", data, "--val", "100", "--steps", "4", "--batch", "30", "--seed", "3", "-q", mlp)
+	llama := filepath.Join(dir, "llama.gguf")
+	mustShrink(t, "train", "--arch", "llama", "--text", text, "--vocab", "280", "--dim", "16", "--layers", "1", "--heads", "2",
+		"--kv-heads", "1", "--hidden", "24", "--ctx", "16", "--steps", "4", "--batch", "3", "--seed", "3", "-q", llama)
+	mlpPruned, llamaPruned := filepath.Join(dir, "mlp-pruned"), filepath.Join(dir, "llama-pruned.gguf")
+	mustShrink(t, "prune", mlp, mlpPruned, "--sparsity", "0.5", "-q")
+	mustShrink(t, "prune", llama, llamaPruned, "--sparsity", "0.5", "-q")
+
+	mlpTrain := []string{"--data", data, "--val", "100", "--steps", "12", "--batch", "30", "--seed", "3", "--threads", "2", "-q"}
+	lmTrain := []string{"--text", text, "--ctx", "16", "--steps", "12", "--batch", "3", "--seed", "3", "--threads", "2", "-q"}
+	gradual := []string{"--gradual", "--sparsity", "0.6", "--ramp-start", "0", "--ramp-end", "0.75", "--prune-every", "3"}
+	for _, c := range []struct {
+		name string
+		args []string
+		file string // the file compared, inside the output folder; "" for a .gguf output
+	}{
+		{"prune-gradual-mlp", append(append([]string{"prune", mlp}, gradual...), mlpTrain...), "model.safetensors"},
+		{"prune-gradual-llama", append(append([]string{"prune", llama}, gradual...), lmTrain...), ""},
+		{"finetune-mlp", append([]string{"finetune", mlpPruned}, mlpTrain...), "model.safetensors"},
+		{"finetune-llama", append([]string{"finetune", llamaPruned}, lmTrain...), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := func(s string) string {
+				if c.file == "" {
+					return filepath.Join(dir, c.name+s+".gguf")
+				}
+				return filepath.Join(dir, c.name+s)
+			}
+			read := func(p string) []byte {
+				b, err := os.ReadFile(filepath.Join(p, c.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			ck := filepath.Join(dir, c.name+".ckpt")
+			// The source comes first, the destination second, then the flags.
+			args := func(dst string, more ...string) []string {
+				return append(append([]string{c.args[0], c.args[1], dst}, c.args[2:]...), more...)
+			}
+			mustShrink(t, args(out("-whole"))...)
+			shrinkStopped(t, 7, args(out("-resumed"), "--checkpoint", ck, "--checkpoint-every", "5")...)
+			if _, err := os.Stat(out("-resumed")); err == nil {
+				t.Fatal("the interrupted run wrote its model")
+			}
+			mustShrink(t, args(out("-resumed"), "--checkpoint", ck, "--resume", ck)...)
+			if !bytes.Equal(read(out("-whole")), read(out("-resumed"))) {
+				t.Error("the resumed run wrote other bytes than the uninterrupted one")
+			}
+		})
+	}
+	// Checkpoints belong to training runs: one-shot pruning refuses them.
+	if _, errOut, code := shrink(t, "prune", mlp, filepath.Join(dir, "x"), "--sparsity", "0.5", "--checkpoint", filepath.Join(dir, "c.ckpt")); code != 2 ||
+		!strings.Contains(errOut, "--checkpoint applies to --gradual only") {
+		t.Errorf("prune --checkpoint without --gradual: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := shrink(t, "finetune", mlpPruned, filepath.Join(dir, "y"), "--data", data, "--resume", filepath.Join(dir, "none.ckpt")); code != 2 ||
+		!strings.Contains(errOut, "none.ckpt") {
+		t.Errorf("finetune --resume of a missing file: exit %d, %q", code, errOut)
+	}
+}

@@ -126,6 +126,7 @@ func newTrainBar(label string, steps, batch int, quiet bool) *trainBar {
 func (b *trainBar) onStep(step, steps int, loss float64) {
 	if b.loss < 0 {
 		b.loss = loss
+		b.bar.Add(int64((step - 1) * b.batch)) // a resumed run starts the bar where it stopped
 	}
 	b.loss = 0.98*b.loss + 0.02*loss
 	b.bar.Label(fmt.Sprintf("%s loss %.4f", b.label, b.loss))

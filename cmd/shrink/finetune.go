@@ -51,7 +51,9 @@ model with MODEL's vocabulary. The report gives the held-out perplexity of
 MODEL, of the teacher, and of OUT, with the sparsity of every layer's
 matrices. OUT is a .gguf file or a Hugging Face folder (sparse unless
 --dense). --data, --val, --limit and --epochs are refused for a llama model,
---text, --heldout and --ctx for an mlp.`,
+--text, --heldout and --ctx for an mlp. --checkpoint, --checkpoint-every and
+--resume work as train's: an interrupted run resumed from its checkpoint with
+the same flags writes the same bytes.`,
 		Example: `  shrink prune ./fmnist-teacher ./pruned --sparsity 0.9 && shrink finetune ./pruned ./recovered
   shrink finetune ./pruned ./recovered --epochs 10 --teacher ./fmnist-teacher
   shrink finetune ./pruned ./quick --steps 200 --limit 5000 --val 1000 --json
@@ -66,6 +68,9 @@ matrices. OUT is a .gguf file or a Hugging Face folder (sparse unless
 				return err
 			}
 			if err := checkTrainFlags(&opts, "", td); err != nil {
+				return err
+			}
+			if err := checkCheckpointFlags(cmd.Flags().Changed("checkpoint-every"), &opts); err != nil {
 				return err
 			}
 			kind, err := format.ParseOutputKind("", dst)
@@ -85,6 +90,7 @@ matrices. OUT is a .gguf file or a Hugging Face folder (sparse unless
 	f.Float64Var(&opts.Temperature, "temperature", opts.Temperature, "softmax temperature of the teacher's soft targets")
 	f.Float64Var(&opts.Alpha, "alpha", opts.Alpha, "weight of the distillation term (1-alpha weighs the labels)")
 	addTrainFlags(cmd, &opts, &td)
+	addCheckpointFlags(cmd, &opts)
 	f.IntVar(&opts.Epochs, "epochs", 5, "passes over the training images (ignored with --steps)")
 	lf.add(cmd)
 	f.Lookup("seed").Usage = "seeds the order of the examples"

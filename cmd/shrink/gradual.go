@@ -248,7 +248,10 @@ func (r *recoveryRun) run(cmd *cobra.Command, g *globalFlags) error {
 		label = "gradual"
 	}
 	bar := newTrainBar(label, steps, r.opts.Batch, g.quiet)
-	ropts.Train.OnStep = bar.onStep
+	ropts.Train.OnStep = func(step, steps int, loss float64) {
+		bar.onStep(step, steps, loss)
+		trainStepHook(step)
+	}
 	valData := toTrain(val)
 	ropts.Train.Val = &valData
 	var res distill.Recovery

@@ -211,6 +211,7 @@ func (r *recoveryRun) runLM(cmd *cobra.Command, g *globalFlags, m *model.Model, 
 	lo.LR, lo.WeightDecay, lo.Warmup, lo.Clip = opts.LR, opts.WeightDecay, opts.Warmup, opts.Clip
 	lo.Temperature, lo.Alpha = opts.Temperature, opts.Alpha
 	lo.BOS, lo.Seed, lo.Threads, lo.Prune = bos, opts.Seed, opts.Threads, ropts.Train.Prune
+	lo.Checkpoint, lo.CheckpointEvery, lo.Resume = opts.Checkpoint, opts.CheckpointEvery, opts.Resume
 	label := "finetune"
 	if r.gradual != nil {
 		label = "gradual"
@@ -221,10 +222,12 @@ func (r *recoveryRun) runLM(cmd *cobra.Command, g *globalFlags, m *model.Model, 
 	lo.OnStep = func(s lm.Step) {
 		if smooth < 0 {
 			smooth = s.Loss
+			bar.Add(int64(s.Step-1) * perStep) // a resumed run starts the bar where it stopped
 		}
 		smooth = 0.95*smooth + 0.05*s.Loss
 		bar.Label(fmt.Sprintf("%s loss %.3f, %.0f tokens/s", label, smooth, s.TokensPerSec))
 		bar.Add(perStep)
+		trainStepHook(s.Step)
 	}
 	ropts.Train = lo
 	var res distill.LMRecovery

@@ -134,6 +134,8 @@ gives the held-out perplexity (windows of --ctx tokens) of SRC, of SRC pruned
 by magnitude in one shot to the same sparsity, and of the result, with the
 sparsity of every layer's matrices. --data, --val, --limit and --epochs are
 refused for a llama model, --text, --heldout and --ctx for an mlp.
+--checkpoint, --checkpoint-every and --resume work as train's: an interrupted
+run resumed from its checkpoint with the same flags writes the same bytes.
 
 DST is a .gguf file or a Hugging Face folder (from its name). A folder stores
 its sparse matrices in compressed-tensors' layouts (2:4, or a bitmask), which
@@ -194,6 +196,9 @@ zeros are stored densely. The output is written atomically, replaced only with
 					return err
 				}
 				if err := checkTrainFlags(&topts, "", td); err != nil {
+					return err
+				}
+				if err := checkCheckpointFlags(cmd.Flags().Changed("checkpoint-every"), &topts); err != nil {
 					return err
 				}
 				kind, err := format.ParseOutputKind("", dst)
@@ -318,6 +323,7 @@ zeros are stored densely. The output is written atomically, replaced only with
 	// before --seed also ordered --gradual's examples.
 	topts.Seed = 0
 	addTrainFlags(cmd, &topts, &td)
+	addCheckpointFlags(cmd, &topts)
 	f.IntVar(&topts.Epochs, "epochs", 20, "passes over the training images (ignored with --steps)")
 	lf.add(cmd)
 	for _, name := range gradualOnly {
@@ -331,7 +337,8 @@ zeros are stored densely. The output is written atomically, replaced only with
 
 // gradualOnly are prune's flags that only --gradual uses.
 var gradualOnly = []string{"initial-sparsity", "ramp-start", "ramp-end", "prune-every", "prunings", "distill", "temperature", "alpha",
-	"data", "val", "limit", "steps", "epochs", "batch", "lr", "weight-decay", "warmup", "clip", "text", "heldout", "ctx"}
+	"data", "val", "limit", "steps", "epochs", "batch", "lr", "weight-decay", "warmup", "clip", "text", "heldout", "ctx",
+	"checkpoint", "checkpoint-every", "resume"}
 
 // saveOptions are the format options of prune's output: a Hugging Face
 // folder stores its sparse matrices in compressed-tensors' layouts unless

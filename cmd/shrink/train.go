@@ -170,16 +170,9 @@ refused with the setting that differs.`,
 				return fmt.Errorf("--batch %d is more than the %d training images", opts.Batch, tr.N)
 			}
 			bar := newTrainBar("train", steps, opts.Batch, g.quiet)
-			started := false
 			opts.OnStep = func(step, steps int, loss float64) {
-				if !started && step > 1 { // a resumed run starts the bar where it stopped
-					bar.bar.Add(int64((step - 1) * opts.Batch))
-				}
-				started = true
 				bar.onStep(step, steps, loss)
-				if afterTrainStep != nil {
-					afterTrainStep(step)
-				}
+				trainStepHook(step)
 			}
 			valData := toTrain(val)
 			opts.Val = &valData
@@ -227,11 +220,26 @@ refused with the setting that differs.`,
 	f.IntVar(&opts.Epochs, "epochs", 15, "passes over the training images (ignored with --steps)")
 	f.BoolVar(&force, "force", false, "replace OUT if it exists")
 	f.BoolVar(&g.json, "json", false, "print the summary as JSON")
+	addCheckpointFlags(cmd, &opts)
+	lf.add(cmd)
+	return cmd
+}
+
+// addCheckpointFlags adds the flags of a training run's checkpoints:
+// --checkpoint, --checkpoint-every and --resume.
+func addCheckpointFlags(cmd *cobra.Command, opts *train.Options) {
+	f := cmd.Flags()
 	f.StringVar(&opts.Checkpoint, "checkpoint", "", "write the run's state to this file as it trains, for --resume")
 	f.IntVar(&opts.CheckpointEvery, "checkpoint-every", 100, "steps between --checkpoint writes (0: only after the last)")
 	f.StringVar(&opts.Resume, "resume", "", "continue the run a --checkpoint file holds; give the flags it was started with")
-	lf.add(cmd)
-	return cmd
+}
+
+// trainStepHook is called after each training step of train, prune --gradual
+// and finetune; it runs afterTrainStep when a test has set it.
+func trainStepHook(step int) {
+	if afterTrainStep != nil {
+		afterTrainStep(step)
+	}
 }
 
 // afterTrainStep, when set, is called after each of train's steps: tests
@@ -517,9 +525,7 @@ func trainLM(cmd *cobra.Command, g *globalFlags, out string, lf lmFlags, hidden 
 		smooth = 0.95*smooth + 0.05*s.Loss
 		bar.Label(fmt.Sprintf("train loss %.3f, %.0f tokens/s", smooth, s.TokensPerSec))
 		bar.Add(perStep)
-		if afterTrainStep != nil {
-			afterTrainStep(s.Step)
-		}
+		trainStepHook(s.Step)
 	}
 	res, err := lm.Train(m, trainToks, lopts)
 	bar.Finish()
