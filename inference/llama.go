@@ -212,9 +212,9 @@ type State struct {
 	l        *Llama
 	pos, max int
 
-	// The KV cache, per layer. Keys are [kvHeads][max][headDim], so the scores
-	// of one query are a single MatVec; values are stored transposed,
-	// [kvHeads][headDim][max], so each output element is a single Dot.
+	// The KV cache, per layer: keys and values are [kvHeads][max][headDim],
+	// so a new position is one contiguous row per head, the scores of one
+	// query are a single MatVec and its weighted values a single MatVecT.
 	k, v [][]float32
 
 	// Scratch for one chunk of up to prefillChunk tokens.
@@ -424,10 +424,9 @@ func (l *Llama) layer(s *State, li, n, pos0 int, observe func(g LinearGroup, x [
 		for g := 0; g < l.kvHeads; g++ {
 			off := (g*s.max + p) * l.headDim
 			copy(kc[off:off+l.headDim], k[g*l.headDim:(g+1)*l.headDim])
+			copy(vc[off:off+l.headDim], v[g*l.headDim:(g+1)*l.headDim])
 		}
 	}
-	// Values go to the cache transposed: a row of positions per dimension.
-	kernels.Transpose(vc[pos0:], s.max, s.vb, l.kvDim, n, l.kvDim)
 	s.attention.layer, s.attention.n, s.attention.pos0 = li, n, pos0
 	s.attention.next.Store(0)
 	l.run(&s.attention, n*l.heads*(pos0+n)*l.headDim*2)
@@ -676,11 +675,7 @@ func (o *attnOp) run(tid, nth int) {
 		q := s.q[h*hd : (h+1)*hd]
 		kernels.MatVec(sc, kc[g*s.max*hd:][:len(sc)*hd], q, hd)
 		kernels.SoftmaxDiv(sc, l.sqrtHeadDim) // divided, not multiplied by a reciprocal, as run.c does
-		out := s.att[h*hd : (h+1)*hd]
-		vals := vc[g*hd*s.max:]
-		for j := range out {
-			out[j] = kernels.Dot(sc, vals[j*s.max:j*s.max+len(sc)])
-		}
+		kernels.MatVecT(s.att[h*hd:(h+1)*hd], vc[g*s.max*hd:], sc, hd)
 	}
 }
 
@@ -714,10 +709,7 @@ func (o *attnOp) prefill(tid int) {
 			kernels.SoftmaxDiv(row[:last], l.sqrtHeadDim)
 			clear(row[last:])
 		}
-		vals := vc[g*hd*s.max:]
-		for j := 0; j < hd; j++ {
-			copy(vt[j*P:(j+1)*P], vals[j*s.max:])
-		}
+		kernels.Transpose(vt, P, vc[g*s.max*hd:], hd, P, hd)
 		kernels.MatMul(s.att[h*hd:], l.qDim, sc, vt, n, hd, P)
 	}
 }

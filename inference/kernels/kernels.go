@@ -47,6 +47,17 @@ func MatVec(out, w, x []float32, cols int) {
 	matVec(out, w[:len(out)*cols], x[:cols], cols)
 }
 
+// MatVecT sets out[j] = Σ_r x[r]*w[r*cols+j] for j < cols and r < len(x):
+// the product of the transpose of a row-major [len(x), cols] matrix with x,
+// summed row by row in order. Attention weighs the rows of values this way.
+// It panics if out or w is too short.
+func MatVecT(out, w, x []float32, cols int) {
+	if cols <= 0 {
+		return
+	}
+	matVecT(out[:cols], w[:len(x)*cols], x, cols)
+}
+
 // MatMul sets out[t*ldo+r] = Dot(x[t*cols:(t+1)*cols], w[r*cols:(r+1)*cols])
 // for t < n and r < rows: Y = X·Wᵀ for row-major X [n, cols] and W [rows, cols],
 // with Y's rows ldo >= rows apart. It panics if a slice is too short or ldo < rows.

@@ -163,6 +163,29 @@ func dot(a, b []float32) float32 {
 	return dotGeneric(a, b)
 }
 
+// matVecTAVX512 and matVecTAVX2 do matVecTGeneric for rows rows of w (the
+// length of x): column blocks of 64 (32 with AVX2) floats, then of 16 (8),
+// then a masked tail, each summed over the rows in order with one FMA per row.
+//
+//go:noescape
+func matVecTAVX512(out, w, x *float32, rows, cols int)
+
+//go:noescape
+func matVecTAVX2(out, w, x *float32, rows, cols int)
+
+func matVecT(out, w, x []float32, cols int) {
+	switch {
+	case len(x) == 0:
+		clear(out)
+	case impl == implAVX512:
+		matVecTAVX512(&out[0], &w[0], &x[0], len(x), cols)
+	case impl == implAVX2:
+		matVecTAVX2(&out[0], &w[0], &x[0], len(x), cols)
+	default:
+		matVecTGeneric(out, w, x, cols)
+	}
+}
+
 func axpy(a float32, x, y []float32) {
 	switch impl {
 	case implAVX512:

@@ -1285,6 +1285,89 @@ ax512done:
 	VZEROUPPER
 	RET
 
+// func matVecTAVX512(out, w, x *float32, rows, cols int)
+// Each block of columns keeps its sums in registers while the rows pass by:
+// one broadcast of x[r] and one FMA per vector and row, rows in order.
+TEXT ·matVecTAVX512(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), R8
+	MOVQ cols+32(FP), CX
+	MOVQ CX, R10
+	SHLQ $2, R10                 // R10: row stride in bytes
+	MOVQ CX, R11
+	ANDQ $-64, R11
+	SHLQ $2, R11                 // R11: bytes of whole 64-column blocks
+	MOVQ CX, R12
+	ANDQ $-16, R12
+	SHLQ $2, R12                 // R12: bytes of whole 16-column vectors
+	MASK16                       // K1: the last cols&15 columns
+	XORQ BX, BX                  // BX: byte offset of the current columns
+
+mvt512block64:
+	CMPQ BX, R11
+	JAE  mvt512block16
+	ZERO4Z(Z0, Z1, Z2, Z3)
+	LEAQ (SI)(BX*1), AX
+	XORQ R9, R9
+
+mvt512row64:
+	VBROADCASTSS (DX)(R9*4), Z8
+	VFMADD231PS  (AX), Z8, Z0
+	VFMADD231PS  64(AX), Z8, Z1
+	VFMADD231PS  128(AX), Z8, Z2
+	VFMADD231PS  192(AX), Z8, Z3
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvt512row64
+	VMOVUPS      Z0, (DI)(BX*1)
+	VMOVUPS      Z1, 64(DI)(BX*1)
+	VMOVUPS      Z2, 128(DI)(BX*1)
+	VMOVUPS      Z3, 192(DI)(BX*1)
+	ADDQ         $256, BX
+	JMP          mvt512block64
+
+mvt512block16:
+	CMPQ   BX, R12
+	JAE    mvt512mask
+	VPXORD Z0, Z0, Z0
+	LEAQ   (SI)(BX*1), AX
+	XORQ   R9, R9
+
+mvt512row16:
+	VBROADCASTSS (DX)(R9*4), Z8
+	VFMADD231PS  (AX), Z8, Z0
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvt512row16
+	VMOVUPS      Z0, (DI)(BX*1)
+	ADDQ         $64, BX
+	JMP          mvt512block16
+
+mvt512mask:
+	KORTESTW K1, K1
+	JZ       mvt512done
+	VPXORD   Z0, Z0, Z0
+	LEAQ     (SI)(BX*1), AX
+	XORQ     R9, R9
+
+mvt512rowmask:
+	VBROADCASTSS (DX)(R9*4), Z8
+	VMOVUPS.Z    (AX), K1, Z9
+	VFMADD231PS  Z9, Z8, Z0
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvt512rowmask
+	VMOVUPS      Z0, K1, (DI)(BX*1)
+
+mvt512done:
+	VZEROUPPER
+	RET
+
 // func streamReadAVX512(buf []float32) float32
 TEXT ·streamReadAVX512(SB), NOSPLIT, $0-28
 	MOVQ buf_base+0(FP), SI
@@ -1787,6 +1870,92 @@ ax2mask:
 	VMASKMOVPS  Y0, Y15, (DI)(AX*1)
 
 ax2done:
+	VZEROUPPER
+	RET
+
+// func matVecTAVX2(out, w, x *float32, rows, cols int)
+// matVecTAVX512 with 8-float vectors: blocks of 32 columns, then of 8, then
+// a VMASKMOVPS tail.
+TEXT ·matVecTAVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), R8
+	MOVQ cols+32(FP), CX
+	MOVQ CX, R10
+	SHLQ $2, R10                 // R10: row stride in bytes
+	MOVQ CX, R11
+	ANDQ $-32, R11
+	SHLQ $2, R11                 // R11: bytes of whole 32-column blocks
+	MOVQ CX, R12
+	ANDQ $-8, R12
+	SHLQ $2, R12                 // R12: bytes of whole 8-column vectors
+	MASK8                        // Y15: the mask of the last cols&7 columns
+	XORQ BX, BX                  // BX: byte offset of the current columns
+
+mvt2block32:
+	CMPQ   BX, R11
+	JAE    mvt2block8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   (SI)(BX*1), AX
+	XORQ   R9, R9
+
+mvt2row32:
+	VBROADCASTSS (DX)(R9*4), Y8
+	VFMADD231PS  (AX), Y8, Y0
+	VFMADD231PS  32(AX), Y8, Y1
+	VFMADD231PS  64(AX), Y8, Y2
+	VFMADD231PS  96(AX), Y8, Y3
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvt2row32
+	VMOVUPS      Y0, (DI)(BX*1)
+	VMOVUPS      Y1, 32(DI)(BX*1)
+	VMOVUPS      Y2, 64(DI)(BX*1)
+	VMOVUPS      Y3, 96(DI)(BX*1)
+	ADDQ         $128, BX
+	JMP          mvt2block32
+
+mvt2block8:
+	CMPQ   BX, R12
+	JAE    mvt2mask
+	VXORPS Y0, Y0, Y0
+	LEAQ   (SI)(BX*1), AX
+	XORQ   R9, R9
+
+mvt2row8:
+	VBROADCASTSS (DX)(R9*4), Y8
+	VFMADD231PS  (AX), Y8, Y0
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvt2row8
+	VMOVUPS      Y0, (DI)(BX*1)
+	ADDQ         $32, BX
+	JMP          mvt2block8
+
+mvt2mask:
+	TESTQ  $7, CX
+	JZ     mvt2done
+	VXORPS Y0, Y0, Y0
+	LEAQ   (SI)(BX*1), AX
+	XORQ   R9, R9
+
+mvt2rowmask:
+	VBROADCASTSS (DX)(R9*4), Y8
+	VMASKMOVPS   (AX), Y15, Y9
+	VFMADD231PS  Y9, Y8, Y0
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvt2rowmask
+	VMASKMOVPS   Y0, Y15, (DI)(BX*1)
+
+mvt2done:
 	VZEROUPPER
 	RET
 

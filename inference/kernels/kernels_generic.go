@@ -48,6 +48,14 @@ func transposeGeneric(dst []float32, ldd int, src []float32, lds, rows, cols int
 	}
 }
 
+func matVecTGeneric(out, w, x []float32, cols int) {
+	out = out[:cols]
+	clear(out)
+	for r, a := range x {
+		axpyGeneric(a, w[r*cols:(r+1)*cols], out)
+	}
+}
+
 func axpyGeneric(a float32, x, y []float32) {
 	y = y[:len(x)]
 	for i, v := range x {

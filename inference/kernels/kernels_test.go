@@ -94,6 +94,36 @@ func TestMatVec(t *testing.T) {
 	})
 }
 
+// TestMatVecT checks Wᵀ·x against float64 sums, that nothing past out's
+// cols floats is written, and that rows of w past len(x) are never read (they
+// are NaN).
+func TestMatVecT(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(31, 32))
+		for _, rows := range sizes {
+			for _, cols := range sizes {
+				w, x := poisoned(rng, rows*cols), poisoned(rng, rows)
+				w = w[:rows*cols+min(cols, 3)] // a NaN row start past the end
+				out := poisoned(rng, cols)
+				MatVecT(out, w, x, cols)
+				col := make([]float32, rows)
+				for j := 0; j < cols; j++ {
+					for r := range col {
+						col[r] = w[r*cols+j]
+					}
+					want, mag := dot64(col, x)
+					if !near(out[j], want, mag) {
+						t.Fatalf("%dx%d: out[%d] = %g, want %g", rows, cols, j, out[j], want)
+					}
+				}
+				if tail := out[:cols+5][cols:]; !math.IsNaN(float64(tail[0])) {
+					t.Fatalf("%dx%d: wrote past out", rows, cols)
+				}
+			}
+		}
+	})
+}
+
 // TestMatVecSplit checks that every row of MatVec is bit-identical to Dot on
 // that row, so results do not depend on how a caller splits the rows.
 func TestMatVecSplit(t *testing.T) {
