@@ -76,6 +76,30 @@ func BenchmarkMatVec(b *testing.B) {
 	})
 }
 
+// BenchmarkMatVecT is one head of decode attention weighing its cached
+// values (160 positions of 64 floats): MatVecT over rows of positions, and
+// "dots", a Dot per value dimension over the same values stored transposed.
+func BenchmarkMatVecT(b *testing.B) {
+	const rows, cols = 160, 64
+	w, x, out := randSlice(rows*cols), randSlice(rows), make([]float32, cols)
+	wt := make([]float32, rows*cols)
+	Transpose(wt, rows, w, cols, rows, cols)
+	benchVariants(b, func(b *testing.B) {
+		b.Run("matvect", func(b *testing.B) {
+			for b.Loop() {
+				MatVecT(out, w, x, cols)
+			}
+		})
+		b.Run("dots", func(b *testing.B) {
+			for b.Loop() {
+				for j := range out {
+					out[j] = Dot(x, wt[j*rows:(j+1)*rows])
+				}
+			}
+		})
+	})
+}
+
 // BenchmarkStreamRead reads buffers the size of the MatVec matrices: its MB/s
 // is the bandwidth bound for the MatVec benchmark of the same name.
 func BenchmarkStreamRead(b *testing.B) {
