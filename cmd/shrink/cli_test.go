@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 
@@ -260,5 +261,22 @@ func TestBadInput(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(tiny); !bytes.Equal(after, good) {
 		t.Errorf("an input was modified")
+	}
+}
+
+// TestCPUProfile runs a command under --cpuprofile and wants a profile that
+// pprof can read (gzipped protobuf), and a clear error for a bad path.
+func TestCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	model, prof := filepath.Join(dir, "m.gguf"), filepath.Join(dir, "cpu.pprof")
+	mustShrink(t, "synth", model, "--preset", "stories260k", "-q")
+	mustShrink(t, "--cpuprofile", prof, "bench", model, "--prompt-tokens", "8", "--gen-tokens", "8", "--repeats", "1", "-q")
+	pprof.StopCPUProfile() // main's job
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile %s: %d bytes, err %v; want a gzipped protobuf", prof, len(b), err)
+	}
+	if _, errOut, code := shrink(t, "--cpuprofile", filepath.Join(dir, "none", "p"), "inspect", model); code != 2 || !strings.Contains(errOut, "--cpuprofile") {
+		t.Errorf("bad --cpuprofile path: exit %d, %q", code, errOut)
 	}
 }

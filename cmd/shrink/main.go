@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -30,8 +31,9 @@ func exitCode(err error) int {
 
 // globalFlags are the flags every command shares.
 type globalFlags struct {
-	quiet bool
-	json  bool
+	quiet      bool
+	json       bool
+	cpuProfile string
 }
 
 func newRootCmd() *cobra.Command {
@@ -49,6 +51,21 @@ input or a failed command.`,
 		SilenceUsage:  true,
 	}
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars on stderr")
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof reads it)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if g.cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil // main stops the profile, which writes it to the unbuffered f
+	}
 	root.AddCommand(
 		newInspectCmd(g),
 		newConvertCmd(g),
@@ -69,7 +86,9 @@ input or a failed command.`,
 }
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
+	err := newRootCmd().Execute()
+	pprof.StopCPUProfile() // a no-op unless --cpuprofile started one
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "shrink: %v\n", err)
 		os.Exit(exitCode(err))
 	}
