@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "go_asm.h"
 
 // The row kernels of the int formats (quant_int_amd64.go). Each computes one
 // weight row's product with one quantized input row, block by block in the
@@ -407,5 +408,347 @@ asym4block:
 asym4done:
 	MOVQ    out+64(FP), AX
 	VMOVUPS X11, (AX)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------- VNNI
+
+// The VNNI kernels (qmmI8ChVNNI, qmmI4SymVNNI, qmmI4AsymVNNI) take eight
+// weight rows at a time, rows 0-3 at SI, SI+R9, SI+2*R9, SI+R10 and rows 4-7
+// at R11 = SI+4*R9 on (R9 = rb, R10 = 3*rb), and run every input row past
+// them, group by group and block by block as qDotInt does. For one block:
+//
+//   int:   VPDPBUSD multiplies unsigned weight bytes by the signed inputs
+//          and sums four products per int32 lane: one register per row.
+//          I8Ch bytes are flipped to u = w+128 and int4 nibbles are used
+//          as they are, the high ones masked in place (16*u), so the lanes
+//          hold Σ u*x exactly (times 16 for the high nibbles). VPHADDD and
+//          two 128-bit permutes reduce the eight rows' lanes to one int32
+//          per row (sums of integers: exact in any order); the high
+//          nibbles' sums are divided by 16 (an exact shift) first. A
+//          symmetric row then subtracts 8*Σx and an I8Ch row 128*Σx (Σx
+//          from Q8Acts.s), leaving qDotInt's block sum is.
+//   float: float32(is) * (s*d_x) is added to the row's lane of the sum
+//          (Y26), then, for an asymmetric group, m*c_x: qDotInt's steps,
+//          each rounded to float32, in its order, for eight rows side by
+//          side.
+//
+// At each group the scales of the eight rows come from one gather (an
+// asymmetric group's zero points are the third byte of the same dwords)
+// and are converted exactly with VCVTPH2PS. So every row gets qDotInt's
+// bits, whichever of the eight lanes it falls in.
+//
+// Registers: R12 the qiArgs, DI the inputs, DX d_x, BX Σx, R8 c_x, CX
+// blocks left in the group, R13 groups left, R14 input rows left; Y0-Y7 the
+// rows' int32 lanes (VPHADDD takes only Y0-Y15), Y8-Y13 temporaries, Y16-Y23
+// the rows' weights, Y24 the inputs, Y25 the weight mask or flip, Y26 the
+// eight sums, Y27 the scales, Y28 the asymmetric m = -z*s, Y29 the gather
+// offsets r*rb, Y30 0xff words, Y31 float sign bits.
+
+DATA qiLanes<>+0(SB)/4, $0
+DATA qiLanes<>+4(SB)/4, $1
+DATA qiLanes<>+8(SB)/4, $2
+DATA qiLanes<>+12(SB)/4, $3
+DATA qiLanes<>+16(SB)/4, $4
+DATA qiLanes<>+20(SB)/4, $5
+DATA qiLanes<>+24(SB)/4, $6
+DATA qiLanes<>+28(SB)/4, $7
+GLOBL qiLanes<>(SB), RODATA|NOPTR, $32
+
+// VSETUP loads the qiArgs into R12, sets R9 and R10, the gather offsets,
+// and the row-group cursors.
+#define VSETUP \
+	MOVQ      a+0(FP), R12; \
+	MOVQ      qiArgs_rb(R12), R9; \
+	LEAQ      (R9)(R9*2), R10; \
+	MOVQ      R9, X12; \
+	VPBROADCASTD X12, Y12; \
+	VPMULLD   qiLanes<>(SB), Y12, Y29; \
+	MOVQ      qiArgs_w(R12), AX; \
+	MOVQ      AX, qiArgs_gw(R12); \
+	MOVQ      qiArgs_out(R12), AX; \
+	MOVQ      AX, qiArgs_gout(R12); \
+	MOVQ      qiArgs_n8(R12), AX; \
+	MOVQ      AX, qiArgs_gn(R12)
+
+// VROWGROUP starts a group of eight rows at its first input row.
+#define VROWGROUP \
+	MOVQ qiArgs_gout(R12), AX; \
+	MOVQ AX, qiArgs_tout(R12); \
+	MOVQ qiArgs_q(R12), DI; \
+	MOVQ qiArgs_d(R12), DX; \
+	MOVQ qiArgs_s(R12), BX; \
+	MOVQ qiArgs_c(R12), R8; \
+	MOVQ qiArgs_n(R12), R14
+
+// VTOKEN starts an input row at the rows' first group.
+#define VTOKEN \
+	MOVQ   qiArgs_gw(R12), SI; \
+	LEAQ   (SI)(R9*4), R11; \
+	MOVQ   R9, AX; \
+	SHLQ   $4, AX; \
+	LEAQ   (SI)(AX*1), R15; \
+	VPXORD Y26, Y26, Y26; \
+	MOVQ   qiArgs_groups(R12), R13
+
+// VPREFETCH(lines) fetches the next lines cache lines of the rows two
+// groups ahead (R15 runs through them from their start, at least as many
+// bytes a block as the eight rows have) into L1: the hardware prefetcher
+// alone does not keep up with eight streams of rows beyond L2.
+#define VPREFETCH3 \
+	PREFETCHT0 (R15); \
+	PREFETCHT0 64(R15); \
+	PREFETCHT0 128(R15); \
+	ADDQ       $192, R15
+
+#define VPREFETCH5 \
+	PREFETCHT0 (R15); \
+	PREFETCHT0 64(R15); \
+	PREFETCHT0 128(R15); \
+	PREFETCHT0 192(R15); \
+	PREFETCHT0 256(R15); \
+	ADDQ       $320, R15
+
+// VSCALES gathers the dwords at the eight rows' group headers into Y12 and
+// converts their low words, the scales, into Y27.
+#define VSCALES \
+	KXNORW     K1, K1, K1; \
+	VPXORD     Y12, Y12, Y12; \
+	VPGATHERDD (SI)(Y29*1), K1, Y12; \
+	VPMOVDW    Y12, X13; \
+	VCVTPH2PS  X13, Y27
+
+// VENDTOKEN stores the eight sums of the input row, and moves d_x, Σx and
+// c_x over the padding to the next input row (DI is there already).
+#define VENDTOKEN \
+	MOVQ    qiArgs_tout(R12), AX; \
+	VMOVUPS Y26, (AX); \
+	ADDQ    qiArgs_ldo(R12), AX; \
+	MOVQ    AX, qiArgs_tout(R12); \
+	MOVQ    qiArgs_dpad(R12), AX; \
+	ADDQ    AX, DX; \
+	ADDQ    AX, BX; \
+	ADDQ    AX, R8
+
+// VENDROWGROUP moves on to the next eight rows and their outputs.
+#define VENDROWGROUP \
+	MOVQ R9, AX; \
+	SHLQ $3, AX; \
+	ADDQ AX, qiArgs_gw(R12); \
+	ADDQ $32, qiArgs_gout(R12)
+
+#define VZERO8 \
+	VPXOR Y0, Y0, Y0; \
+	VPXOR Y1, Y1, Y1; \
+	VPXOR Y2, Y2, Y2; \
+	VPXOR Y3, Y3, Y3; \
+	VPXOR Y4, Y4, Y4; \
+	VPXOR Y5, Y5, Y5; \
+	VPXOR Y6, Y6, Y6; \
+	VPXOR Y7, Y7, Y7
+
+// I8ROW(addr, wr, sr) adds to sr the products of the 32 I8Ch weights at
+// addr, flipped to w+128, with the inputs.
+#define I8ROW(addr, wr, sr) \
+	VPXORD   addr, Y25, wr; \
+	VPDPBUSD Y24, wr, sr
+
+// I4ROW(addr, wr, sr) adds to sr the products of the 32 nibbles at addr
+// (16 bytes in both halves of wr, the low nibbles kept in the low half and
+// the high ones, as 16*u, in the high half) with the inputs.
+#define I4ROW(addr, wr, sr) \
+	VBROADCASTI32X4 addr, wr; \
+	VPANDD          Y25, wr, wr; \
+	VPDPBUSD        Y24, wr, sr
+
+#define I8ROWS \
+	I8ROW((SI), Y16, Y0); \
+	I8ROW((SI)(R9*1), Y17, Y1); \
+	I8ROW((SI)(R9*2), Y18, Y2); \
+	I8ROW((SI)(R10*1), Y19, Y3); \
+	I8ROW((R11), Y20, Y4); \
+	I8ROW((R11)(R9*1), Y21, Y5); \
+	I8ROW((R11)(R9*2), Y22, Y6); \
+	I8ROW((R11)(R10*1), Y23, Y7)
+
+#define I4ROWS \
+	I4ROW((SI), Y16, Y0); \
+	I4ROW((SI)(R9*1), Y17, Y1); \
+	I4ROW((SI)(R9*2), Y18, Y2); \
+	I4ROW((SI)(R10*1), Y19, Y3); \
+	I4ROW((R11), Y20, Y4); \
+	I4ROW((R11)(R9*1), Y21, Y5); \
+	I4ROW((R11)(R9*2), Y22, Y6); \
+	I4ROW((R11)(R10*1), Y23, Y7)
+
+// VREDUCE(hi) reduces the lanes of Y0-Y7 to one int32 per row in Y8: the
+// horizontal adds leave rows 0-3 in Y8 and rows 4-7 in Y10, each with the
+// sums of lanes 0-3 (weights 0-15) in its low half and of lanes 4-7
+// (weights 16-31) in its high half; hi is applied to the high halves
+// before the two are added.
+#define VREDUCE(hi) \
+	VPHADDD    Y1, Y0, Y8; \
+	VPHADDD    Y3, Y2, Y9; \
+	VPHADDD    Y5, Y4, Y10; \
+	VPHADDD    Y7, Y6, Y11; \
+	VPHADDD    Y9, Y8, Y8; \
+	VPHADDD    Y11, Y10, Y10; \
+	VPERM2I128 $0x20, Y10, Y8, Y9; \
+	VPERM2I128 $0x31, Y10, Y8, Y8; \
+	hi; \
+	VPADDD     Y9, Y8, Y8
+
+#define NONE
+#define HI16 VPSRAD $4, Y8, Y8
+
+// VOFFSET(sh) subtracts (1<<sh)*Σx from the eight sums in Y8.
+#define VOFFSET(sh) \
+	VPBROADCASTD (BX), Y9; \
+	VPSLLD       $sh, Y9, Y9; \
+	VPSUBD       Y9, Y8, Y8
+
+// VFSTEP adds float32(is)*(s*d_x) to the eight sums.
+#define VFSTEP \
+	VCVTDQ2PS       Y8, Y8; \
+	VMULPS.BCST     (DX), Y27, Y9; \
+	VMULPS          Y9, Y8, Y8; \
+	VADDPS          Y8, Y26, Y26
+
+// VNEXT moves the inputs on by a block and the weights by bytes.
+#define VNEXT(bytes) \
+	ADDQ $bytes, SI; \
+	ADDQ $bytes, R11; \
+	ADDQ $32, DI; \
+	ADDQ $4, DX; \
+	ADDQ $4, BX; \
+	ADDQ $4, R8
+
+// func qmmI8ChVNNI(a *qiArgs)
+TEXT ·qmmI8ChVNNI(SB), NOSPLIT, $0-8
+	VSETUP
+	BCAST32($0x80808080, X12, Y12)
+	VMOVDQA64 Y12, Y25
+
+v8rowgroup:
+	VROWGROUP
+
+v8token:
+	VTOKEN
+	VSCALES
+	ADDQ $2, SI
+	ADDQ $2, R11
+	MOVQ qiArgs_per(R12), CX
+
+v8block:
+	VMOVDQU64 (DI), Y24
+	VPREFETCH5
+	VZERO8
+	I8ROWS
+	VREDUCE(NONE)
+	VOFFSET(7)
+	VFSTEP
+	VNEXT(32)
+	DECQ    CX
+	JNZ     v8block
+	VENDTOKEN
+	DECQ    R14
+	JNZ     v8token
+	VENDROWGROUP
+	DECQ    qiArgs_gn(R12)
+	JNZ     v8rowgroup
+	VZEROUPPER
+	RET
+
+// VI4CONSTS sets Y25 to 0x0f bytes in its low half and 0xf0 in its high half.
+#define VI4CONSTS \
+	BCAST32($0x0f0f0f0f, X12, Y12); \
+	BCAST32($0xf0f0f0f0, X13, Y13); \
+	VINSERTI32X4 $1, X13, Y12, Y25
+
+// func qmmI4SymVNNI(a *qiArgs)
+TEXT ·qmmI4SymVNNI(SB), NOSPLIT, $0-8
+	VSETUP
+	VI4CONSTS
+
+vsrowgroup:
+	VROWGROUP
+
+vstoken:
+	VTOKEN
+
+vsgroup:
+	VSCALES
+	ADDQ $2, SI
+	ADDQ $2, R11
+	MOVQ qiArgs_per(R12), CX
+
+vsblock:
+	VMOVDQU64 (DI), Y24
+	VPREFETCH3
+	VZERO8
+	I4ROWS
+	VREDUCE(HI16)
+	VOFFSET(3)
+	VFSTEP
+	VNEXT(16)
+	DECQ    CX
+	JNZ     vsblock
+	DECQ    R13
+	JNZ     vsgroup
+	VENDTOKEN
+	DECQ    R14
+	JNZ     vstoken
+	VENDROWGROUP
+	DECQ    qiArgs_gn(R12)
+	JNZ     vsrowgroup
+	VZEROUPPER
+	RET
+
+// func qmmI4AsymVNNI(a *qiArgs)
+TEXT ·qmmI4AsymVNNI(SB), NOSPLIT, $0-8
+	VSETUP
+	VI4CONSTS
+	BCAST32($0x000000ff, X12, Y12)
+	VMOVDQA64 Y12, Y30
+	BCAST32($0x80000000, X12, Y12)
+	VMOVDQA64 Y12, Y31
+
+varowgroup:
+	VROWGROUP
+
+vatoken:
+	VTOKEN
+
+vagroup:
+	VSCALES
+	VPSRLD    $16, Y12, Y13
+	VPANDD    Y30, Y13, Y13
+	VCVTDQ2PS Y13, Y13
+	VPXORD    Y31, Y13, Y13 // -float32(z)
+	VMULPS    Y27, Y13, Y28 // m = -z*s, exact
+	ADDQ      $3, SI
+	ADDQ      $3, R11
+	MOVQ      qiArgs_per(R12), CX
+
+vablock:
+	VMOVDQU64 (DI), Y24
+	VPREFETCH3
+	VZERO8
+	I4ROWS
+	VREDUCE(HI16)
+	VFSTEP
+	VMULPS.BCST (R8), Y28, Y9
+	VADDPS      Y9, Y26, Y26
+	VNEXT(16)
+	DECQ        CX
+	JNZ         vablock
+	DECQ        R13
+	JNZ         vagroup
+	VENDTOKEN
+	DECQ        R14
+	JNZ         vatoken
+	VENDROWGROUP
+	DECQ        qiArgs_gn(R12)
+	JNZ         varowgroup
 	VZEROUPPER
 	RET
