@@ -455,15 +455,37 @@ DATA qiLanes<>+24(SB)/4, $6
 DATA qiLanes<>+28(SB)/4, $7
 GLOBL qiLanes<>(SB), RODATA|NOPTR, $32
 
-// VSETUP loads the qiArgs into R12, sets R9 and R10, the gather offsets,
-// and the row-group cursors.
-#define VSETUP \
+// qiPairLanes is the order of the rows in the int4 kernels' lanes, and
+// qiUnpair the lane of each row (its inverse).
+DATA qiPairLanes<>+0(SB)/4, $0
+DATA qiPairLanes<>+4(SB)/4, $2
+DATA qiPairLanes<>+8(SB)/4, $4
+DATA qiPairLanes<>+12(SB)/4, $6
+DATA qiPairLanes<>+16(SB)/4, $1
+DATA qiPairLanes<>+20(SB)/4, $3
+DATA qiPairLanes<>+24(SB)/4, $5
+DATA qiPairLanes<>+28(SB)/4, $7
+GLOBL qiPairLanes<>(SB), RODATA|NOPTR, $32
+
+DATA qiUnpair<>+0(SB)/4, $0
+DATA qiUnpair<>+4(SB)/4, $4
+DATA qiUnpair<>+8(SB)/4, $1
+DATA qiUnpair<>+12(SB)/4, $5
+DATA qiUnpair<>+16(SB)/4, $2
+DATA qiUnpair<>+20(SB)/4, $6
+DATA qiUnpair<>+24(SB)/4, $3
+DATA qiUnpair<>+28(SB)/4, $7
+GLOBL qiUnpair<>(SB), RODATA|NOPTR, $32
+
+// VSETUP(lanes) loads the qiArgs into R12, sets R9 and R10, the gather
+// offsets (rb times the row of each lane), and the row-group cursors.
+#define VSETUP(lanes) \
 	MOVQ      a+0(FP), R12; \
 	MOVQ      qiArgs_rb(R12), R9; \
 	LEAQ      (R9)(R9*2), R10; \
 	MOVQ      R9, X12; \
 	VPBROADCASTD X12, Y12; \
-	VPMULLD   qiLanes<>(SB), Y12, Y29; \
+	VPMULLD   lanes<>(SB), Y12, Y29; \
 	MOVQ      qiArgs_w(R12), AX; \
 	MOVQ      AX, qiArgs_gw(R12); \
 	MOVQ      qiArgs_out(R12), AX; \
@@ -518,10 +540,12 @@ GLOBL qiLanes<>(SB), RODATA|NOPTR, $32
 	VPMOVDW    Y12, X13; \
 	VCVTPH2PS  X13, Y27
 
-// VENDTOKEN stores the eight sums of the input row, and moves d_x, Σx and
-// c_x over the padding to the next input row (DI is there already).
-#define VENDTOKEN \
+// VENDTOKEN(order) stores the eight sums of the input row, put in row
+// order by order, and moves d_x, Σx and c_x over the padding to the next
+// input row (DI is there already).
+#define VENDTOKEN(order) \
 	MOVQ    qiArgs_tout(R12), AX; \
+	order; \
 	VMOVUPS Y26, (AX); \
 	ADDQ    qiArgs_ldo(R12), AX; \
 	MOVQ    AX, qiArgs_tout(R12); \
@@ -553,13 +577,21 @@ GLOBL qiLanes<>(SB), RODATA|NOPTR, $32
 	VPXORD   addr, Y25, wr; \
 	VPDPBUSD Y24, wr, sr
 
-// I4ROW(addr, wr, sr) adds to sr the products of the 32 nibbles at addr
-// (16 bytes in both halves of wr, the low nibbles kept in the low half and
-// the high ones, as 16*u, in the high half) with the inputs.
-#define I4ROW(addr, wr, sr) \
-	VBROADCASTI32X4 addr, wr; \
-	VPANDD          Y25, wr, wr; \
-	VPDPBUSD        Y24, wr, sr
+// I4PAIR(a, b, wl, wh, xl, sr) adds to sr the products of two rows' 32
+// nibbles at a and b with the inputs: the rows' 16 bytes go to the low and
+// high halves of wl (xl is its XMM view), their low nibbles (weights 0-15)
+// stay in wl and their high nibbles (16-31) go to wh, shifted down, and
+// meet the inputs 0-15 (Y24) and 16-31 (Y30) in both halves. So each half
+// of sr holds four lanes of one row's sums, and no lane mixes rows.
+// (VPSRLD moves bits across bytes, which the 0x0f mask drops.)
+#define I4PAIR(a, b, wl, wh, xl, sr) \
+	VMOVDQU64    a, xl; \
+	VINSERTI32X4 $1, b, wl, wl; \
+	VPSRLD       $4, wl, wh; \
+	VPANDD       Y25, wl, wl; \
+	VPANDD       Y25, wh, wh; \
+	VPDPBUSD     Y24, wl, sr; \
+	VPDPBUSD     Y30, wh, sr
 
 #define I8ROWS \
 	I8ROW((SI), Y16, Y0); \
@@ -571,22 +603,42 @@ GLOBL qiLanes<>(SB), RODATA|NOPTR, $32
 	I8ROW((R11)(R9*2), Y22, Y6); \
 	I8ROW((R11)(R10*1), Y23, Y7)
 
+// I4ROWS leaves rows 0 and 1 in Y0, 2 and 3 in Y1, 4 and 5 in Y2, 6 and 7 in Y3.
 #define I4ROWS \
-	I4ROW((SI), Y16, Y0); \
-	I4ROW((SI)(R9*1), Y17, Y1); \
-	I4ROW((SI)(R9*2), Y18, Y2); \
-	I4ROW((SI)(R10*1), Y19, Y3); \
-	I4ROW((R11), Y20, Y4); \
-	I4ROW((R11)(R9*1), Y21, Y5); \
-	I4ROW((R11)(R9*2), Y22, Y6); \
-	I4ROW((R11)(R10*1), Y23, Y7)
+	I4PAIR((SI), (SI)(R9*1), Y16, Y17, X16, Y0); \
+	I4PAIR((SI)(R9*2), (SI)(R10*1), Y18, Y19, X18, Y1); \
+	I4PAIR((R11), (R11)(R9*1), Y20, Y21, X20, Y2); \
+	I4PAIR((R11)(R9*2), (R11)(R10*1), Y22, Y23, X22, Y3)
 
-// VREDUCE(hi) reduces the lanes of Y0-Y7 to one int32 per row in Y8: the
-// horizontal adds leave rows 0-3 in Y8 and rows 4-7 in Y10, each with the
-// sums of lanes 0-3 (weights 0-15) in its low half and of lanes 4-7
-// (weights 16-31) in its high half; hi is applied to the high halves
-// before the two are added.
-#define VREDUCE(hi) \
+// I4REDUCE reduces the lanes of I4ROWS's Y0-Y3 to one int32 per row in Y8,
+// rows in qiPairLanes order: [0 2 4 6 | 1 3 5 7].
+#define I4REDUCE \
+	VPHADDD Y1, Y0, Y8; \
+	VPHADDD Y3, Y2, Y9; \
+	VPHADDD Y9, Y8, Y8
+
+#define VZERO4 \
+	VPXOR Y0, Y0, Y0; \
+	VPXOR Y1, Y1, Y1; \
+	VPXOR Y2, Y2, Y2; \
+	VPXOR Y3, Y3, Y3
+
+// VI4INPUTS loads the block's inputs 0-15 into both halves of Y24 and
+// 16-31 into both halves of Y30.
+#define VI4INPUTS \
+	VBROADCASTI32X4 (DI), Y24; \
+	VBROADCASTI32X4 16(DI), Y30
+
+// UNPAIR puts the sums of the int4 kernels back in row order.
+#define UNPAIR \
+	VMOVDQU64 qiUnpair<>(SB), Y12; \
+	VPERMPS   Y26, Y12, Y26
+
+// VREDUCE reduces the lanes of Y0-Y7 (I8ROWS) to one int32 per row in Y8:
+// the horizontal adds leave rows 0-3 in Y8 and rows 4-7 in Y10, each with
+// the sums of lanes 0-3 in its low half and of lanes 4-7 in its high half,
+// which the permutes line up to be added.
+#define VREDUCE \
 	VPHADDD    Y1, Y0, Y8; \
 	VPHADDD    Y3, Y2, Y9; \
 	VPHADDD    Y5, Y4, Y10; \
@@ -595,11 +647,9 @@ GLOBL qiLanes<>(SB), RODATA|NOPTR, $32
 	VPHADDD    Y11, Y10, Y10; \
 	VPERM2I128 $0x20, Y10, Y8, Y9; \
 	VPERM2I128 $0x31, Y10, Y8, Y8; \
-	hi; \
 	VPADDD     Y9, Y8, Y8
 
 #define NONE
-#define HI16 VPSRAD $4, Y8, Y8
 
 // VOFFSET(sh) subtracts (1<<sh)*Σx from the eight sums in Y8.
 #define VOFFSET(sh) \
@@ -625,7 +675,7 @@ GLOBL qiLanes<>(SB), RODATA|NOPTR, $32
 
 // func qmmI8ChVNNI(a *qiArgs)
 TEXT ·qmmI8ChVNNI(SB), NOSPLIT, $0-8
-	VSETUP
+	VSETUP(qiLanes)
 	BCAST32($0x80808080, X12, Y12)
 	VMOVDQA64 Y12, Y25
 
@@ -644,13 +694,13 @@ v8block:
 	VPREFETCH5
 	VZERO8
 	I8ROWS
-	VREDUCE(NONE)
+	VREDUCE
 	VOFFSET(7)
 	VFSTEP
 	VNEXT(32)
 	DECQ    CX
 	JNZ     v8block
-	VENDTOKEN
+	VENDTOKEN(NONE)
 	DECQ    R14
 	JNZ     v8token
 	VENDROWGROUP
@@ -659,15 +709,14 @@ v8block:
 	VZEROUPPER
 	RET
 
-// VI4CONSTS sets Y25 to 0x0f bytes in its low half and 0xf0 in its high half.
+// VI4CONSTS sets Y25 to 0x0f bytes.
 #define VI4CONSTS \
 	BCAST32($0x0f0f0f0f, X12, Y12); \
-	BCAST32($0xf0f0f0f0, X13, Y13); \
-	VINSERTI32X4 $1, X13, Y12, Y25
+	VMOVDQA64 Y12, Y25
 
 // func qmmI4SymVNNI(a *qiArgs)
 TEXT ·qmmI4SymVNNI(SB), NOSPLIT, $0-8
-	VSETUP
+	VSETUP(qiPairLanes)
 	VI4CONSTS
 
 vsrowgroup:
@@ -683,11 +732,11 @@ vsgroup:
 	MOVQ qiArgs_per(R12), CX
 
 vsblock:
-	VMOVDQU64 (DI), Y24
+	VI4INPUTS
 	VPREFETCH3
-	VZERO8
+	VZERO4
 	I4ROWS
-	VREDUCE(HI16)
+	I4REDUCE
 	VOFFSET(3)
 	VFSTEP
 	VNEXT(16)
@@ -695,7 +744,7 @@ vsblock:
 	JNZ     vsblock
 	DECQ    R13
 	JNZ     vsgroup
-	VENDTOKEN
+	VENDTOKEN(UNPAIR)
 	DECQ    R14
 	JNZ     vstoken
 	VENDROWGROUP
@@ -706,12 +755,10 @@ vsblock:
 
 // func qmmI4AsymVNNI(a *qiArgs)
 TEXT ·qmmI4AsymVNNI(SB), NOSPLIT, $0-8
-	VSETUP
+	VSETUP(qiPairLanes)
 	VI4CONSTS
-	BCAST32($0x000000ff, X12, Y12)
-	VMOVDQA64 Y12, Y30
-	BCAST32($0x80000000, X12, Y12)
-	VMOVDQA64 Y12, Y31
+	BCAST32($0x000000ff, X14, Y14)
+	BCAST32($0x80000000, X15, Y15)
 
 varowgroup:
 	VROWGROUP
@@ -722,20 +769,20 @@ vatoken:
 vagroup:
 	VSCALES
 	VPSRLD    $16, Y12, Y13
-	VPANDD    Y30, Y13, Y13
+	VPANDD    Y14, Y13, Y13
 	VCVTDQ2PS Y13, Y13
-	VPXORD    Y31, Y13, Y13 // -float32(z)
+	VPXORD    Y15, Y13, Y13 // -float32(z)
 	VMULPS    Y27, Y13, Y28 // m = -z*s, exact
 	ADDQ      $3, SI
 	ADDQ      $3, R11
 	MOVQ      qiArgs_per(R12), CX
 
 vablock:
-	VMOVDQU64 (DI), Y24
+	VI4INPUTS
 	VPREFETCH3
-	VZERO8
+	VZERO4
 	I4ROWS
-	VREDUCE(HI16)
+	I4REDUCE
 	VFSTEP
 	VMULPS.BCST (R8), Y28, Y9
 	VADDPS      Y9, Y26, Y26
@@ -744,7 +791,7 @@ vablock:
 	JNZ         vablock
 	DECQ        R13
 	JNZ         vagroup
-	VENDTOKEN
+	VENDTOKEN(UNPAIR)
 	DECQ        R14
 	JNZ         vatoken
 	VENDROWGROUP
