@@ -531,6 +531,40 @@ GLOBL qiUnpair<>(SB), RODATA|NOPTR, $32
 	PREFETCHT0 256(R15); \
 	ADDQ       $320, R15
 
+// VPAIRSCALES is VSCALES for the int4 kernels, whose lanes hold the rows in
+// qiPairLanes order: a broadcast of row 0's header dword, then merging
+// broadcasts (masks K1-K7, set by VPAIRMASKS) of the others' into their
+// lanes. Eight loads cost less than a gather, which matters for I4G32,
+// whose groups are single blocks.
+#define VPAIRSCALES \
+	VPBROADCASTD (SI), Y12; \
+	VPBROADCASTD (SI)(R9*2), K1, Y12; \
+	VPBROADCASTD (R11), K2, Y12; \
+	VPBROADCASTD (R11)(R9*2), K3, Y12; \
+	VPBROADCASTD (SI)(R9*1), K4, Y12; \
+	VPBROADCASTD (SI)(R10*1), K5, Y12; \
+	VPBROADCASTD (R11)(R9*1), K6, Y12; \
+	VPBROADCASTD (R11)(R10*1), K7, Y12; \
+	VPMOVDW      Y12, X13; \
+	VCVTPH2PS    X13, Y27
+
+// VPAIRMASKS sets K1-K7 to the lanes of rows 2, 4, 6, 1, 3, 5 and 7.
+#define VPAIRMASKS \
+	MOVL  $0x02, AX; \
+	KMOVW AX, K1; \
+	MOVL  $0x04, AX; \
+	KMOVW AX, K2; \
+	MOVL  $0x08, AX; \
+	KMOVW AX, K3; \
+	MOVL  $0x10, AX; \
+	KMOVW AX, K4; \
+	MOVL  $0x20, AX; \
+	KMOVW AX, K5; \
+	MOVL  $0x40, AX; \
+	KMOVW AX, K6; \
+	MOVL  $0x80, AX; \
+	KMOVW AX, K7
+
 // VSCALES gathers the dwords at the eight rows' group headers into Y12 and
 // converts their low words, the scales, into Y27.
 #define VSCALES \
@@ -718,6 +752,7 @@ v8block:
 TEXT ·qmmI4SymVNNI(SB), NOSPLIT, $0-8
 	VSETUP(qiPairLanes)
 	VI4CONSTS
+	VPAIRMASKS
 
 vsrowgroup:
 	VROWGROUP
@@ -726,7 +761,7 @@ vstoken:
 	VTOKEN
 
 vsgroup:
-	VSCALES
+	VPAIRSCALES
 	ADDQ $2, SI
 	ADDQ $2, R11
 	MOVQ qiArgs_per(R12), CX
@@ -757,6 +792,7 @@ vsblock:
 TEXT ·qmmI4AsymVNNI(SB), NOSPLIT, $0-8
 	VSETUP(qiPairLanes)
 	VI4CONSTS
+	VPAIRMASKS
 	BCAST32($0x000000ff, X14, Y14)
 	BCAST32($0x80000000, X15, Y15)
 
@@ -767,7 +803,7 @@ vatoken:
 	VTOKEN
 
 vagroup:
-	VSCALES
+	VPAIRSCALES
 	VPSRLD    $16, Y12, Y13
 	VPANDD    Y14, Y13, Y13
 	VCVTDQ2PS Y13, Y13
