@@ -2,10 +2,12 @@
 
 package kernels
 
+import "golang.org/x/sys/cpu"
+
 // The kernels of the int formats in quant_int_amd64.s: for AVX2 (with F16C
 // for the group scales), row kernels for one or four weight rows and one
-// quantized input row; for AVX-512 VNNI (qVariant's qVNNI), kernels for
-// eight rows at a time and every input row. Each computes qDotInt with the
+// quantized input row; for AVX-512 VNNI (qVariant's qVNNI, with GFNI),
+// kernels for eight rows at a time and every input row. Each computes qDotInt with the
 // same float32 steps in the same order, so it gives qDotInt's bits; the
 // integer block sums are vector instructions, exact.
 
@@ -40,6 +42,10 @@ func dotI4Sym4AVX2(w *byte, rb int, q *int8, d *float32, groups, per, gb int, ou
 
 //go:noescape
 func dotI4Asym4AVX2(w *byte, rb int, q *int8, d, c *float32, groups, per, gb int, out *[4]float32)
+
+// hasIntVNNI reports whether the CPU has what the VNNI int kernels use
+// beyond qVNNI's needs: GFNI, whose affine byte map unpacks nibbles.
+var hasIntVNNI = hasVNNI && cpu.X86.HasAVX512GFNI
 
 // qiArgs are the operands of a VNNI int kernel call, read by field offset
 // (go_asm.h). The kernel sets out[t*ldo + 8g + r] (ldo in bytes) to the
@@ -104,7 +110,7 @@ func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x 
 	_ = out[(x.n-1)*ldo+rows-1]
 	_ = w[rows*rb-1]
 	r0 := 0
-	if v == qVNNI && rows >= 8 {
+	if v == qVNNI && hasIntVNNI && rows >= 8 {
 		a := qiArgs{out: &out[0], ldo: 4 * ldo, w: &w[0], rb: rb, n8: rows / 8, q: &x.q[0],
 			d: &x.d[0], c: &x.c[0], s: &x.s[0], dpad: 4 * (x.stride - x.nb), n: x.n}
 		switch {

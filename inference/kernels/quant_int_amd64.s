@@ -443,7 +443,9 @@ asym4done:
 // rows' int32 lanes (VPHADDD takes only Y0-Y15), Y8-Y13 temporaries, Y16-Y23
 // the rows' weights, Y24 the inputs, Y25 the weight mask or flip, Y26 the
 // eight sums, Y27 the scales, Y28 the asymmetric m = -z*s, Y29 the gather
-// offsets r*rb, Y30 0xff words, Y31 float sign bits.
+// offsets r*rb (I8Ch), Y30 the inputs 16-31 (int4), Y31 the affine matrix
+// of a right shift by 4 (int4); an asymmetric group's header takes Y14
+// (0xff dwords) and Y15 (float sign bits).
 
 DATA qiLanes<>+0(SB)/4, $0
 DATA qiLanes<>+4(SB)/4, $1
@@ -614,16 +616,15 @@ GLOBL qiUnpair<>(SB), RODATA|NOPTR, $32
 // I4PAIR(a, b, wl, wh, xl, sr) adds to sr the products of two rows' 32
 // nibbles at a and b with the inputs: the rows' 16 bytes go to the low and
 // high halves of wl (xl is its XMM view), their low nibbles (weights 0-15)
-// stay in wl and their high nibbles (16-31) go to wh, shifted down, and
-// meet the inputs 0-15 (Y24) and 16-31 (Y30) in both halves. So each half
-// of sr holds four lanes of one row's sums, and no lane mixes rows.
-// (VPSRLD moves bits across bytes, which the 0x0f mask drops.)
+// stay in wl and their high nibbles (16-31) go to wh, shifted down by a
+// GF(2) affine map (one instruction for a shift and a mask), and meet the
+// inputs 0-15 (Y24) and 16-31 (Y30) in both halves. So each half of sr
+// holds four lanes of one row's sums, and no lane mixes rows.
 #define I4PAIR(a, b, wl, wh, xl, sr) \
 	VMOVDQU64    a, xl; \
-	VINSERTI32X4 $1, b, wl, wl; \
-	VPSRLD       $4, wl, wh; \
-	VPANDD       Y25, wl, wl; \
-	VPANDD       Y25, wh, wh; \
+	VINSERTI32X4   $1, b, wl, wl; \
+	VGF2P8AFFINEQB $0, Y31, wl, wh; \
+	VPANDD         Y25, wl, wl; \
 	VPDPBUSD     Y24, wl, sr; \
 	VPDPBUSD     Y30, wh, sr
 
@@ -743,10 +744,15 @@ v8block:
 	VZEROUPPER
 	RET
 
-// VI4CONSTS sets Y25 to 0x0f bytes.
+// VI4CONSTS sets Y25 to 0x0f bytes and Y31 to the GF(2) affine matrix
+// that shifts every byte right by 4.
 #define VI4CONSTS \
 	BCAST32($0x0f0f0f0f, X12, Y12); \
-	VMOVDQA64 Y12, Y25
+	VMOVDQA64 Y12, Y25; \
+	MOVQ      $0x1020408000000000, AX; \
+	MOVQ      AX, X12; \
+	VPBROADCASTQ X12, Y12; \
+	VMOVDQA64 Y12, Y31
 
 // func qmmI4SymVNNI(a *qiArgs)
 TEXT ·qmmI4SymVNNI(SB), NOSPLIT, $0-8
