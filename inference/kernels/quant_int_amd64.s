@@ -419,24 +419,26 @@ asym4done:
 // them, group by group and block by block as qDotInt does. For one block:
 //
 //   int:   VPDPBUSD multiplies unsigned weight bytes by the signed inputs
-//          and sums four products per int32 lane: one register per row.
-//          I8Ch bytes are flipped to u = w+128 and int4 nibbles are used
-//          as they are, the high ones masked in place (16*u), so the lanes
-//          hold Σ u*x exactly (times 16 for the high nibbles). VPHADDD and
-//          two 128-bit permutes reduce the eight rows' lanes to one int32
-//          per row (sums of integers: exact in any order); the high
-//          nibbles' sums are divided by 16 (an exact shift) first. A
-//          symmetric row then subtracts 8*Σx and an I8Ch row 128*Σx (Σx
-//          from Q8Acts.s), leaving qDotInt's block sum is.
+//          and sums four products per int32 lane. I8Ch bytes are flipped
+//          to u = w+128, one register per row; int4 nibbles are used as
+//          they are, two rows per register (one per 128-bit half, low and
+//          high nibbles meeting inputs 0-15 and 16-31 in the same lanes).
+//          So the lanes hold Σ u*x exactly. VPHADDD (and, for I8Ch, two
+//          128-bit permutes) reduce the eight rows' lanes to one int32 per
+//          row: sums of integers, exact in any order. A symmetric row then
+//          subtracts 8*Σx and an I8Ch row 128*Σx (Σx from Q8Acts.s),
+//          leaving qDotInt's block sum is.
 //   float: float32(is) * (s*d_x) is added to the row's lane of the sum
 //          (Y26), then, for an asymmetric group, m*c_x: qDotInt's steps,
 //          each rounded to float32, in its order, for eight rows side by
 //          side.
 //
-// At each group the scales of the eight rows come from one gather (an
-// asymmetric group's zero points are the third byte of the same dwords)
-// and are converted exactly with VCVTPH2PS. So every row gets qDotInt's
-// bits, whichever of the eight lanes it falls in.
+// At each group the eight rows' header dwords (scale, and an asymmetric
+// group's zero point in the third byte) are fetched into their lanes and
+// the scales converted exactly with VCVTPH2PS. The int4 lanes hold the
+// rows in the order [0 2 4 6 1 3 5 7], which the store undoes. So every
+// row gets qDotInt's bits, whichever lane it falls in. R15 runs through the
+// rows two groups of eight ahead, prefetching them.
 //
 // Registers: R12 the qiArgs, DI the inputs, DX d_x, BX Σx, R8 c_x, CX
 // blocks left in the group, R13 groups left, R14 input rows left; Y0-Y7 the
