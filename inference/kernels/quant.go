@@ -126,7 +126,7 @@ type Q8Acts struct {
 	q           []int8    // [n][cols]
 	d           []float32 // [n][stride] scales; the padding is 0
 	c           []float32 // [n][stride] d*Σq: what a constant weight per block (Q4_1's m, an offset) multiplies
-	s           []int32   // [n][stride] Σq, exact: what the int kernels subtract an offset's worth of; the padding is 0
+	s           []int32   // [n][stride] Σq, exact: the int kernels take offset*Σq off their block sums; the padding is 0
 }
 
 // Rows is the number of quantized rows and Cols their length.

@@ -7,9 +7,9 @@ import "golang.org/x/sys/cpu"
 // The kernels of the int formats in quant_int_amd64.s: for AVX2 (with F16C
 // for the group scales), row kernels for one or four weight rows and one
 // quantized input row; for AVX-512 VNNI (qVariant's qVNNI, with GFNI),
-// kernels for eight rows at a time and every input row. Each computes qDotInt with the
-// same float32 steps in the same order, so it gives qDotInt's bits; the
-// integer block sums are vector instructions, exact.
+// kernels for eight rows at a time and every input row. Each computes
+// qDotInt with the same float32 steps in the same order, so it gives
+// qDotInt's bits; the integer block sums are vector instructions, exact.
 
 // dotI8ChAVX2 is qDotInt for an I8Ch row: Σ_b float32(Σ_i w_i*q_i) *
 // (s*d[b]) over nb blocks, w pointing at the row's codes (after its scale s).
@@ -53,8 +53,8 @@ var hasIntVNNI = hasVNNI && cpu.X86.HasAVX512GFNI
 // Weight rows are rb bytes apart and hold groups groups of per blocks, each
 // group a header (scale, zero point) and its codes; I8Ch is one group of nb
 // blocks. Input row t's codes are at q + t*cols (the blocks run straight on
-// into the next row), and its d, c and s at d, c and s + t*ss - the kernel
-// steps over the dpad bytes of padding at each row's end.
+// into the next row); its d, c and s follow those of row t-1 after dpad
+// bytes of padding (Q8Acts.stride - nb entries).
 type qiArgs struct {
 	out    *float32
 	ldo    int
@@ -106,6 +106,10 @@ func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x 
 	gb := 0
 	if f != I8Ch {
 		gb = f.RowBytes(f.Group())
+	}
+	if x.nb == 0 {
+		qMatMulGeneric(f, out, ldo, w, rows, x) // no blocks: the kernels loop at least once
+		return
 	}
 	_ = out[(x.n-1)*ldo+rows-1]
 	_ = w[rows*rb-1]

@@ -177,20 +177,20 @@ func TestQMatMulIntSplit(t *testing.T) {
 
 // TestQMatMulIntExtremes runs the largest integer products: int8 codes of
 // -128 and 127 and nibbles of 0 and 15 against inputs of ±127, with zero
-// points of 0 and 15.
+// points of 0 and 15, requiring the exact product and the generic loop's bits.
 func TestQMatMulIntExtremes(t *testing.T) {
-	const n = 2
+	const n, rows = 2, 13 // eight rows for the VNNI kernel, four and one for AVX2's
 	eachVariant(t, func(t *testing.T) {
 		for _, f := range intFormats {
 			cols := 33 * max(QBlock, f.Group())
 			for _, code := range []byte{0x00, 0xff, 0x80, 0x7f} {
-				w := make([]byte, 4*f.RowBytes(cols))
+				w := make([]byte, rows*f.RowBytes(cols))
 				for i := range w {
 					w[i] = code
 				}
 				// Scales of 1 (0x3c00) and zero points of 0 or 15.
 				rb := f.RowBytes(cols)
-				for r := 0; r < 4; r++ {
+				for r := 0; r < rows; r++ {
 					row := w[r*rb : (r+1)*rb]
 					if f == I8Ch {
 						putF16(row, 0x3c00)
@@ -210,13 +210,16 @@ func TestQMatMulIntExtremes(t *testing.T) {
 				}
 				var a Q8Acts
 				a.Quantize(x, n, cols)
-				out := make([]float32, n*4)
-				QMatMul(f, out, 4, w, 4, &a)
+				out := make([]float32, n*rows)
+				gen := make([]float32, n*rows)
+				QMatMul(f, out, rows, w, rows, &a)
+				qMatMulGeneric(f, gen, rows, w, rows, &a)
 				for tt := 0; tt < n; tt++ {
-					for r := 0; r < 4; r++ {
+					for r := 0; r < rows; r++ {
+						got := out[tt*rows+r]
 						want, mag := intDot64(f, w, r, &a, tt)
-						if !qNear(out[tt*4+r], want, mag) {
-							t.Fatalf("%v code %#x token %d row %d: got %g, want %g", f, code, tt, r, out[tt*4+r], want)
+						if !qNear(got, want, mag) || math.Float32bits(got) != math.Float32bits(gen[tt*rows+r]) {
+							t.Fatalf("%v code %#x token %d row %d: got %g, generic %g, want %g", f, code, tt, r, got, gen[tt*rows+r], want)
 						}
 					}
 				}
