@@ -16,9 +16,9 @@ import "fmt"
 //
 // The int formats (shrink's int8-per-row and int4-group layouts) run the
 // same way against the same Q8Acts, one scale per row or group; their loop
-// is qDotInt, and their assembly (quant_int_amd64.s: AVX-512 VNNI eight rows
-// at a time when the CPU has it, else AVX2 with F16C) keeps its float steps,
-// so it gives qDotInt's bits.
+// is qDotInt, and their assembly (quant_int_amd64.s: AVX-512 VNNI when the
+// CPU has it, else AVX2 with F16C, mostly eight rows at a time) keeps its
+// float steps, so it gives qDotInt's bits.
 
 // QBlock is the number of weights in a block of every QFormat, and of
 // activations in a block of Q8Acts (an int format's groups are whole blocks).

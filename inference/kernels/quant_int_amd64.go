@@ -4,12 +4,13 @@ package kernels
 
 import "golang.org/x/sys/cpu"
 
-// The kernels of the int formats in quant_int_amd64.s: for AVX2 (with F16C
-// for the group scales), row kernels for one or four weight rows and one
-// quantized input row; for AVX-512 VNNI (qVariant's qVNNI, with GFNI),
-// kernels for eight rows at a time and every input row. Each computes
-// qDotInt with the same float32 steps in the same order, so it gives
-// qDotInt's bits; the integer block sums are vector instructions, exact.
+// The kernels of the int formats in quant_int_amd64.s: kernels for eight
+// weight rows at a time and every quantized input row, for AVX-512 VNNI
+// (qVariant's qVNNI, with GFNI; all formats) and for AVX2 with F16C (int4);
+// and AVX2 row kernels for one or four weight rows and one input row, which
+// take I8Ch without VNNI and the rows left over. Each computes qDotInt with
+// the same float32 steps in the same order, so it gives qDotInt's bits; the
+// integer block sums are vector instructions, exact.
 
 // dotI8ChAVX2 is qDotInt for an I8Ch row: Σ_b float32(Σ_i w_i*q_i) *
 // (s*d[b]) over nb blocks, w pointing at the row's codes (after its scale s).
@@ -94,12 +95,21 @@ func qmmI4SymVNNI(a *qiArgs)
 //go:noescape
 func qmmI4AsymVNNI(a *qiArgs)
 
-// qMatMulInt is qMatMulGeneric for the int formats on the row kernels: with
-// VNNI, eight rows at a time against every input row inside the assembly;
-// the rows left over (or, with AVX2, all of them) four at a time, then one
-// by one. Each group of rows meets every input row in turn, so that it stays
-// in L1. Every kernel gives each row qDotInt's bits, so the split does not
-// show in the results.
+// qmmI4SymAVX2 and qmmI4AsymAVX2 are qmmI4SymVNNI and qmmI4AsymVNNI for
+// AVX2 with F16C: the same products, with qDotInt's bits.
+//
+//go:noescape
+func qmmI4SymAVX2(a *qiArgs)
+
+//go:noescape
+func qmmI4AsymAVX2(a *qiArgs)
+
+// qMatMulInt is qMatMulGeneric for the int formats on the kernels: eight
+// rows at a time against every input row inside the assembly (VNNI, or
+// AVX2 for int4); the rows left over (and, with AVX2, I8Ch's) four at a
+// time, then one by one. Each group of rows meets every input row in turn,
+// so that it stays in L1. Every kernel gives each row qDotInt's bits, so
+// the split does not show in the results.
 func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	rb := f.RowBytes(x.cols)
 	per := f.Group() / QBlock
@@ -114,19 +124,25 @@ func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x 
 	_ = out[(x.n-1)*ldo+rows-1]
 	_ = w[rows*rb-1]
 	r0 := 0
-	if v == qVNNI && hasIntVNNI && rows >= 8 {
+	vnni := v == qVNNI && hasIntVNNI
+	if rows >= 8 && (vnni || f != I8Ch) {
 		a := qiArgs{out: &out[0], ldo: 4 * ldo, w: &w[0], rb: rb, n8: rows / 8, q: &x.q[0],
-			d: &x.d[0], c: &x.c[0], s: &x.s[0], dpad: 4 * (x.stride - x.nb), n: x.n}
+			d: &x.d[0], c: &x.c[0], s: &x.s[0], dpad: 4 * (x.stride - x.nb), n: x.n,
+			groups: 1, per: x.nb}
+		if f != I8Ch {
+			a.groups, a.per = x.nb/per, per
+		}
 		switch {
 		case f == I8Ch:
-			a.groups, a.per = 1, x.nb
 			qmmI8ChVNNI(&a)
-		case f.asym():
-			a.groups, a.per = x.nb/per, per
+		case f.asym() && vnni:
 			qmmI4AsymVNNI(&a)
-		default:
-			a.groups, a.per = x.nb/per, per
+		case f.asym():
+			qmmI4AsymAVX2(&a)
+		case vnni:
 			qmmI4SymVNNI(&a)
+		default:
+			qmmI4SymAVX2(&a)
 		}
 		r0 = rows / 8 * 8
 	}

@@ -843,3 +843,197 @@ vablock:
 	JNZ         varowgroup
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------- AVX2, eight rows
+
+// qmmI4SymAVX2 and qmmI4AsymAVX2 are the int4 VNNI kernels for AVX2: the
+// same loops over the same qiArgs, rows in pairs in the same lanes, with
+// VPMADDUBSW (unsigned nibbles by signed inputs, pairs summed into int16:
+// at most 2*15*127, and the low and high nibbles' pairs together at most
+// 4*15*127, so nothing saturates) and VPMADDWD by ones in place of
+// VPDPBUSD, and a gather for the headers. The integer block sums are exact
+// and the float steps qDotInt's, so every row gets qDotInt's bits.
+//
+// Registers: as the VNNI kernels' for the GPRs; Y0-Y3 the pairs' int32
+// lanes, Y4-Y5 temporaries, Y6 and Y7 the inputs 0-15 and 16-31 in both
+// halves, Y8 0x0f bytes, Y9 int16 ones, Y10 the eight sums, Y11 the
+// scales, Y12 the asymmetric m = -z*s, Y13 the gather offsets, Y14 0xff
+// dwords and Y15 the float sign bit (asymmetric).
+
+// qiPackW gathers the low words of the dwords of each 128-bit lane into its low 8 bytes.
+DATA qiPackW<>+0(SB)/8, $0x0d0c090805040100
+DATA qiPackW<>+8(SB)/8, $0x8080808080808080
+DATA qiPackW<>+16(SB)/8, $0x0d0c090805040100
+DATA qiPackW<>+24(SB)/8, $0x8080808080808080
+GLOBL qiPackW<>(SB), RODATA|NOPTR, $32
+
+// ASETUP is VSETUP(qiPairLanes) for AVX2, with the gather offsets in Y13
+// and the constants Y8 and Y9.
+#define ASETUP \
+	MOVQ         a+0(FP), R12; \
+	MOVQ         qiArgs_rb(R12), R9; \
+	LEAQ         (R9)(R9*2), R10; \
+	MOVQ         R9, X13; \
+	VPBROADCASTD X13, Y13; \
+	VPMULLD      qiPairLanes<>(SB), Y13, Y13; \
+	MOVQ         qiArgs_w(R12), AX; \
+	MOVQ         AX, qiArgs_gw(R12); \
+	MOVQ         qiArgs_out(R12), AX; \
+	MOVQ         AX, qiArgs_gout(R12); \
+	MOVQ         qiArgs_n8(R12), AX; \
+	MOVQ         AX, qiArgs_gn(R12); \
+	BCAST32($0x0f0f0f0f, X8, Y8); \
+	BCAST32($0x00010001, X9, Y9)
+
+#define ATOKEN \
+	MOVQ  qiArgs_gw(R12), SI; \
+	LEAQ  (SI)(R9*4), R11; \
+	MOVQ  R9, AX; \
+	SHLQ  $4, AX; \
+	LEAQ  (SI)(AX*1), R15; \
+	VPXOR Y10, Y10, Y10; \
+	MOVQ  qiArgs_groups(R12), R13
+
+// ASCALES gathers the eight rows' header dwords into Y4 and converts their
+// low words, the scales, into Y11.
+#define ASCALES \
+	VPCMPEQD   Y5, Y5, Y5; \
+	VPXOR      Y4, Y4, Y4; \
+	VPGATHERDD Y5, (SI)(Y13*1), Y4; \
+	VPSHUFB    qiPackW<>(SB), Y4, Y5; \
+	VPERMQ     $0x08, Y5, Y5; \
+	VCVTPH2PS  X5, Y11
+
+// AZPOINTS sets Y12 to m = -float32(z)*s from the header dwords in Y4.
+#define AZPOINTS \
+	VPSRLD    $16, Y4, Y5; \
+	VPAND     Y14, Y5, Y5; \
+	VCVTDQ2PS Y5, Y5; \
+	VXORPS    Y15, Y5, Y5; \
+	VMULPS    Y11, Y5, Y12
+
+// APAIR(a, b, p) leaves in p the int32 lanes of two rows' products with the
+// inputs, as I4PAIR does.
+#define APAIR(a, b, p) \
+	VMOVDQU     a, X4; \
+	VINSERTI128 $1, b, Y4, Y4; \
+	VPSRLW      $4, Y4, Y5; \
+	VPAND       Y8, Y4, Y4; \
+	VPAND       Y8, Y5, Y5; \
+	VPMADDUBSW  Y6, Y4, Y4; \
+	VPMADDUBSW  Y7, Y5, Y5; \
+	VPADDW      Y5, Y4, Y4; \
+	VPMADDWD    Y9, Y4, p
+
+#define AROWS \
+	APAIR((SI), (SI)(R9*1), Y0); \
+	APAIR((SI)(R9*2), (SI)(R10*1), Y1); \
+	APAIR((R11), (R11)(R9*1), Y2); \
+	APAIR((R11)(R9*2), (R11)(R10*1), Y3)
+
+// ABLOCK computes the eight rows' block sums is into Y4 (rows in
+// qiPairLanes order), before any offset.
+#define ABLOCK \
+	VBROADCASTI128 (DI), Y6; \
+	VBROADCASTI128 16(DI), Y7; \
+	VPREFETCH3; \
+	AROWS; \
+	VPHADDD        Y1, Y0, Y4; \
+	VPHADDD        Y3, Y2, Y5; \
+	VPHADDD        Y5, Y4, Y4
+
+// AFSTEP adds float32(is)*(s*d_x) to the eight sums.
+#define AFSTEP \
+	VCVTDQ2PS    Y4, Y4; \
+	VBROADCASTSS (DX), Y5; \
+	VMULPS       Y5, Y11, Y5; \
+	VMULPS       Y5, Y4, Y4; \
+	VADDPS       Y4, Y10, Y10
+
+// AENDTOKEN is VENDTOKEN(UNPAIR) for the sums in Y10.
+#define AENDTOKEN \
+	MOVQ    qiArgs_tout(R12), AX; \
+	VMOVDQU qiUnpair<>(SB), Y5; \
+	VPERMPS Y10, Y5, Y10; \
+	VMOVUPS Y10, (AX); \
+	ADDQ    qiArgs_ldo(R12), AX; \
+	MOVQ    AX, qiArgs_tout(R12); \
+	MOVQ    qiArgs_dpad(R12), AX; \
+	ADDQ    AX, DX; \
+	ADDQ    AX, BX; \
+	ADDQ    AX, R8
+
+// func qmmI4SymAVX2(a *qiArgs)
+TEXT ·qmmI4SymAVX2(SB), NOSPLIT, $0-8
+	ASETUP
+
+asrowgroup:
+	VROWGROUP
+
+astoken:
+	ATOKEN
+
+asgroup:
+	ASCALES
+	ADDQ $2, SI
+	ADDQ $2, R11
+	MOVQ qiArgs_per(R12), CX
+
+asblock:
+	ABLOCK
+	VPBROADCASTD (BX), Y5
+	VPSLLD       $3, Y5, Y5
+	VPSUBD       Y5, Y4, Y4 // less 8*Σx
+	AFSTEP
+	VNEXT(16)
+	DECQ         CX
+	JNZ          asblock
+	DECQ         R13
+	JNZ          asgroup
+	AENDTOKEN
+	DECQ         R14
+	JNZ          astoken
+	VENDROWGROUP
+	DECQ         qiArgs_gn(R12)
+	JNZ          asrowgroup
+	VZEROUPPER
+	RET
+
+// func qmmI4AsymAVX2(a *qiArgs)
+TEXT ·qmmI4AsymAVX2(SB), NOSPLIT, $0-8
+	ASETUP
+	BCAST32($0x000000ff, X14, Y14)
+	BCAST32($0x80000000, X15, Y15)
+
+aarowgroup:
+	VROWGROUP
+
+aatoken:
+	ATOKEN
+
+aagroup:
+	ASCALES
+	AZPOINTS
+	ADDQ $3, SI
+	ADDQ $3, R11
+	MOVQ qiArgs_per(R12), CX
+
+aablock:
+	ABLOCK
+	AFSTEP
+	VBROADCASTSS (R8), Y5
+	VMULPS       Y5, Y12, Y5
+	VADDPS       Y5, Y10, Y10
+	VNEXT(16)
+	DECQ         CX
+	JNZ          aablock
+	DECQ         R13
+	JNZ          aagroup
+	AENDTOKEN
+	DECQ         R14
+	JNZ          aatoken
+	VENDROWGROUP
+	DECQ         qiArgs_gn(R12)
+	JNZ          aarowgroup
+	VZEROUPPER
+	RET

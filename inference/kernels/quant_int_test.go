@@ -91,7 +91,7 @@ func TestQMatMulInt(t *testing.T) {
 	eachVariant(t, func(t *testing.T) {
 		for _, f := range intFormats {
 			rng := rand.New(rand.NewPCG(uint64(f), 7))
-			// Eight rows go to the VNNI kernel at once; four to AVX2's.
+			// Eight rows go to the eight-row kernels at once, four to AVX2's four-row ones.
 			for _, rows := range []int{1, 3, 4, 7, 8, 13, 17, 33} {
 				for _, groups := range []int{1, 3, 33} {
 					cols := groups * max(QBlock, f.Group())
