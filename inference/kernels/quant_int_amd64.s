@@ -3,8 +3,13 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// The row kernels of the int formats (quant_int_amd64.go). Each computes one
-// weight row's product with one quantized input row, block by block in the
+// The kernels of the int formats (quant_int_amd64.go), in three parts: the
+// AVX2 row kernels (one or four rows, one input row), the AVX-512 VNNI
+// kernels (eight rows, every input row) and the AVX2 eight-row kernels for
+// int4, each part with its own header comment.
+//
+// The row kernels each compute one weight row's product with one quantized
+// input row, block by block in the
 // order qDotInt adds them: the 32 integer products of a block are summed
 // exactly in eight int32 lanes (VPMADDUBSW pairs unsigned by signed bytes
 // into int16, which cannot saturate: |w|*|x| <= 128*127, and VPMADDWD by
