@@ -16,8 +16,9 @@ import "fmt"
 //
 // The int formats (shrink's int8-per-row and int4-group layouts) run the
 // same way against the same Q8Acts, one scale per row or group; their loop
-// is qDotInt, and their assembly (quant_int_amd64.s, AVX2 with F16C) keeps
-// its float steps, so it gives qDotInt's bits.
+// is qDotInt, and their assembly (quant_int_amd64.s: AVX-512 VNNI when the
+// CPU has it, else AVX2 with F16C, mostly eight rows at a time) keeps its
+// float steps, so it gives qDotInt's bits.
 
 // QBlock is the number of weights in a block of every QFormat, and of
 // activations in a block of Q8Acts (an int format's groups are whole blocks).
@@ -117,14 +118,15 @@ func (f QFormat) BlockBytes() int {
 
 // Q8Acts is a batch of activation rows quantized for the integer kernels:
 // each block of 32 values becomes int8 values q in [-127, 127] with a float32
-// scale d, so that value ≈ q*d, and d times the block's sum of q. Its zero
-// value is empty; Quantize fills it, reusing its memory.
+// scale d, so that value ≈ q*d, the block's sum of q, and d times that sum.
+// Its zero value is empty; Quantize fills it, reusing its memory.
 type Q8Acts struct {
 	n, cols, nb int
-	stride      int       // blocks between the rows of d and c: nb rounded up to 8
+	stride      int       // blocks between the rows of d, c and s: nb rounded up to 8
 	q           []int8    // [n][cols]
 	d           []float32 // [n][stride] scales; the padding is 0
 	c           []float32 // [n][stride] d*Σq: what a constant weight per block (Q4_1's m, an offset) multiplies
+	s           []int32   // [n][stride] Σq, exact: the int kernels take offset*Σq off their block sums; the padding is 0
 }
 
 // Rows is the number of quantized rows and Cols their length.
@@ -150,8 +152,10 @@ func (a *Q8Acts) Quantize(x []float32, n, cols int) {
 	a.q = grow(a.q, n*cols)
 	a.d = grow(a.d, n*stride)
 	a.c = grow(a.c, n*stride)
+	a.s = grow(a.s, n*stride)
 	for t := 0; t < n; t++ {
-		quantRow(a.q[t*cols:(t+1)*cols], a.d[t*stride:(t+1)*stride], a.c[t*stride:(t+1)*stride], x[t*cols:(t+1)*cols])
+		rs := a.s[t*stride : (t+1)*stride]
+		quantRow(a.q[t*cols:(t+1)*cols], a.d[t*stride:(t+1)*stride], a.c[t*stride:(t+1)*stride], rs, x[t*cols:(t+1)*cols])
 	}
 }
 

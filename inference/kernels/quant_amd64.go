@@ -115,21 +115,22 @@ func qKernel(f QFormat, v int, a *qArgs) {
 
 // quantizeRowAVX2 does quantizeRow for nb blocks with the same float32
 // operations (a division per value, rounding to nearest even), so it gives
-// the same bits; the caller clears the padding of d and c.
+// the same bits; the caller clears the padding of d, c and s.
 //
 //go:noescape
-func quantizeRowAVX2(q *int8, d, c, x *float32, nb int)
+func quantizeRowAVX2(q *int8, d, c *float32, s *int32, x *float32, nb int)
 
-func quantRow(q []int8, d, c []float32, x []float32) {
+func quantRow(q []int8, d, c []float32, s []int32, x []float32) {
 	nb := len(x) / QBlock
 	if impl == implGeneric || nb == 0 {
-		quantizeRow(q, d, c, x)
+		quantizeRow(q, d, c, s, x)
 		return
 	}
-	_, _, _ = q[nb*QBlock-1], d[nb-1], c[nb-1]
-	quantizeRowAVX2(&q[0], &d[0], &c[0], &x[0], nb)
+	_, _, _, _ = q[nb*QBlock-1], d[nb-1], c[nb-1], s[nb-1]
+	quantizeRowAVX2(&q[0], &d[0], &c[0], &s[0], &x[0], nb)
 	clear(d[nb:])
 	clear(c[nb:])
+	clear(s[nb:])
 }
 
 // qTailTokens is how many input rows a leftover weight row takes per call.
@@ -141,7 +142,7 @@ const qTailTokens = 64
 func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	v := qVariant()
 	if f.intFormat() && v != qGeneric {
-		qMatMulInt(f, out, ldo, w, rows, x)
+		qMatMulInt(f, v, out, ldo, w, rows, x)
 		return
 	}
 	if v == qGeneric {

@@ -826,17 +826,19 @@ TEXT ·qmmQ4_1AVX2(SB), NOSPLIT, $0-8
 
 // ---------------------------------------------------------------- quantize
 
-// func quantizeRowAVX2(q *int8, d, c, x *float32, nb int)
+// func quantizeRowAVX2(q *int8, d, c *float32, s *int32, x *float32, nb int)
 // For each block of 32 floats at x: amax = max |v| (a tree of exact maxima),
 // d = amax/127, q = v/d rounded to nearest even (VCVTPS2DQ under Go's
-// default rounding), c = d*Σq; a block of zeros (amax 0) gets q = 0, d = 0
-// and c = 0. These are quantizeRow's float32 operations, so the bits agree.
-TEXT ·quantizeRowAVX2(SB), NOSPLIT, $0-40
+// default rounding), s = Σq, c = d*Σq; a block of zeros (amax 0) gets q = 0,
+// d = 0, s = 0 and c = 0. These are quantizeRow's float32 operations, so the
+// bits agree.
+TEXT ·quantizeRowAVX2(SB), NOSPLIT, $0-48
 	MOVQ q+0(FP), DI
 	MOVQ d+8(FP), R8
 	MOVQ c+16(FP), R9
-	MOVQ x+24(FP), SI
-	MOVQ nb+32(FP), CX
+	MOVQ s+24(FP), R11
+	MOVQ x+32(FP), SI
+	MOVQ nb+40(FP), CX
 	MOVL $0x7fffffff, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15          // abs mask
@@ -885,6 +887,7 @@ qrloop:
 	VPADDD  X7, X6, X6
 	VPSHUFD $0xb1, X6, X7
 	VPADDD  X7, X6, X6             // Σq in every lane
+	VMOVD   X6, (R11)
 	VCVTDQ2PS X6, X6
 	VMULSS  X4, X6, X6             // c = d*Σq
 	VPACKSSDW Y1, Y0, Y0
@@ -901,12 +904,14 @@ qrzero:
 	VMOVDQU Y0, (DI)
 	MOVL    R10, (R8)
 	MOVL    R10, (R9)
+	MOVL    R10, (R11)
 
 qrnext:
 	ADDQ $128, SI
 	ADDQ $32, DI
 	ADDQ $4, R8
 	ADDQ $4, R9
+	ADDQ $4, R11
 	DECQ CX
 	JNZ  qrloop
 	VZEROUPPER

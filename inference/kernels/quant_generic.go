@@ -9,8 +9,9 @@ import "math"
 // fuses them into an FMA.
 
 // quantizeRow quantizes one row of x (len(x) a multiple of 32) into q, with
-// scales d and d*(block sum) in c; the entries of d and c past the last block are 0.
-func quantizeRow(q []int8, d, c []float32, x []float32) {
+// scales d, block sums s and d*(block sum) in c; the entries of d, c and s
+// past the last block are 0.
+func quantizeRow(q []int8, d, c []float32, s []int32, x []float32) {
 	nb := len(x) / QBlock
 	q = q[:nb*QBlock]
 	for b := 0; b < nb; b++ {
@@ -31,10 +32,11 @@ func quantizeRow(q []int8, d, c []float32, x []float32) {
 			qs[i] = int8(r)
 			sum += r
 		}
-		d[b], c[b] = scale, float32(scale*float32(sum))
+		d[b], c[b], s[b] = scale, float32(scale*float32(sum)), sum
 	}
 	clear(d[nb:])
 	clear(c[nb:])
+	clear(s[nb:])
 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }

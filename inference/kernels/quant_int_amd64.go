@@ -2,10 +2,15 @@
 
 package kernels
 
-// The row kernels of the int formats in quant_int_amd64.s, for AVX2 (with
-// F16C for the group scales). Each is qDotInt for one weight row and one
-// quantized input row, with the same float32 steps in the same order, so it
-// gives qDotInt's bits; the integer block sums are vector instructions.
+import "golang.org/x/sys/cpu"
+
+// The kernels of the int formats in quant_int_amd64.s: kernels for eight
+// weight rows at a time and every quantized input row, for AVX-512 VNNI
+// (qVariant's qVNNI, with GFNI; all formats) and for AVX2 with F16C (int4);
+// and AVX2 row kernels for one or four weight rows and one input row, which
+// take I8Ch without VNNI and the rows left over. Each computes qDotInt with
+// the same float32 steps in the same order, so it gives qDotInt's bits; the
+// integer block sums are vector instructions, exact.
 
 // dotI8ChAVX2 is qDotInt for an I8Ch row: Σ_b float32(Σ_i w_i*q_i) *
 // (s*d[b]) over nb blocks, w pointing at the row's codes (after its scale s).
@@ -39,20 +44,110 @@ func dotI4Sym4AVX2(w *byte, rb int, q *int8, d *float32, groups, per, gb int, ou
 //go:noescape
 func dotI4Asym4AVX2(w *byte, rb int, q *int8, d, c *float32, groups, per, gb int, out *[4]float32)
 
-// qMatMulInt is qMatMulGeneric for the int formats on the row kernels: four
-// rows at a time, then the leftover rows one by one. Each group of rows meets
-// every input row in turn, so that it stays in L1.
-func qMatMulInt(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
+// hasIntVNNI reports whether the CPU has what the VNNI int kernels use
+// beyond qVNNI's needs: GFNI, whose affine byte map unpacks nibbles.
+var hasIntVNNI = hasVNNI && cpu.X86.HasAVX512GFNI
+
+// qiArgs are the operands of a VNNI int kernel call, read by field offset
+// (go_asm.h). The kernel sets out[t*ldo + 8g + r] (ldo in bytes) to the
+// product of weight row 8g+r with input row t for g < n8, r < 8 and t < n.
+// Weight rows are rb bytes apart and hold groups groups of per blocks, each
+// group a header (scale, zero point) and its codes; I8Ch is one group of nb
+// blocks. Input row t's codes are at q + t*cols (the blocks run straight on
+// into the next row); its d, c and s follow those of row t-1 after dpad
+// bytes of padding (Q8Acts.stride - nb entries).
+type qiArgs struct {
+	out    *float32
+	ldo    int
+	w      *byte
+	rb     int
+	n8     int
+	q      *int8
+	d      *float32
+	c      *float32
+	s      *int32
+	dpad   int
+	n      int
+	groups int
+	per    int
+
+	// The cursors are uintptrs, not pointers: they run past the ends of
+	// the slices, where the garbage collector must not follow them.
+	gw   uintptr
+	gout uintptr
+	gn   int
+	tout uintptr
+}
+
+// qmmI8ChVNNI, qmmI4SymVNNI and qmmI4AsymVNNI compute the products that
+// qiArgs describe for I8Ch, a symmetric int4 and an asymmetric int4 format,
+// eight weight rows at a time, with qDotInt's float32 steps in its order in
+// each row's lane: each block's integer sum is exact (VPDPBUSD on unsigned
+// weight bytes, less an offset times the block's Σq), so every row gets
+// qDotInt's bits.
+//
+//go:noescape
+func qmmI8ChVNNI(a *qiArgs)
+
+//go:noescape
+func qmmI4SymVNNI(a *qiArgs)
+
+//go:noescape
+func qmmI4AsymVNNI(a *qiArgs)
+
+// qmmI4SymAVX2 and qmmI4AsymAVX2 are qmmI4SymVNNI and qmmI4AsymVNNI for
+// AVX2 with F16C: the same products, with qDotInt's bits.
+//
+//go:noescape
+func qmmI4SymAVX2(a *qiArgs)
+
+//go:noescape
+func qmmI4AsymAVX2(a *qiArgs)
+
+// qMatMulInt is qMatMulGeneric for the int formats on the kernels: eight
+// rows at a time against every input row inside the assembly (VNNI, or
+// AVX2 for int4); the rows left over (and, with AVX2, I8Ch's) four at a
+// time, then one by one. Each group of rows meets every input row in turn,
+// so that it stays in L1. Every kernel gives each row qDotInt's bits, so
+// the split does not show in the results.
+func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	rb := f.RowBytes(x.cols)
 	per := f.Group() / QBlock
 	gb := 0
 	if f != I8Ch {
 		gb = f.RowBytes(f.Group())
 	}
+	if x.nb == 0 {
+		qMatMulGeneric(f, out, ldo, w, rows, x) // no blocks: the kernels loop at least once
+		return
+	}
 	_ = out[(x.n-1)*ldo+rows-1]
 	_ = w[rows*rb-1]
+	r0 := 0
+	vnni := v == qVNNI && hasIntVNNI
+	if rows >= 8 && (vnni || f != I8Ch) {
+		a := qiArgs{out: &out[0], ldo: 4 * ldo, w: &w[0], rb: rb, n8: rows / 8, q: &x.q[0],
+			d: &x.d[0], c: &x.c[0], s: &x.s[0], dpad: 4 * (x.stride - x.nb), n: x.n,
+			groups: 1, per: x.nb}
+		if f != I8Ch {
+			a.groups, a.per = x.nb/per, per
+		}
+		switch {
+		case f == I8Ch:
+			qmmI8ChVNNI(&a)
+		case f.asym() && vnni:
+			qmmI4AsymVNNI(&a)
+		case f.asym():
+			qmmI4AsymAVX2(&a)
+		case vnni:
+			qmmI4SymVNNI(&a)
+		default:
+			qmmI4SymAVX2(&a)
+		}
+		r0 = rows / 8 * 8
+	}
 	var four [4]float32
-	for r := 0; r+4 <= rows; r += 4 {
+	for r := r0; r+4 <= rows; r += 4 {
 		for t := 0; t < x.n; t++ {
 			q, d, c := &x.q[t*x.cols], &x.d[t*x.stride], &x.c[t*x.stride]
 			switch {
@@ -66,20 +161,20 @@ func qMatMulInt(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts
 			copy(out[t*ldo+r:t*ldo+r+4], four[:])
 		}
 	}
-	for r := rows / 4 * 4; r < rows; r++ {
+	for r := r0 + (rows-r0)/4*4; r < rows; r++ {
 		row := w[r*rb : (r+1)*rb]
 		for t := 0; t < x.n; t++ {
 			q, d, c := &x.q[t*x.cols], &x.d[t*x.stride], &x.c[t*x.stride]
-			var v float32
+			var p float32
 			switch {
 			case f == I8Ch:
-				v = dotI8ChAVX2(&row[2], q, d, f16(row), x.nb)
+				p = dotI8ChAVX2(&row[2], q, d, f16(row), x.nb)
 			case f.asym():
-				v = dotI4AsymAVX2(&row[0], q, d, c, x.nb/per, per, gb)
+				p = dotI4AsymAVX2(&row[0], q, d, c, x.nb/per, per, gb)
 			default:
-				v = dotI4SymAVX2(&row[0], q, d, x.nb/per, per, gb)
+				p = dotI4SymAVX2(&row[0], q, d, x.nb/per, per, gb)
 			}
-			out[t*ldo+r] = v
+			out[t*ldo+r] = p
 		}
 	}
 }

@@ -1,9 +1,15 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "go_asm.h"
 
-// The row kernels of the int formats (quant_int_amd64.go). Each computes one
-// weight row's product with one quantized input row, block by block in the
+// The kernels of the int formats (quant_int_amd64.go), in three parts: the
+// AVX2 row kernels (one or four rows, one input row), the AVX-512 VNNI
+// kernels (eight rows, every input row) and the AVX2 eight-row kernels for
+// int4, each part with its own header comment.
+//
+// The row kernels each compute one weight row's product with one quantized
+// input row, block by block in the
 // order qDotInt adds them: the 32 integer products of a block are summed
 // exactly in eight int32 lanes (VPMADDUBSW pairs unsigned by signed bytes
 // into int16, which cannot saturate: |w|*|x| <= 128*127, and VPMADDWD by
@@ -407,5 +413,632 @@ asym4block:
 asym4done:
 	MOVQ    out+64(FP), AX
 	VMOVUPS X11, (AX)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------- VNNI
+
+// The VNNI kernels (qmmI8ChVNNI, qmmI4SymVNNI, qmmI4AsymVNNI) take eight
+// weight rows at a time, rows 0-3 at SI, SI+R9, SI+2*R9, SI+R10 and rows 4-7
+// at R11 = SI+4*R9 on (R9 = rb, R10 = 3*rb), and run every input row past
+// them, group by group and block by block as qDotInt does. For one block:
+//
+//   int:   VPDPBUSD multiplies unsigned weight bytes by the signed inputs
+//          and sums four products per int32 lane. I8Ch bytes are flipped
+//          to u = w+128, one register per row; int4 nibbles are used as
+//          they are, two rows per register (one per 128-bit half, low and
+//          high nibbles meeting inputs 0-15 and 16-31 in the same lanes).
+//          So the lanes hold Σ u*x exactly. VPHADDD (and, for I8Ch, two
+//          128-bit permutes) reduce the eight rows' lanes to one int32 per
+//          row: sums of integers, exact in any order. A symmetric row then
+//          subtracts 8*Σx and an I8Ch row 128*Σx (Σx from Q8Acts.s),
+//          leaving qDotInt's block sum is.
+//   float: float32(is) * (s*d_x) is added to the row's lane of the sum
+//          (Y26), then, for an asymmetric group, m*c_x: qDotInt's steps,
+//          each rounded to float32, in its order, for eight rows side by
+//          side.
+//
+// At each group the eight rows' header dwords (scale, and an asymmetric
+// group's zero point in the third byte) are fetched into their lanes and
+// the scales converted exactly with VCVTPH2PS. The int4 lanes hold the
+// rows in the order [0 2 4 6 1 3 5 7], which the store undoes. So every
+// row gets qDotInt's bits, whichever lane it falls in. R15 runs through the
+// rows two groups of eight ahead, prefetching them.
+//
+// Registers: R12 the qiArgs, DI the inputs, DX d_x, BX Σx, R8 c_x, CX
+// blocks left in the group, R13 groups left, R14 input rows left; Y0-Y7 the
+// rows' int32 lanes (VPHADDD takes only Y0-Y15), Y8-Y13 temporaries, Y16-Y23
+// the rows' weights, Y24 the inputs, Y25 the weight mask or flip, Y26 the
+// eight sums, Y27 the scales, Y28 the asymmetric m = -z*s, Y29 the gather
+// offsets r*rb (I8Ch), Y30 the inputs 16-31 (int4), Y31 the affine matrix
+// of a right shift by 4 (int4); an asymmetric group's header takes Y14
+// (0xff dwords) and Y15 (float sign bits).
+
+DATA qiLanes<>+0(SB)/4, $0
+DATA qiLanes<>+4(SB)/4, $1
+DATA qiLanes<>+8(SB)/4, $2
+DATA qiLanes<>+12(SB)/4, $3
+DATA qiLanes<>+16(SB)/4, $4
+DATA qiLanes<>+20(SB)/4, $5
+DATA qiLanes<>+24(SB)/4, $6
+DATA qiLanes<>+28(SB)/4, $7
+GLOBL qiLanes<>(SB), RODATA|NOPTR, $32
+
+// qiPairLanes is the order of the rows in the int4 kernels' lanes, and
+// qiUnpair the lane of each row (its inverse).
+DATA qiPairLanes<>+0(SB)/4, $0
+DATA qiPairLanes<>+4(SB)/4, $2
+DATA qiPairLanes<>+8(SB)/4, $4
+DATA qiPairLanes<>+12(SB)/4, $6
+DATA qiPairLanes<>+16(SB)/4, $1
+DATA qiPairLanes<>+20(SB)/4, $3
+DATA qiPairLanes<>+24(SB)/4, $5
+DATA qiPairLanes<>+28(SB)/4, $7
+GLOBL qiPairLanes<>(SB), RODATA|NOPTR, $32
+
+DATA qiUnpair<>+0(SB)/4, $0
+DATA qiUnpair<>+4(SB)/4, $4
+DATA qiUnpair<>+8(SB)/4, $1
+DATA qiUnpair<>+12(SB)/4, $5
+DATA qiUnpair<>+16(SB)/4, $2
+DATA qiUnpair<>+20(SB)/4, $6
+DATA qiUnpair<>+24(SB)/4, $3
+DATA qiUnpair<>+28(SB)/4, $7
+GLOBL qiUnpair<>(SB), RODATA|NOPTR, $32
+
+// VSETUP(lanes) loads the qiArgs into R12, sets R9 and R10, the gather
+// offsets (rb times the row of each lane), and the row-group cursors.
+#define VSETUP(lanes) \
+	MOVQ      a+0(FP), R12; \
+	MOVQ      qiArgs_rb(R12), R9; \
+	LEAQ      (R9)(R9*2), R10; \
+	MOVQ      R9, X12; \
+	VPBROADCASTD X12, Y12; \
+	VPMULLD   lanes<>(SB), Y12, Y29; \
+	MOVQ      qiArgs_w(R12), AX; \
+	MOVQ      AX, qiArgs_gw(R12); \
+	MOVQ      qiArgs_out(R12), AX; \
+	MOVQ      AX, qiArgs_gout(R12); \
+	MOVQ      qiArgs_n8(R12), AX; \
+	MOVQ      AX, qiArgs_gn(R12)
+
+// VROWGROUP starts a group of eight rows at its first input row.
+#define VROWGROUP \
+	MOVQ qiArgs_gout(R12), AX; \
+	MOVQ AX, qiArgs_tout(R12); \
+	MOVQ qiArgs_q(R12), DI; \
+	MOVQ qiArgs_d(R12), DX; \
+	MOVQ qiArgs_s(R12), BX; \
+	MOVQ qiArgs_c(R12), R8; \
+	MOVQ qiArgs_n(R12), R14
+
+// VTOKEN starts an input row at the rows' first group.
+#define VTOKEN \
+	MOVQ   qiArgs_gw(R12), SI; \
+	LEAQ   (SI)(R9*4), R11; \
+	MOVQ   R9, AX; \
+	SHLQ   $4, AX; \
+	LEAQ   (SI)(AX*1), R15; \
+	VPXORD Y26, Y26, Y26; \
+	MOVQ   qiArgs_groups(R12), R13
+
+// VPREFETCH(lines) fetches the next lines cache lines of the rows two
+// groups ahead (R15 runs through them from their start, at least as many
+// bytes a block as the eight rows have) into L1: the hardware prefetcher
+// alone does not keep up with eight streams of rows beyond L2.
+#define VPREFETCH3 \
+	PREFETCHT0 (R15); \
+	PREFETCHT0 64(R15); \
+	PREFETCHT0 128(R15); \
+	ADDQ       $192, R15
+
+#define VPREFETCH5 \
+	PREFETCHT0 (R15); \
+	PREFETCHT0 64(R15); \
+	PREFETCHT0 128(R15); \
+	PREFETCHT0 192(R15); \
+	PREFETCHT0 256(R15); \
+	ADDQ       $320, R15
+
+// VPAIRSCALES is VSCALES for the int4 kernels, whose lanes hold the rows in
+// qiPairLanes order: a broadcast of row 0's header dword, then merging
+// broadcasts (masks K1-K7, set by VPAIRMASKS) of the others' into their
+// lanes. Eight loads cost less than a gather, which matters for I4G32,
+// whose groups are single blocks.
+#define VPAIRSCALES \
+	VPBROADCASTD (SI), Y12; \
+	VPBROADCASTD (SI)(R9*2), K1, Y12; \
+	VPBROADCASTD (R11), K2, Y12; \
+	VPBROADCASTD (R11)(R9*2), K3, Y12; \
+	VPBROADCASTD (SI)(R9*1), K4, Y12; \
+	VPBROADCASTD (SI)(R10*1), K5, Y12; \
+	VPBROADCASTD (R11)(R9*1), K6, Y12; \
+	VPBROADCASTD (R11)(R10*1), K7, Y12; \
+	VPMOVDW      Y12, X13; \
+	VCVTPH2PS    X13, Y27
+
+// VPAIRMASKS sets K1-K7 to the lanes of rows 2, 4, 6, 1, 3, 5 and 7.
+#define VPAIRMASKS \
+	MOVL  $0x02, AX; \
+	KMOVW AX, K1; \
+	MOVL  $0x04, AX; \
+	KMOVW AX, K2; \
+	MOVL  $0x08, AX; \
+	KMOVW AX, K3; \
+	MOVL  $0x10, AX; \
+	KMOVW AX, K4; \
+	MOVL  $0x20, AX; \
+	KMOVW AX, K5; \
+	MOVL  $0x40, AX; \
+	KMOVW AX, K6; \
+	MOVL  $0x80, AX; \
+	KMOVW AX, K7
+
+// VSCALES gathers the dwords at the eight rows' group headers into Y12 and
+// converts their low words, the scales, into Y27.
+#define VSCALES \
+	KXNORW     K1, K1, K1; \
+	VPXORD     Y12, Y12, Y12; \
+	VPGATHERDD (SI)(Y29*1), K1, Y12; \
+	VPMOVDW    Y12, X13; \
+	VCVTPH2PS  X13, Y27
+
+// VENDTOKEN(order) stores the eight sums of the input row, put in row
+// order by order, and moves d_x, Σx and c_x over the padding to the next
+// input row (DI is there already).
+#define VENDTOKEN(order) \
+	MOVQ    qiArgs_tout(R12), AX; \
+	order; \
+	VMOVUPS Y26, (AX); \
+	ADDQ    qiArgs_ldo(R12), AX; \
+	MOVQ    AX, qiArgs_tout(R12); \
+	MOVQ    qiArgs_dpad(R12), AX; \
+	ADDQ    AX, DX; \
+	ADDQ    AX, BX; \
+	ADDQ    AX, R8
+
+// VENDROWGROUP moves on to the next eight rows and their outputs.
+#define VENDROWGROUP \
+	MOVQ R9, AX; \
+	SHLQ $3, AX; \
+	ADDQ AX, qiArgs_gw(R12); \
+	ADDQ $32, qiArgs_gout(R12)
+
+#define VZERO8 \
+	VPXOR Y0, Y0, Y0; \
+	VPXOR Y1, Y1, Y1; \
+	VPXOR Y2, Y2, Y2; \
+	VPXOR Y3, Y3, Y3; \
+	VPXOR Y4, Y4, Y4; \
+	VPXOR Y5, Y5, Y5; \
+	VPXOR Y6, Y6, Y6; \
+	VPXOR Y7, Y7, Y7
+
+// I8ROW(addr, wr, sr) adds to sr the products of the 32 I8Ch weights at
+// addr, flipped to w+128, with the inputs.
+#define I8ROW(addr, wr, sr) \
+	VPXORD   addr, Y25, wr; \
+	VPDPBUSD Y24, wr, sr
+
+// I4PAIR(a, b, wl, wh, xl, sr) adds to sr the products of two rows' 32
+// nibbles at a and b with the inputs: the rows' 16 bytes go to the low and
+// high halves of wl (xl is its XMM view), their low nibbles (weights 0-15)
+// stay in wl and their high nibbles (16-31) go to wh, shifted down by a
+// GF(2) affine map (one instruction for a shift and a mask), and meet the
+// inputs 0-15 (Y24) and 16-31 (Y30) in both halves. So each half of sr
+// holds four lanes of one row's sums, and no lane mixes rows.
+#define I4PAIR(a, b, wl, wh, xl, sr) \
+	VMOVDQU64    a, xl; \
+	VINSERTI32X4   $1, b, wl, wl; \
+	VGF2P8AFFINEQB $0, Y31, wl, wh; \
+	VPANDD         Y25, wl, wl; \
+	VPDPBUSD     Y24, wl, sr; \
+	VPDPBUSD     Y30, wh, sr
+
+#define I8ROWS \
+	I8ROW((SI), Y16, Y0); \
+	I8ROW((SI)(R9*1), Y17, Y1); \
+	I8ROW((SI)(R9*2), Y18, Y2); \
+	I8ROW((SI)(R10*1), Y19, Y3); \
+	I8ROW((R11), Y20, Y4); \
+	I8ROW((R11)(R9*1), Y21, Y5); \
+	I8ROW((R11)(R9*2), Y22, Y6); \
+	I8ROW((R11)(R10*1), Y23, Y7)
+
+// I4ROWS leaves rows 0 and 1 in Y0, 2 and 3 in Y1, 4 and 5 in Y2, 6 and 7 in Y3.
+#define I4ROWS \
+	I4PAIR((SI), (SI)(R9*1), Y16, Y17, X16, Y0); \
+	I4PAIR((SI)(R9*2), (SI)(R10*1), Y18, Y19, X18, Y1); \
+	I4PAIR((R11), (R11)(R9*1), Y20, Y21, X20, Y2); \
+	I4PAIR((R11)(R9*2), (R11)(R10*1), Y22, Y23, X22, Y3)
+
+// I4REDUCE reduces the lanes of I4ROWS's Y0-Y3 to one int32 per row in Y8,
+// rows in qiPairLanes order: [0 2 4 6 | 1 3 5 7].
+#define I4REDUCE \
+	VPHADDD Y1, Y0, Y8; \
+	VPHADDD Y3, Y2, Y9; \
+	VPHADDD Y9, Y8, Y8
+
+#define VZERO4 \
+	VPXOR Y0, Y0, Y0; \
+	VPXOR Y1, Y1, Y1; \
+	VPXOR Y2, Y2, Y2; \
+	VPXOR Y3, Y3, Y3
+
+// VI4INPUTS loads the block's inputs 0-15 into both halves of Y24 and
+// 16-31 into both halves of Y30.
+#define VI4INPUTS \
+	VBROADCASTI32X4 (DI), Y24; \
+	VBROADCASTI32X4 16(DI), Y30
+
+// UNPAIR puts the sums of the int4 kernels back in row order.
+#define UNPAIR \
+	VMOVDQU64 qiUnpair<>(SB), Y12; \
+	VPERMPS   Y26, Y12, Y26
+
+// VREDUCE reduces the lanes of Y0-Y7 (I8ROWS) to one int32 per row in Y8:
+// the horizontal adds leave rows 0-3 in Y8 and rows 4-7 in Y10, each with
+// the sums of lanes 0-3 in its low half and of lanes 4-7 in its high half,
+// which the permutes line up to be added.
+#define VREDUCE \
+	VPHADDD    Y1, Y0, Y8; \
+	VPHADDD    Y3, Y2, Y9; \
+	VPHADDD    Y5, Y4, Y10; \
+	VPHADDD    Y7, Y6, Y11; \
+	VPHADDD    Y9, Y8, Y8; \
+	VPHADDD    Y11, Y10, Y10; \
+	VPERM2I128 $0x20, Y10, Y8, Y9; \
+	VPERM2I128 $0x31, Y10, Y8, Y8; \
+	VPADDD     Y9, Y8, Y8
+
+#define NONE
+
+// VOFFSET(sh) subtracts (1<<sh)*Σx from the eight sums in Y8.
+#define VOFFSET(sh) \
+	VPBROADCASTD (BX), Y9; \
+	VPSLLD       $sh, Y9, Y9; \
+	VPSUBD       Y9, Y8, Y8
+
+// VFSTEP adds float32(is)*(s*d_x) to the eight sums.
+#define VFSTEP \
+	VCVTDQ2PS       Y8, Y8; \
+	VMULPS.BCST     (DX), Y27, Y9; \
+	VMULPS          Y9, Y8, Y8; \
+	VADDPS          Y8, Y26, Y26
+
+// VNEXT moves the inputs on by a block and the weights by bytes.
+#define VNEXT(bytes) \
+	ADDQ $bytes, SI; \
+	ADDQ $bytes, R11; \
+	ADDQ $32, DI; \
+	ADDQ $4, DX; \
+	ADDQ $4, BX; \
+	ADDQ $4, R8
+
+// func qmmI8ChVNNI(a *qiArgs)
+TEXT ·qmmI8ChVNNI(SB), NOSPLIT, $0-8
+	VSETUP(qiLanes)
+	BCAST32($0x80808080, X12, Y12)
+	VMOVDQA64 Y12, Y25
+
+v8rowgroup:
+	VROWGROUP
+
+v8token:
+	VTOKEN
+	VSCALES
+	ADDQ $2, SI
+	ADDQ $2, R11
+	MOVQ qiArgs_per(R12), CX
+
+v8block:
+	VMOVDQU64 (DI), Y24
+	VPREFETCH5
+	VZERO8
+	I8ROWS
+	VREDUCE
+	VOFFSET(7)
+	VFSTEP
+	VNEXT(32)
+	DECQ    CX
+	JNZ     v8block
+	VENDTOKEN(NONE)
+	DECQ    R14
+	JNZ     v8token
+	VENDROWGROUP
+	DECQ    qiArgs_gn(R12)
+	JNZ     v8rowgroup
+	VZEROUPPER
+	RET
+
+// VI4CONSTS sets Y25 to 0x0f bytes and Y31 to the GF(2) affine matrix
+// that shifts every byte right by 4.
+#define VI4CONSTS \
+	BCAST32($0x0f0f0f0f, X12, Y12); \
+	VMOVDQA64 Y12, Y25; \
+	MOVQ      $0x1020408000000000, AX; \
+	MOVQ      AX, X12; \
+	VPBROADCASTQ X12, Y12; \
+	VMOVDQA64 Y12, Y31
+
+// func qmmI4SymVNNI(a *qiArgs)
+TEXT ·qmmI4SymVNNI(SB), NOSPLIT, $0-8
+	VSETUP(qiPairLanes)
+	VI4CONSTS
+	VPAIRMASKS
+
+vsrowgroup:
+	VROWGROUP
+
+vstoken:
+	VTOKEN
+
+vsgroup:
+	VPAIRSCALES
+	ADDQ $2, SI
+	ADDQ $2, R11
+	MOVQ qiArgs_per(R12), CX
+
+vsblock:
+	VI4INPUTS
+	VPREFETCH3
+	VZERO4
+	I4ROWS
+	I4REDUCE
+	VOFFSET(3)
+	VFSTEP
+	VNEXT(16)
+	DECQ    CX
+	JNZ     vsblock
+	DECQ    R13
+	JNZ     vsgroup
+	VENDTOKEN(UNPAIR)
+	DECQ    R14
+	JNZ     vstoken
+	VENDROWGROUP
+	DECQ    qiArgs_gn(R12)
+	JNZ     vsrowgroup
+	VZEROUPPER
+	RET
+
+// func qmmI4AsymVNNI(a *qiArgs)
+TEXT ·qmmI4AsymVNNI(SB), NOSPLIT, $0-8
+	VSETUP(qiPairLanes)
+	VI4CONSTS
+	VPAIRMASKS
+	BCAST32($0x000000ff, X14, Y14)
+	BCAST32($0x80000000, X15, Y15)
+
+varowgroup:
+	VROWGROUP
+
+vatoken:
+	VTOKEN
+
+vagroup:
+	VPAIRSCALES
+	VPSRLD    $16, Y12, Y13
+	VPANDD    Y14, Y13, Y13
+	VCVTDQ2PS Y13, Y13
+	VPXORD    Y15, Y13, Y13 // -float32(z)
+	VMULPS    Y27, Y13, Y28 // m = -z*s, exact
+	ADDQ      $3, SI
+	ADDQ      $3, R11
+	MOVQ      qiArgs_per(R12), CX
+
+vablock:
+	VI4INPUTS
+	VPREFETCH3
+	VZERO4
+	I4ROWS
+	I4REDUCE
+	VFSTEP
+	VMULPS.BCST (R8), Y28, Y9
+	VADDPS      Y9, Y26, Y26
+	VNEXT(16)
+	DECQ        CX
+	JNZ         vablock
+	DECQ        R13
+	JNZ         vagroup
+	VENDTOKEN(UNPAIR)
+	DECQ        R14
+	JNZ         vatoken
+	VENDROWGROUP
+	DECQ        qiArgs_gn(R12)
+	JNZ         varowgroup
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------- AVX2, eight rows
+
+// qmmI4SymAVX2 and qmmI4AsymAVX2 are the int4 VNNI kernels for AVX2: the
+// same loops over the same qiArgs, rows in pairs in the same lanes, with
+// VPMADDUBSW (unsigned nibbles by signed inputs, pairs summed into int16:
+// at most 2*15*127, and the low and high nibbles' pairs together at most
+// 4*15*127, so nothing saturates) and VPMADDWD by ones in place of
+// VPDPBUSD, and a gather for the headers. The integer block sums are exact
+// and the float steps qDotInt's, so every row gets qDotInt's bits.
+//
+// Registers: as the VNNI kernels' for the GPRs; Y0-Y3 the pairs' int32
+// lanes, Y4-Y5 temporaries, Y6 and Y7 the inputs 0-15 and 16-31 in both
+// halves, Y8 0x0f bytes, Y9 int16 ones, Y10 the eight sums, Y11 the
+// scales, Y12 the asymmetric m = -z*s, Y13 the gather offsets, Y14 0xff
+// dwords and Y15 the float sign bit (asymmetric).
+
+// qiPackW gathers the low words of the dwords of each 128-bit lane into its low 8 bytes.
+DATA qiPackW<>+0(SB)/8, $0x0d0c090805040100
+DATA qiPackW<>+8(SB)/8, $0x8080808080808080
+DATA qiPackW<>+16(SB)/8, $0x0d0c090805040100
+DATA qiPackW<>+24(SB)/8, $0x8080808080808080
+GLOBL qiPackW<>(SB), RODATA|NOPTR, $32
+
+// ASETUP is VSETUP(qiPairLanes) for AVX2, with the gather offsets in Y13
+// and the constants Y8 and Y9.
+#define ASETUP \
+	MOVQ         a+0(FP), R12; \
+	MOVQ         qiArgs_rb(R12), R9; \
+	LEAQ         (R9)(R9*2), R10; \
+	MOVQ         R9, X13; \
+	VPBROADCASTD X13, Y13; \
+	VPMULLD      qiPairLanes<>(SB), Y13, Y13; \
+	MOVQ         qiArgs_w(R12), AX; \
+	MOVQ         AX, qiArgs_gw(R12); \
+	MOVQ         qiArgs_out(R12), AX; \
+	MOVQ         AX, qiArgs_gout(R12); \
+	MOVQ         qiArgs_n8(R12), AX; \
+	MOVQ         AX, qiArgs_gn(R12); \
+	BCAST32($0x0f0f0f0f, X8, Y8); \
+	BCAST32($0x00010001, X9, Y9)
+
+#define ATOKEN \
+	MOVQ  qiArgs_gw(R12), SI; \
+	LEAQ  (SI)(R9*4), R11; \
+	MOVQ  R9, AX; \
+	SHLQ  $4, AX; \
+	LEAQ  (SI)(AX*1), R15; \
+	VPXOR Y10, Y10, Y10; \
+	MOVQ  qiArgs_groups(R12), R13
+
+// ASCALES gathers the eight rows' header dwords into Y4 and converts their
+// low words, the scales, into Y11.
+#define ASCALES \
+	VPCMPEQD   Y5, Y5, Y5; \
+	VPXOR      Y4, Y4, Y4; \
+	VPGATHERDD Y5, (SI)(Y13*1), Y4; \
+	VPSHUFB    qiPackW<>(SB), Y4, Y5; \
+	VPERMQ     $0x08, Y5, Y5; \
+	VCVTPH2PS  X5, Y11
+
+// AZPOINTS sets Y12 to m = -float32(z)*s from the header dwords in Y4.
+#define AZPOINTS \
+	VPSRLD    $16, Y4, Y5; \
+	VPAND     Y14, Y5, Y5; \
+	VCVTDQ2PS Y5, Y5; \
+	VXORPS    Y15, Y5, Y5; \
+	VMULPS    Y11, Y5, Y12
+
+// APAIR(a, b, p) leaves in p the int32 lanes of two rows' products with the
+// inputs, as I4PAIR does.
+#define APAIR(a, b, p) \
+	VMOVDQU     a, X4; \
+	VINSERTI128 $1, b, Y4, Y4; \
+	VPSRLW      $4, Y4, Y5; \
+	VPAND       Y8, Y4, Y4; \
+	VPAND       Y8, Y5, Y5; \
+	VPMADDUBSW  Y6, Y4, Y4; \
+	VPMADDUBSW  Y7, Y5, Y5; \
+	VPADDW      Y5, Y4, Y4; \
+	VPMADDWD    Y9, Y4, p
+
+#define AROWS \
+	APAIR((SI), (SI)(R9*1), Y0); \
+	APAIR((SI)(R9*2), (SI)(R10*1), Y1); \
+	APAIR((R11), (R11)(R9*1), Y2); \
+	APAIR((R11)(R9*2), (R11)(R10*1), Y3)
+
+// ABLOCK computes the eight rows' block sums is into Y4 (rows in
+// qiPairLanes order), before any offset.
+#define ABLOCK \
+	VBROADCASTI128 (DI), Y6; \
+	VBROADCASTI128 16(DI), Y7; \
+	VPREFETCH3; \
+	AROWS; \
+	VPHADDD        Y1, Y0, Y4; \
+	VPHADDD        Y3, Y2, Y5; \
+	VPHADDD        Y5, Y4, Y4
+
+// AFSTEP adds float32(is)*(s*d_x) to the eight sums.
+#define AFSTEP \
+	VCVTDQ2PS    Y4, Y4; \
+	VBROADCASTSS (DX), Y5; \
+	VMULPS       Y5, Y11, Y5; \
+	VMULPS       Y5, Y4, Y4; \
+	VADDPS       Y4, Y10, Y10
+
+// AENDTOKEN is VENDTOKEN(UNPAIR) for the sums in Y10.
+#define AENDTOKEN \
+	MOVQ    qiArgs_tout(R12), AX; \
+	VMOVDQU qiUnpair<>(SB), Y5; \
+	VPERMPS Y10, Y5, Y10; \
+	VMOVUPS Y10, (AX); \
+	ADDQ    qiArgs_ldo(R12), AX; \
+	MOVQ    AX, qiArgs_tout(R12); \
+	MOVQ    qiArgs_dpad(R12), AX; \
+	ADDQ    AX, DX; \
+	ADDQ    AX, BX; \
+	ADDQ    AX, R8
+
+// func qmmI4SymAVX2(a *qiArgs)
+TEXT ·qmmI4SymAVX2(SB), NOSPLIT, $0-8
+	ASETUP
+
+asrowgroup:
+	VROWGROUP
+
+astoken:
+	ATOKEN
+
+asgroup:
+	ASCALES
+	ADDQ $2, SI
+	ADDQ $2, R11
+	MOVQ qiArgs_per(R12), CX
+
+asblock:
+	ABLOCK
+	VPBROADCASTD (BX), Y5
+	VPSLLD       $3, Y5, Y5
+	VPSUBD       Y5, Y4, Y4 // less 8*Σx
+	AFSTEP
+	VNEXT(16)
+	DECQ         CX
+	JNZ          asblock
+	DECQ         R13
+	JNZ          asgroup
+	AENDTOKEN
+	DECQ         R14
+	JNZ          astoken
+	VENDROWGROUP
+	DECQ         qiArgs_gn(R12)
+	JNZ          asrowgroup
+	VZEROUPPER
+	RET
+
+// func qmmI4AsymAVX2(a *qiArgs)
+TEXT ·qmmI4AsymAVX2(SB), NOSPLIT, $0-8
+	ASETUP
+	BCAST32($0x000000ff, X14, Y14)
+	BCAST32($0x80000000, X15, Y15)
+
+aarowgroup:
+	VROWGROUP
+
+aatoken:
+	ATOKEN
+
+aagroup:
+	ASCALES
+	AZPOINTS
+	ADDQ $3, SI
+	ADDQ $3, R11
+	MOVQ qiArgs_per(R12), CX
+
+aablock:
+	ABLOCK
+	AFSTEP
+	VBROADCASTSS (R8), Y5
+	VMULPS       Y5, Y12, Y5
+	VADDPS       Y5, Y10, Y10
+	VNEXT(16)
+	DECQ         CX
+	JNZ          aablock
+	DECQ         R13
+	JNZ          aagroup
+	AENDTOKEN
+	DECQ         R14
+	JNZ          aatoken
+	VENDROWGROUP
+	DECQ         qiArgs_gn(R12)
+	JNZ          aarowgroup
 	VZEROUPPER
 	RET

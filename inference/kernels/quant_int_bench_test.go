@@ -7,10 +7,10 @@ import (
 )
 
 // BenchmarkQMatVecInt is decode through the int formats at the llama-134m
-// shapes, as BenchmarkQMatVec is for GGUF's; the generic variant is the
-// pure-Go reference.
+// shapes (the 32000-row head included), as BenchmarkQMatVec is for GGUF's;
+// the generic variant is the pure-Go reference.
 func BenchmarkQMatVecInt(b *testing.B) {
-	shapes := [][2]int{{768, 768}, {2048, 768}, {768, 2048}}
+	shapes := [][2]int{{768, 768}, {2048, 768}, {768, 2048}, {32000, 768}}
 	benchVariants(b, func(b *testing.B) {
 		for _, f := range []QFormat{I8Ch, I4G32, I4G128, I4G128Asym} {
 			for _, s := range shapes {

@@ -91,7 +91,8 @@ func TestQMatMulInt(t *testing.T) {
 	eachVariant(t, func(t *testing.T) {
 		for _, f := range intFormats {
 			rng := rand.New(rand.NewPCG(uint64(f), 7))
-			for _, rows := range []int{1, 3, 4, 7, 13, 33} {
+			// Eight rows go to the eight-row kernels at once, four to AVX2's four-row ones.
+			for _, rows := range []int{1, 3, 4, 7, 8, 13, 17, 33} {
 				for _, groups := range []int{1, 3, 33} {
 					cols := groups * max(QBlock, f.Group())
 					for _, n := range []int{1, 2, 5, 67} {
@@ -176,20 +177,20 @@ func TestQMatMulIntSplit(t *testing.T) {
 
 // TestQMatMulIntExtremes runs the largest integer products: int8 codes of
 // -128 and 127 and nibbles of 0 and 15 against inputs of ±127, with zero
-// points of 0 and 15.
+// points of 0 and 15, requiring the exact product and the generic loop's bits.
 func TestQMatMulIntExtremes(t *testing.T) {
-	const n = 2
+	const n, rows = 2, 13 // eight rows for the VNNI kernel, four and one for AVX2's
 	eachVariant(t, func(t *testing.T) {
 		for _, f := range intFormats {
 			cols := 33 * max(QBlock, f.Group())
 			for _, code := range []byte{0x00, 0xff, 0x80, 0x7f} {
-				w := make([]byte, 4*f.RowBytes(cols))
+				w := make([]byte, rows*f.RowBytes(cols))
 				for i := range w {
 					w[i] = code
 				}
 				// Scales of 1 (0x3c00) and zero points of 0 or 15.
 				rb := f.RowBytes(cols)
-				for r := 0; r < 4; r++ {
+				for r := 0; r < rows; r++ {
 					row := w[r*rb : (r+1)*rb]
 					if f == I8Ch {
 						putF16(row, 0x3c00)
@@ -209,13 +210,63 @@ func TestQMatMulIntExtremes(t *testing.T) {
 				}
 				var a Q8Acts
 				a.Quantize(x, n, cols)
-				out := make([]float32, n*4)
-				QMatMul(f, out, 4, w, 4, &a)
+				out := make([]float32, n*rows)
+				gen := make([]float32, n*rows)
+				QMatMul(f, out, rows, w, rows, &a)
+				qMatMulGeneric(f, gen, rows, w, rows, &a)
 				for tt := 0; tt < n; tt++ {
-					for r := 0; r < 4; r++ {
+					for r := 0; r < rows; r++ {
+						got := out[tt*rows+r]
 						want, mag := intDot64(f, w, r, &a, tt)
-						if !qNear(out[tt*4+r], want, mag) {
-							t.Fatalf("%v code %#x token %d row %d: got %g, want %g", f, code, tt, r, out[tt*4+r], want)
+						if !qNear(got, want, mag) || math.Float32bits(got) != math.Float32bits(gen[tt*rows+r]) {
+							t.Fatalf("%v code %#x token %d row %d: got %g, generic %g, want %g", f, code, tt, r, got, gen[tt*rows+r], want)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestQMatMulIntScales runs the kernels on the fp16 scales at the ends of
+// the range (zero of either sign, the smallest and largest subnormals, the
+// largest finite values, one) and zero points of 0, 8, 15 and 255, on 8
+// rows and on leftovers (11 rows), against 1-3 input rows whose blocks
+// include zeros and tiny and huge values: the same bits as the generic loop,
+// near the exact product.
+func TestQMatMulIntScales(t *testing.T) {
+	scales := []uint16{0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x7bff, 0xfbff, 0x3c00}
+	zeros := []byte{0, 8, 15, 255}
+	eachVariant(t, func(t *testing.T) {
+		for _, f := range intFormats {
+			rng := rand.New(rand.NewPCG(uint64(f), 10))
+			cols := 5 * max(QBlock, f.Group())
+			for _, rows := range []int{8, 11} {
+				for n := 1; n <= 3; n++ {
+					w := randomIntRows(rng, f, rows, cols, true)
+					rb, gb := f.RowBytes(cols), f.RowBytes(cols)
+					if f != I8Ch {
+						gb = f.RowBytes(f.Group())
+					}
+					i := 0
+					for r := 0; r < rows; r++ {
+						for g := r * rb; g < (r+1)*rb; g += gb {
+							putF16(w[g:], scales[i%len(scales)])
+							if f.asym() {
+								w[g+2] = zeros[i/len(scales)%len(zeros)]
+							}
+							i++
+						}
+					}
+					x, _ := randomActs(rng, n, cols)
+					out := make([]float32, n*rows)
+					gen := make([]float32, n*rows)
+					QMatMul(f, out, rows, w, rows, x)
+					qMatMulGeneric(f, gen, rows, w, rows, x)
+					for k := range out {
+						want, mag := intDot64(f, w, k%rows, x, k/rows)
+						if math.Float32bits(out[k]) != math.Float32bits(gen[k]) || !qNear(out[k], want, mag) {
+							t.Fatalf("%v %d rows n=%d: out[%d] = %g, generic %g, want %g", f, rows, n, k, out[k], gen[k], want)
 						}
 					}
 				}
@@ -247,6 +298,10 @@ func FuzzQMatMulInt(f *testing.F) {
 	f.Add(uint8(0), uint8(5), uint8(2), uint8(1), []byte{1, 2, 3})
 	f.Add(uint8(6), uint8(9), uint8(1), uint8(3), []byte{0x3c, 0xff, 0x80, 0x0f})
 	f.Add(uint8(2), uint8(4), uint8(3), uint8(2), []byte{})
+	// Eight rows and more: the VNNI kernel, then leftovers.
+	f.Add(uint8(0), uint8(7), uint8(3), uint8(0), []byte{0x00, 0x80, 0x7f})
+	f.Add(uint8(3), uint8(10), uint8(1), uint8(2), []byte{0x01, 0x00, 0xff, 0x88})
+	f.Add(uint8(5), uint8(8), uint8(2), uint8(3), []byte{0xff, 0x3b, 0x0f, 0xf0, 0x77})
 	f.Fuzz(func(t *testing.T, fb, rowsb, groupsb, nb uint8, data []byte) {
 		fm := intFormats[int(fb)%len(intFormats)]
 		rows, n := 1+int(rowsb%13), 1+int(nb%4)

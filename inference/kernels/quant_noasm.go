@@ -8,4 +8,4 @@ func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	qMatMulGeneric(f, out, ldo, w, rows, x)
 }
 
-func quantRow(q []int8, d, c []float32, x []float32) { quantizeRow(q, d, c, x) }
+func quantRow(q []int8, d, c []float32, s []int32, x []float32) { quantizeRow(q, d, c, s, x) }

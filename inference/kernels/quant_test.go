@@ -206,9 +206,19 @@ func TestQuantizeVariants(t *testing.T) {
 	var want Q8Acts
 	want.n, want.cols, want.nb, want.stride = n, cols, cols/QBlock, (cols/QBlock+7)&^7
 	want.q, want.d, want.c = make([]int8, n*cols), make([]float32, n*want.stride), make([]float32, n*want.stride)
+	want.s = make([]int32, n*want.stride)
 	for tt := 0; tt < n; tt++ {
 		quantizeRow(want.q[tt*cols:(tt+1)*cols], want.d[tt*want.stride:(tt+1)*want.stride],
-			want.c[tt*want.stride:(tt+1)*want.stride], x[tt*cols:(tt+1)*cols])
+			want.c[tt*want.stride:(tt+1)*want.stride], want.s[tt*want.stride:(tt+1)*want.stride], x[tt*cols:(tt+1)*cols])
+		for b := 0; b < want.stride; b++ {
+			var sum int32
+			for i := b * QBlock; i < min(cols, (b+1)*QBlock); i++ {
+				sum += int32(want.q[tt*cols+i])
+			}
+			if want.s[tt*want.stride+b] != sum {
+				t.Fatalf("token %d block %d: s %d, Σq %d", tt, b, want.s[tt*want.stride+b], sum)
+			}
+		}
 	}
 	eachVariant(t, func(t *testing.T) {
 		var a Q8Acts
@@ -219,8 +229,9 @@ func TestQuantizeVariants(t *testing.T) {
 			}
 		}
 		for i := range want.d {
-			if math.Float32bits(a.d[i]) != math.Float32bits(want.d[i]) || math.Float32bits(a.c[i]) != math.Float32bits(want.c[i]) {
-				t.Fatalf("block %d: d %g c %g, want %g %g", i, a.d[i], a.c[i], want.d[i], want.c[i])
+			if math.Float32bits(a.d[i]) != math.Float32bits(want.d[i]) || math.Float32bits(a.c[i]) != math.Float32bits(want.c[i]) ||
+				a.s[i] != want.s[i] {
+				t.Fatalf("block %d: d %g c %g s %d, want %g %g %d", i, a.d[i], a.c[i], a.s[i], want.d[i], want.c[i], want.s[i])
 			}
 		}
 	})
