@@ -81,7 +81,7 @@ func BenchmarkGPTQScale(b *testing.B) {
 			var s scaleSearch
 			for b.Loop() {
 				for blk := 0; blk < cols; blk += 32 {
-					if _, err := s.gptqScale(sc, wf[blk:blk+32], raw.Data[blk*raw.Stride+blk:], raw.Stride); err != nil {
+					if _, err := s.gptqScale(sc.DType(), wf[blk:blk+32], raw.Data[blk*raw.Stride+blk:], raw.Stride); err != nil {
 						b.Fatal(err)
 					}
 				}
