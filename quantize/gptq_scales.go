@@ -22,9 +22,8 @@ import (
 // The int schemes' int4 groups (32, 64 or 128 weights) and int8 rows are
 // searched the same way. A symmetric scale may be negative, so that the
 // signed extreme can take the code -8 (-128) that has no positive twin, as
-// in Q4_0; an asymmetric group's candidates are Q4_1's fits with the
-// minimum moved to a multiple of the scale (an integer zero point), then the
-// scale refitted. An int8 row's scale is fixed before any of its columns is
+// in Q4_0; an asymmetric group's candidates clip or widen RTN's range and
+// refit the scale to the integer zero point that gives (zeroPointGrid). An int8 row's scale is fixed before any of its columns is
 // rounded, so it is always searched as act order's are.
 
 // scaleSteps is the number of grid scales on each side of the absmax one,
@@ -96,7 +95,7 @@ func (s *scaleSearch) candidates(d model.DType, x []float32, h []float64, n int)
 		// RTN maps the signed extreme to -8, the code with no positive twin.
 		s.symmetricGrid(x, h, -8, 7, -8)
 	case model.Q4_1:
-		s.affineGrid(x, h, x[0], x[0])
+		s.affineGrid(x, h)
 	case model.Int8Ch:
 		// The stored scale may be negative, which maps the signed extreme
 		// to -128 as Q4_0 maps it to -8; both signs are tried.
@@ -214,8 +213,9 @@ func gridCode(t, lo, hi float64) float64 {
 
 // affineGrid appends to s.grid the candidates for levels m + d·k with k in
 // [0, 15] (Q4_1): each grid scale's codes get the weighted least-squares d
-// and m. The grid spans the weights and the range [lo, hi] given.
-func (s *scaleSearch) affineGrid(x []float32, h []float64, lo, hi float32) {
+// and m.
+func (s *scaleSearch) affineGrid(x []float32, h []float64) {
+	lo, hi := x[0], x[0]
 	for _, v := range x {
 		lo, hi = min(lo, v), max(hi, v)
 	}
@@ -255,22 +255,27 @@ func (s *scaleSearch) affineGrid(x []float32, h []float64, lo, hi float32) {
 }
 
 // zeroPointGrid fills s.grid for an asymmetric int4 group, whose levels are
-// (k - z)·d for codes k in [-8, 7] and an integer zero point z in [-8, 7]:
-// levels m + d·l for l in [0, 15] with m = -(8+z)·d, so zero is always a
-// level. Each of affineGrid's fits over the range with zero in it has its
-// minimum moved to the nearest such level, and then d refitted by weighted
-// least squares to the codes the moved levels give; both are candidates,
-// scored by their error with nearest codes.
+// (k - z)·d for codes k in [-8, 7] and an integer zero point z in [-8, 7],
+// so zero is always a level. RTN spreads the 16 levels over the range of
+// the weights and zero; the grid scales that range about zero by
+// 1 + k·scaleStep, clipping down to 77.5% (where the gains of clipping
+// outliers lie) and widening up to 111%, puts the zero point nearest the
+// range's low end, and refits d by weighted least squares to the codes
+// that gives, the zero point kept. Both are candidates, scored by their
+// error with nearest codes.
 func (s *scaleSearch) zeroPointGrid(t model.DType, x []float32, h []float64) {
-	s.affineGrid(x, h, 0, 0) // the range holds zero, as RTN's does
-	fits := len(s.grid)
-	for i := range fits {
-		g := s.grid[i]
-		if g.d == 0 {
+	var lo, hi float64
+	for _, v := range x {
+		lo, hi = min(lo, float64(v)), max(hi, float64(v))
+	}
+	for k := -2 * scaleSteps; k <= scaleSteps; k++ {
+		f := 1 + float64(k)*scaleStep
+		d, ok := f16((hi - lo) / 15 * f)
+		if !ok || d == 0 {
 			continue
 		}
-		z := zeroPoint(g.d, g.m)
-		bs := intScale(t, float32(g.d), z)
+		z := zeroPoint(d, lo*f)
+		bs := intScale(t, float32(d), z)
 		var sxl, sll float64
 		for j, v := range x {
 			code, _ := quantizeWeight(Int4, &bs, j, v)
@@ -278,17 +283,16 @@ func (s *scaleSearch) zeroPointGrid(t model.DType, x []float32, h []float64) {
 			sxl += h[j] * l * float64(v)
 			sll += h[j] * l * l
 		}
-		s.grid = append(s.grid, gridScale{g.d, float64(z), blockError(Int4, &bs, x, h)})
+		s.grid = append(s.grid, gridScale{d, float64(z), blockError(Int4, &bs, x, h)})
 		if d, ok := f16(sxl / sll); ok && sll > 0 && d != 0 {
 			bs = intScale(t, float32(d), z)
 			s.grid = append(s.grid, gridScale{d, float64(z), blockError(Int4, &bs, x, h)})
 		}
 	}
-	s.grid = append(s.grid[:0], s.grid[fits:]...)
 }
 
 // zeroPoint is the integer zero point in [-8, 7] nearest to the one that
-// puts the levels of scale d at m + d·l.
+// puts the levels of scale d at m + d·l for l in [0, 15].
 func zeroPoint(d, m float64) int {
 	return int(max(-8, min(7, math.RoundToEven(-8-m/d))))
 }
