@@ -274,21 +274,33 @@ func (s *scaleSearch) zeroPointGrid(t model.DType, x []float32, h []float64) {
 		if !ok || d == 0 {
 			continue
 		}
-		z := zeroPoint(d, lo*f)
-		bs := intScale(t, float32(d), z)
-		var sxl, sll float64
-		for j, v := range x {
-			code, _ := quantizeWeight(Int4, &bs, j, v)
-			l := float64(code - z)
-			sxl += h[j] * l * float64(v)
-			sll += h[j] * l * l
-		}
-		s.grid = append(s.grid, gridScale{d, float64(z), blockError(Int4, &bs, x, h)})
+		z := float64(zeroPoint(d, lo*f))
+		e, sxl, sll := zeroPointFit(x, h, d, z)
+		s.grid = append(s.grid, gridScale{d, z, e})
 		if d, ok := f16(sxl / sll); ok && sll > 0 && d != 0 {
-			bs = intScale(t, float32(d), z)
-			s.grid = append(s.grid, gridScale{d, float64(z), blockError(Int4, &bs, x, h)})
+			e, _, _ := zeroPointFit(x, h, d, z)
+			s.grid = append(s.grid, gridScale{d, z, e})
 		}
 	}
+}
+
+// zeroPointFit rounds the weights x to the levels (k - z)·d, k in [-8, 7],
+// and returns the weighted error Σ h·(x - d·l)² and the sums Σ h·l·x and
+// Σ h·l² of the least-squares scale, l = k - z. It rounds halves up, with
+// a product for quantizeWeight's quotient: close enough to rank candidates,
+// which are scored exactly by the caller.
+func zeroPointFit(x []float32, h []float64, d, z float64) (e, sxl, sll float64) {
+	id := 1 / d
+	for j, v := range x {
+		v := float64(v)
+		l := gridCode(v*id+z, -8, 7) - z
+		r := v - l*d
+		hl := h[j] * l
+		e += h[j] * r * r
+		sxl += hl * v
+		sll += hl * l
+	}
+	return e, sxl, sll
 }
 
 // zeroPoint is the integer zero point in [-8, 7] nearest to the one that
