@@ -23,8 +23,9 @@ import (
 // searched the same way. A symmetric scale may be negative, so that the
 // signed extreme can take the code -8 (-128) that has no positive twin, as
 // in Q4_0; an asymmetric group's candidates clip or widen RTN's range and
-// refit the scale to the integer zero point that gives (zeroPointGrid). An int8 row's scale is fixed before any of its columns is
-// rounded, so it is always searched as act order's are.
+// refit the scale to the integer zero point that gives (zeroPointGrid). An
+// int8 row's scale is fixed before any of its columns is rounded, so it is
+// always searched as act order's are.
 
 // scaleSteps is the number of grid scales on each side of the absmax one,
 // and scaleStep their relative spacing: ±11%, the grid of make_qx_quants.
@@ -109,7 +110,7 @@ func (s *scaleSearch) candidates(d model.DType, x []float32, h []float64, n int)
 			s.symmetricGrid(x, h, -8, 7, 7)
 		}
 	}
-	// Insertion sort: a few score of finite bounds, stable.
+	// Insertion sort: a few dozen finite bounds at most, stable.
 	g := s.grid
 	for i := 1; i < len(g); i++ {
 		for j := i; j > 0 && g[j].bound < g[j-1].bound; j-- {
