@@ -52,7 +52,7 @@ func BenchmarkQuantize(b *testing.B) {
 }
 
 // BenchmarkGPTQScale measures the scale search GPTQ runs on every block it
-// reaches in column order, against RTN's absmax choice.
+// reaches in column order (blocks and int4 groups), against RTN's choice.
 func BenchmarkGPTQScale(b *testing.B) {
 	const cols, n = 256, 600
 	w, x := layerData(1, cols, n, 7)
@@ -67,21 +67,28 @@ func BenchmarkGPTQScale(b *testing.B) {
 	for i, v := range w {
 		wf[i] = float64(v)
 	}
-	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
-		b.Run(string(sc)+"/absmax", func(b *testing.B) {
+	for _, d := range gptqTypes {
+		bw := blockWidth(d)
+		b.Run(d.String()+"/absmax", func(b *testing.B) {
 			for b.Loop() {
-				for blk := 0; blk < cols; blk += 32 {
-					if _, err := chooseScale(sc, w[blk:blk+32]); err != nil {
+				for blk := 0; blk < cols; blk += bw {
+					var err error
+					if isInt(d) {
+						_, err = chooseIntScale(d, w[blk:blk+bw])
+					} else {
+						_, err = chooseScale(schemeOf(d), w[blk:blk+bw])
+					}
+					if err != nil {
 						b.Fatal(err)
 					}
 				}
 			}
 		})
-		b.Run(string(sc)+"/search", func(b *testing.B) {
+		b.Run(d.String()+"/search", func(b *testing.B) {
 			var s scaleSearch
 			for b.Loop() {
-				for blk := 0; blk < cols; blk += 32 {
-					if _, err := s.gptqScale(sc, wf[blk:blk+32], raw.Data[blk*raw.Stride+blk:], raw.Stride); err != nil {
+				for blk := 0; blk < cols; blk += bw {
+					if _, err := s.gptqScale(d, wf[blk:blk+bw], raw.Data[blk*raw.Stride+blk:], raw.Stride); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -30,9 +30,10 @@ type gptqMatrix struct {
 	perm  []int // processing position -> column; nil for column order
 	dead  []int // processing positions of dead inputs
 	fixed bool  // scales chosen up front from the original weights (act order)
-	// absmax keeps RTN's scales, the extreme weight pinned (see chooseScale);
-	// otherwise scaleSearch picks them, weighing act order's static scales
-	// by hdiag, the Hessian's diagonal in column order.
+	// absmax keeps RTN's scales (for the block types with the extreme
+	// weight pinned, see chooseScale); otherwise scaleSearch picks them,
+	// weighing act order's static scales and int8's row scales by hdiag,
+	// the Hessian's diagonal in column order.
 	absmax bool
 	hdiag  []float64
 }
@@ -105,12 +106,12 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 		var sc blockScale
 		var err error
 		switch {
-		case isInt(g.p.to):
+		case g.absmax && isInt(g.p.to):
 			sc, err = chooseIntScale(g.p.to, x)
 		case g.absmax:
 			sc, err = chooseScale(g.sc, x)
 		default:
-			sc, err = s.search.searchScale(g.sc, x, g.hdiag[b*32:b*32+32])
+			sc, err = s.search.searchScale(g.p.to, x, g.hdiag[b*bw:b*bw+bw])
 		}
 		if err != nil {
 			return fmt.Errorf("tensor %q: row %d: block %d: %w", t.Name, r0+r, b, err)
@@ -144,17 +145,21 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 				// The block is first reached: its weights have received the
 				// error of every column before it.
 				for r := range nr {
-					if g.absmax {
+					// An int8 row's scale is set before any column is
+					// rounded: simulating GPTQ over a whole row would cost
+					// as much as GPTQ itself per candidate, so its search
+					// weighs the errors by the Hessian's diagonal instead.
+					if g.absmax || g.p.to == model.Int8Ch {
 						if err := scale(r, c/bw, func(c int) float32 { return float32(w[r*cols+c]) }); err != nil {
 							return err
 						}
 						continue
 					}
-					bs, err := s.search.gptqScale(g.sc, w[r*cols+p:r*cols+p+32], u[p*ldu+p:], ldu)
+					bs, err := s.search.gptqScale(g.p.to, w[r*cols+p:r*cols+p+bw], u[p*ldu+p:], ldu)
 					if err != nil {
-						return fmt.Errorf("tensor %q: row %d: block %d: %w", t.Name, r0+r, c/32, err)
+						return fmt.Errorf("tensor %q: row %d: block %d: %w", t.Name, r0+r, c/bw, err)
 					}
-					s.scales[r*nb+c/32] = bs
+					s.scales[r*nb+c/bw] = bs
 				}
 			}
 			upp := u[p*ldu+p]
@@ -211,5 +216,5 @@ func (g *gptqMatrix) quantizeRows(r0, nr int, s *gptqScratch, sums *[2]float64) 
 func newGPTQMatrix(t *model.Tensor, p *tensorPlan, sc Scheme, f *calib.InverseFactor, perm []int, hdiag []float64) *gptqMatrix {
 	raw := f.U.RawTriangular()
 	return &gptqMatrix{t: t, p: p, sc: sc, u: raw.Data, ldu: raw.Stride, perm: perm, dead: f.Dead, fixed: perm != nil,
-		absmax: hdiag == nil || isInt(p.to), hdiag: hdiag}
+		absmax: hdiag == nil, hdiag: hdiag}
 }

@@ -10,12 +10,20 @@ import (
 	"github.com/shrinkml/shrink/model"
 )
 
-// gptqDenseInt is gptqDense for an INT type d, with RTN's scales.
-func gptqDenseInt(t *testing.T, w []float32, rows, cols int, d model.DType, x []float32, n int, actOrder bool) []byte {
+// gptqDenseInt is gptqDense for an INT type d; absmax keeps RTN's scales
+// (AbsmaxScales).
+func gptqDenseInt(t *testing.T, w []float32, rows, cols int, d model.DType, x []float32, n int, actOrder, absmax bool) []byte {
 	t.Helper()
 	h := calib.NewHessian(cols, 2)
 	h.Add(x, n)
 	H := h.Sym()
+	var hdiag []float64
+	if !absmax {
+		hdiag = make([]float64, cols)
+		for j := range hdiag {
+			hdiag[j] = H.At(j, j)
+		}
+	}
 	var perm []int
 	if actOrder {
 		perm = calib.ActOrder(H)
@@ -28,7 +36,7 @@ func gptqDenseInt(t *testing.T, w []float32, rows, cols int, d model.DType, x []
 	tensor := model.NewF32("w", []int{rows, cols}, w)
 	size, _ := model.ByteSize(d, tensor.Shape)
 	p := &tensorPlan{action: Quantized, to: d, data: make([]byte, size)}
-	g := newGPTQMatrix(tensor, p, schemeOf(d), f, perm, make([]float64, cols))
+	g := newGPTQMatrix(tensor, p, schemeOf(d), f, perm, hdiag)
 	var s gptqScratch
 	for r := 0; r < rows; r += gptqRows {
 		var sums [2]float64
@@ -81,17 +89,24 @@ func TestGPTQIntBeatsRTN(t *testing.T) {
 	for _, d := range gptqIntTypes {
 		rtn := outputErrorInt(t, w, rtnDenseInt(t, w, rows, cols, d), d, rows, cols, x, n)
 		for _, act := range []bool{false, true} {
-			got := outputErrorInt(t, w, gptqDenseInt(t, w, rows, cols, d, x, n, act), d, rows, cols, x, n)
-			t.Logf("%s act-order %v: output error %.4g, RTN %.4g (%.0f%%)", d, act, got, rtn, 100*got/rtn)
-			if got >= 0.9*rtn {
-				t.Errorf("%s act-order %v: GPTQ output error %g is not clearly below RTN's %g", d, act, got, rtn)
+			var errs [2]float64
+			for i, absmax := range []bool{true, false} {
+				errs[i] = outputErrorInt(t, w, gptqDenseInt(t, w, rows, cols, d, x, n, act, absmax), d, rows, cols, x, n)
+				t.Logf("%s act-order %v absmax %v: output error %.4g, RTN %.4g (%.0f%%)", d, act, absmax, errs[i], rtn, 100*errs[i]/rtn)
+				if errs[i] >= 0.9*rtn {
+					t.Errorf("%s act-order %v absmax %v: GPTQ output error %g is not clearly below RTN's %g", d, act, absmax, errs[i], rtn)
+				}
+			}
+			if errs[1] >= errs[0] {
+				t.Errorf("%s act-order %v: GPTQ with searched scales has output error %g, with RTN's %g", d, act, errs[1], errs[0])
 			}
 		}
 	}
 }
 
 // TestGPTQIntIdentityHessian: with H = cI no error crosses columns, so GPTQ
-// writes RTN's bytes: the same scales, zero points and codes.
+// with RTN's scales writes RTN's bytes: the same scales, zero points and
+// codes; with searched scales each row's error is at most RTN's.
 func TestGPTQIntIdentityHessian(t *testing.T) {
 	const rows, cols = 35, 256
 	w, _ := layerData(rows, cols, 1, 9)
@@ -101,9 +116,27 @@ func TestGPTQIntIdentityHessian(t *testing.T) {
 	}
 	for _, d := range gptqIntTypes {
 		rtn := rtnDenseInt(t, w, rows, cols, d)
+		want := make([]float32, rows*cols)
+		if err := model.Dequantize(want, d, rtn); err != nil {
+			t.Fatal(err)
+		}
 		for _, act := range []bool{false, true} {
-			if got := gptqDenseInt(t, w, rows, cols, d, x, cols, act); !bytes.Equal(got, rtn) {
-				t.Errorf("%s act-order %v: GPTQ with H = cI differs from RTN", d, act)
+			if got := gptqDenseInt(t, w, rows, cols, d, x, cols, act, true); !bytes.Equal(got, rtn) {
+				t.Errorf("%s act-order %v: GPTQ with RTN's scales and H = cI differs from RTN", d, act)
+			}
+			deq := make([]float32, rows*cols)
+			if err := model.Dequantize(deq, d, gptqDenseInt(t, w, rows, cols, d, x, cols, act, false)); err != nil {
+				t.Fatal(err)
+			}
+			for r := range rows {
+				var se, ref float64
+				for c := r * cols; c < (r+1)*cols; c++ {
+					se += (float64(w[c]) - float64(deq[c])) * (float64(w[c]) - float64(deq[c]))
+					ref += (float64(w[c]) - float64(want[c])) * (float64(w[c]) - float64(want[c]))
+				}
+				if se > ref*(1+1e-6) {
+					t.Errorf("%s act-order %v: row %d: searched error %g, RTN's %g", d, act, r, se, ref)
+				}
 			}
 		}
 	}
@@ -111,7 +144,8 @@ func TestGPTQIntIdentityHessian(t *testing.T) {
 
 // TestQuantizeGPTQInt runs GPTQ with the int schemes on a small llama: the
 // layers' matrices differ from RTN's, the embedding and head are RTN's, the
-// bytes do not depend on the threads, and the report says the scales are RTN's.
+// bytes do not depend on the threads, and the report says how the scales
+// were chosen.
 func TestQuantizeGPTQInt(t *testing.T) {
 	m := synth(t, 128, false)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -122,7 +156,8 @@ func TestQuantizeGPTQInt(t *testing.T) {
 			seqs[i][j] = rng.IntN(m.Config.VocabSize)
 		}
 	}
-	for _, opts := range []Options{{Scheme: Int8}, {Scheme: Int4, Group: 32, Asym: true}, {Scheme: Int4, Group: 64, ActOrder: true}} {
+	for _, opts := range []Options{{Scheme: Int8}, {Scheme: Int4, Group: 32, Asym: true}, {Scheme: Int4, Group: 64, ActOrder: true},
+		{Scheme: Int4, Group: 32, AbsmaxScales: true}, {Scheme: Int8, ActOrder: true}} {
 		rtn, _, err := Quantize(m, opts)
 		if err != nil {
 			t.Fatal(err)
@@ -135,7 +170,8 @@ func TestQuantizeGPTQInt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.BlockScales != "absmax" || rep.CalibrationTokens != 120 {
+			scales := map[bool]string{false: "search", true: "absmax"}[opts.AbsmaxScales]
+			if rep.BlockScales != scales || rep.CalibrationTokens != 120 {
 				t.Errorf("%s: report: block scales %q, %d tokens", opts.Scheme, rep.BlockScales, rep.CalibrationTokens)
 			}
 			for i, qt := range q.Tensors {

@@ -10,11 +10,11 @@ import (
 	"github.com/shrinkml/shrink/model"
 )
 
-// scaleBlocks are odd blocks for the scale search, each 32 weights.
-func scaleBlocks() map[string][]float32 {
+// scaleBlocks are odd blocks for the scale search, each n weights (n >= 32).
+func scaleBlocks(n int) map[string][]float32 {
 	rng := rand.New(rand.NewPCG(5, 6))
 	fill := func(f func(j int) float32) []float32 {
-		x := make([]float32, 32)
+		x := make([]float32, n)
 		for j := range x {
 			x[j] = f(j)
 		}
@@ -58,11 +58,11 @@ func scaleBlocks() map[string][]float32 {
 	}
 }
 
-// scaleWeights are the input weights h the blocks are tried with.
-func scaleWeights() map[string][]float64 {
+// scaleWeights are the input weights h the blocks of n weights are tried with.
+func scaleWeights(n int) map[string][]float64 {
 	rng := rand.New(rand.NewPCG(7, 8))
 	fill := func(f func(j int) float64) []float64 {
-		h := make([]float64, 32)
+		h := make([]float64, n)
 		for j := range h {
 			h[j] = f(j)
 		}
@@ -73,19 +73,36 @@ func scaleWeights() map[string][]float64 {
 		"uneven":      fill(func(int) float64 { return math.Exp(2 * rng.NormFloat64()) }),
 		"some dead":   fill(func(j int) float64 { return float64(j % 3) }),
 		"all dead":    fill(func(int) float64 { return 0 }),
-		"one matters": fill(func(j int) float64 { return 1e-3 + 1e3*float64(j/31) }),
+		"one matters": fill(func(j int) float64 { return 1e-3 + 1e3*float64(j/(n-1)) }),
 	}
 }
 
-// rtnBlockError is Σ h·(x - q)² for the values of the block RTN writes for x.
-func rtnBlockError(t *testing.T, sc Scheme, x []float32, h []float64) float64 {
+// searchTypes are the types the scale search serves, each with the width
+// of the blocks the tests give it: a block, an int4 group, an int8 row (of
+// odd length, as a row may be).
+var searchTypes = []struct {
+	d     model.DType
+	width int
+}{
+	{model.Q8_0, 32}, {model.Q4_0, 32}, {model.Q4_1, 32},
+	{model.Int8Ch, 45}, {model.Int4G32, 32}, {model.Int4G32Asym, 32},
+	{model.Int4G64, 64}, {model.Int4G128Asym, 128},
+}
+
+// rtnBlockError is Σ h·(x - q)² for the values of the block (int4 group,
+// int8 row) of the type d that RTN writes for x.
+func rtnBlockError(t *testing.T, d model.DType, x []float32, h []float64) float64 {
 	t.Helper()
-	y := make([]byte, sc.DType().BlockBytes())
-	if err := rtnRows[sc](y, x); err != nil {
+	size, err := model.ByteSize(d, []int{1, len(x)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	q := make([]float32, 32)
-	if err := model.Dequantize(q, sc.DType(), y); err != nil {
+	y := make([]byte, size)
+	if err := rowsOf(d)(y, x); err != nil {
+		t.Fatal(err)
+	}
+	q := make([]float32, len(x))
+	if err := model.Dequantize(q, d, y); err != nil {
 		t.Fatal(err)
 	}
 	var e float64
@@ -96,20 +113,47 @@ func rtnBlockError(t *testing.T, sc Scheme, x []float32, h []float64) float64 {
 	return e
 }
 
-// checkBlock encodes x under bs and checks that the block decodes to the
-// values quantizeWeight gives, all finite.
-func checkBlock(t *testing.T, sc Scheme, bs *blockScale, x []float32) {
+// rtnScale is RTN's scale for x as the search's first candidate: for the
+// block types the absmax scale with no weight pinned.
+func rtnScale(t *testing.T, d model.DType, x []float32) blockScale {
 	t.Helper()
-	codes := make([]int8, 32)
-	want := make([]float32, 32)
+	if isInt(d) {
+		bs, err := chooseIntScale(d, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bs
+	}
+	bs, err := chooseScale(schemeOf(d), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nearestScale(schemeOf(d), bs.d, bs.m)
+}
+
+// checkBlock encodes x under bs as the type d and checks that it decodes to
+// the values quantizeWeight gives, all finite.
+func checkBlock(t *testing.T, d model.DType, bs *blockScale, x []float32) {
+	t.Helper()
+	sc := schemeOf(d)
+	codes := make([]int8, len(x))
+	want := make([]float32, len(x))
 	for j, v := range x {
 		c, q := quantizeWeight(sc, bs, j, v)
 		codes[j], want[j] = int8(c), q
 	}
-	y := make([]byte, sc.DType().BlockBytes())
-	encodeBlock(sc, y, bs, codes)
-	got := make([]float32, 32)
-	if err := model.Dequantize(got, sc.DType(), y); err != nil {
+	size, err := model.ByteSize(d, []int{1, len(x)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]byte, size)
+	if isInt(d) {
+		encodeIntBlock(d, y, bs, codes)
+	} else {
+		encodeBlock(sc, y, bs, codes)
+	}
+	got := make([]float32, len(x))
+	if err := model.Dequantize(got, d, y); err != nil {
 		t.Fatal(err)
 	}
 	for j := range got {
@@ -119,39 +163,62 @@ func checkBlock(t *testing.T, sc Scheme, bs *blockScale, x []float32) {
 	}
 }
 
-// TestSearchScaleNeverWorse: on odd blocks and weights, for every scheme, the
-// searched scale's weighted error is at most the absmax scale's (exactly, as
-// the search scores it) and the RTN block's (up to float32 ties in RTN's
-// rounding), and the block it writes decodes to finite values.
+// TestSearchScaleNeverWorse: on odd blocks and weights, for every type, the
+// searched scale's weighted error is at most RTN's scale's (exactly, as the
+// search scores it; for the block types the absmax scale with nothing
+// pinned) and the RTN block's (up to float32 ties in RTN's rounding), and
+// the block it writes decodes to finite values. Somewhere the search must
+// do better.
 func TestSearchScaleNeverWorse(t *testing.T) {
 	var s scaleSearch
-	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
-		for bn, x := range scaleBlocks() {
-			for hn, h := range scaleWeights() {
-				bs, err := s.searchScale(sc, x, h)
+	for _, st := range searchTypes {
+		d := st.d
+		var improved int
+		for bn, x := range scaleBlocks(st.width) {
+			for hn, h := range scaleWeights(st.width) {
+				bs, err := s.searchScale(d, x, h)
 				if err != nil {
-					t.Fatalf("%s %s, %s weights: %v", sc, bn, hn, err)
+					t.Fatalf("%s %s, %s weights: %v", d, bn, hn, err)
 				}
-				hw := orOnes(h)
+				hw := s.orOnes(h)
+				sc := schemeOf(d)
 				got := blockError(sc, &bs, x, hw)
-				rtn, _ := chooseScale(sc, x)
-				absmax := nearestScale(sc, rtn.d, rtn.m)
-				if ref := blockError(sc, &absmax, x, hw); got > ref || math.IsNaN(got) {
-					t.Errorf("%s %s, %s weights: searched error %g, absmax scale's %g", sc, bn, hn, got, ref)
+				rtn := rtnScale(t, d, x)
+				ref := blockError(sc, &rtn, x, hw)
+				if got > ref || math.IsNaN(got) {
+					t.Errorf("%s %s, %s weights: searched error %g, RTN's scale's %g", d, bn, hn, got, ref)
 				}
-				if ref := rtnBlockError(t, sc, x, hw); got > ref*(1+1e-6) {
-					t.Errorf("%s %s, %s weights: searched error %g, RTN block's %g", sc, bn, hn, got, ref)
+				if got < ref {
+					improved++
 				}
-				checkBlock(t, sc, &bs, x)
+				if ref := rtnBlockError(t, d, x, hw); got > ref*(1+1e-6) {
+					t.Errorf("%s %s, %s weights: searched error %g, RTN block's %g", d, bn, hn, got, ref)
+				}
+				checkBlock(t, d, &bs, x)
 			}
+		}
+		if improved == 0 {
+			t.Errorf("%s: the search never beat RTN's scale", d)
 		}
 	}
 }
 
+// gptqTypes are the types gptqScale serves (int8 rows use searchScale).
+var gptqTypes = []model.DType{model.Q8_0, model.Q4_0, model.Q4_1,
+	model.Int4G32, model.Int4G32Asym, model.Int4G64, model.Int4G128Asym}
+
+// blockWidth is the number of weights that share a scale in the type d.
+func blockWidth(d model.DType) int {
+	if g, _, ok := Int4Layout(d); ok {
+		return g
+	}
+	return 32
+}
+
 // TestGPTQScaleNeverWorse: gptqScale's simulated GPTQ loss is at most that
-// of RTN's absmax scale, on the odd blocks, with a real Hessian's factor.
+// of RTN's scale, on the odd blocks, with a real Hessian's factor.
 func TestGPTQScaleNeverWorse(t *testing.T) {
-	const cols, n = 32, 200
+	const cols, n = 128, 400
 	_, xs := layerData(1, cols, n, 13)
 	h := calib.NewHessian(cols, 1)
 	h.Add(xs, n)
@@ -161,51 +228,50 @@ func TestGPTQScaleNeverWorse(t *testing.T) {
 	}
 	u := f.U.RawTriangular()
 	var s scaleSearch
-	var improved int
-	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
-		for bn, x := range scaleBlocks() {
-			w := make([]float64, 32)
+	for _, d := range gptqTypes {
+		var improved int
+		for bn, x := range scaleBlocks(blockWidth(d)) {
+			w := make([]float64, len(x))
 			for j, v := range x {
 				w[j] = float64(v)
 			}
-			bs, err := s.gptqScale(sc, w, u.Data, u.Stride)
+			bs, err := s.gptqScale(d, w, u.Data, u.Stride)
 			if err != nil {
-				t.Fatalf("%s %s: %v", sc, bn, err)
+				t.Fatalf("%s %s: %v", d, bn, err)
 			}
-			rtn, _ := chooseScale(sc, x)
-			s.cands = append(s.cands[:0], bs, nearestScale(sc, rtn.d, rtn.m))
-			loss := s.blockLosses(sc, w, u.Data, u.Stride)
+			s.cands = append(s.cands[:0], bs, rtnScale(t, d, x))
+			loss := s.blockLosses(schemeOf(d), w, u.Data, u.Stride)
 			got, ref := loss[0], loss[1]
 			if got > ref || math.IsNaN(got) {
-				t.Errorf("%s %s: searched loss %g, absmax scale's %g", sc, bn, got, ref)
+				t.Errorf("%s %s: searched loss %g, RTN's scale's %g", d, bn, got, ref)
 			}
 			if got < ref {
 				improved++
 			}
-			checkBlock(t, sc, &bs, x)
+			checkBlock(t, d, &bs, x)
 		}
-	}
-	if improved == 0 {
-		t.Error("the search never beat the absmax scale")
+		if improved == 0 {
+			t.Errorf("%s: the search never beat RTN's scale", d)
+		}
 	}
 }
 
 // TestBlockLossIsGPTQs: blockLosses simulates quantizeRows to the bit, so the
 // loss of the scale GPTQ picks is the block's share of GPTQ's loss.
 func TestBlockLossesAreGPTQs(t *testing.T) {
-	const cols, n = 32, 200
-	w32, xs := layerData(1, cols, n, 17)
-	h := calib.NewHessian(cols, 1)
-	h.Add(xs, n)
-	f, err := calib.InverseCholesky(h.Sym(), calib.DefaultDamp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := f.U.RawTriangular()
-	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
-		q := gptqDenseFactor(t, w32, 1, cols, sc, f, h)
+	for _, d := range gptqTypes {
+		cols, n := blockWidth(d), 200
+		w32, xs := layerData(1, cols, n, 17)
+		h := calib.NewHessian(cols, 1)
+		h.Add(xs, n)
+		f, err := calib.InverseCholesky(h.Sym(), calib.DefaultDamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := f.U.RawTriangular()
+		q := gptqDenseFactor(t, w32, 1, cols, d, f, h)
 		deq := make([]float32, cols)
-		if err := model.Dequantize(deq, sc.DType(), q); err != nil {
+		if err := model.Dequantize(deq, d, q); err != nil {
 			t.Fatal(err)
 		}
 		// Replay GPTQ with the decoded values as the levels it chose.
@@ -226,28 +292,29 @@ func TestBlockLossesAreGPTQs(t *testing.T) {
 		for j, v := range w32 {
 			w64[j] = float64(v)
 		}
-		bs, err := s.gptqScale(sc, w64, u.Data, u.Stride)
+		bs, err := s.gptqScale(d, w64, u.Data, u.Stride)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.cands = append(s.cands[:0], bs)
-		if sim := s.blockLosses(sc, w64, u.Data, u.Stride)[0]; sim != loss {
-			t.Errorf("%s: simulated loss %g, GPTQ's %g", sc, sim, loss)
+		if sim := s.blockLosses(schemeOf(d), w64, u.Data, u.Stride)[0]; sim != loss {
+			t.Errorf("%s: simulated loss %g, GPTQ's %g", d, sim, loss)
 		}
 	}
 }
 
-// gptqDenseFactor is gptqDense with the factor and Hessian given.
-func gptqDenseFactor(t *testing.T, w []float32, rows, cols int, sc Scheme, f *calib.InverseFactor, h *calib.Hessian) []byte {
+// gptqDenseFactor is gptqDense for the type d with the factor and Hessian
+// given.
+func gptqDenseFactor(t *testing.T, w []float32, rows, cols int, d model.DType, f *calib.InverseFactor, h *calib.Hessian) []byte {
 	t.Helper()
 	hd := make([]float64, cols)
 	for j := range hd {
 		hd[j] = h.Sym().At(j, j)
 	}
 	tensor := model.NewF32("w", []int{rows, cols}, w)
-	size, _ := model.ByteSize(sc.DType(), tensor.Shape)
-	p := &tensorPlan{action: Quantized, to: sc.DType(), data: make([]byte, size)}
-	g := newGPTQMatrix(tensor, p, sc, f, nil, hd)
+	size, _ := model.ByteSize(d, tensor.Shape)
+	p := &tensorPlan{action: Quantized, to: d, data: make([]byte, size)}
+	g := newGPTQMatrix(tensor, p, schemeOf(d), f, nil, hd)
 	var s gptqScratch
 	var sums [2]float64
 	if err := g.quantizeRows(0, rows, &s, &sums); err != nil {
@@ -258,12 +325,13 @@ func gptqDenseFactor(t *testing.T, w []float32, rows, cols int, sc Scheme, f *ca
 
 // TestSearchScaleRange: a block RTN cannot store fails the same way.
 func TestSearchScaleRange(t *testing.T) {
-	x := make([]float32, 32)
-	x[4] = 1e7
 	var s scaleSearch
-	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
-		if _, err := s.searchScale(sc, x, ones[:]); !errors.Is(err, ErrScaleRange) {
-			t.Errorf("%s: %v, want ErrScaleRange", sc, err)
+	for _, st := range searchTypes {
+		x := make([]float32, st.width)
+		x[4] = 1e7
+		h := make([]float64, st.width)
+		if _, err := s.searchScale(st.d, x, h); !errors.Is(err, ErrScaleRange) {
+			t.Errorf("%s: %v, want ErrScaleRange", st.d, err)
 		}
 	}
 }

@@ -198,13 +198,13 @@ func TestGPTQIdentityHessian(t *testing.T) {
 					wb := w[r*cols+b*32 : r*cols+b*32+32]
 					var bs blockScale
 					if act {
-						bs, err = s.searchScale(sc, wb, hd[b*32:])
+						bs, err = s.searchScale(sc.DType(), wb, hd[b*32:])
 					} else {
 						w64 := make([]float64, 32)
 						for j, v := range wb {
 							w64[j] = float64(v)
 						}
-						bs, err = s.gptqScale(sc, w64, u.Data[b*32*u.Stride+b*32:], u.Stride)
+						bs, err = s.gptqScale(sc.DType(), w64, u.Data[b*32*u.Stride+b*32:], u.Stride)
 					}
 					if err != nil {
 						t.Fatal(err)

@@ -153,9 +153,10 @@ type Options struct {
 	// most active inputs first), with every block's scale chosen up front
 	// from the original weights ("static groups").
 	ActOrder bool
-	// AbsmaxScales makes GPTQ keep RTN's block scales, set by each block's
-	// largest weight (pinned to its extreme code), instead of searching each
-	// block for the scale that adds least to the layer's output error.
+	// AbsmaxScales makes GPTQ keep RTN's block scales (and the int schemes'
+	// scales and zero points), set by each block's largest weights, instead
+	// of searching each block for the scale that adds least to the layer's
+	// output error.
 	AbsmaxScales bool
 	// Damp is the dampening added to each Hessian's diagonal, as a fraction
 	// of its mean; 0 means calib.DefaultDamp (1%). It is raised tenfold
@@ -392,8 +393,8 @@ func Quantize(m *model.Model, opts Options) (*model.Model, Report, error) {
 		if opts.Method.usesGPTQ() {
 			rep.ActOrder = opts.ActOrder
 			rep.BlockScales = "search"
-			if opts.AbsmaxScales || opts.Scheme == Int8 || opts.Scheme == Int4 {
-				rep.BlockScales = "absmax" // the int schemes keep RTN's scales
+			if opts.AbsmaxScales {
+				rep.BlockScales = "absmax"
 			}
 		}
 		for _, s := range opts.Calibration {

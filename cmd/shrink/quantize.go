@@ -64,7 +64,10 @@ under int4 unless --pure. GGUF has no such types: write these to a folder,
 where they are stored in compressed-tensors' int-quantized and
 pack-quantized formats with a quantization_config in config.json (vLLM
 quantizes linear layers only: add --keep 'embed_tokens|lm_head' for it). With
---method gptq they keep RTN's scales and zero points (no scale search).
+--method gptq their scales are searched as the blocks' are (below): an int4
+group's when GPTQ reaches it, with integer zero points under --asym and
+either sign of scale otherwise; an int8 row's up front, each weight's error
+weighed by its input's mean square.
 
 --method gptq (llama-family models) quantizes each decoder layer's matrices
 with GPTQ instead: it runs the model layer by layer over --calib-tokens
