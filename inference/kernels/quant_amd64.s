@@ -479,7 +479,7 @@ full: \
 	VMOVDQU8.Z (6*bb)(base), K6, Y4; \
 	SHUF4_Q4VNNI(dest, r, OP, Yo, MIN)
 
-#define PASS_Q4VNNI(bb, OP, MF, MT, base, dest, skip, full, done) \
+#define PASS_Q4VNNI(bb, OP, MF, MT, ROW, base, dest, skip, full, done) \
 	CMPQ         CX, $(8+skip); \
 	JGE          full; \
 	IMUL3Q       $bb, CX, AX; \
@@ -503,19 +503,19 @@ full: \
 	PASSROWM_Q4VNNI(AX, dest, bb, 3, OP, Y19, MT); \
 	JMP          done; \
 full: \
-	PASSROW_Q4VNNI(base, dest, bb, 0, OP, Y16, MF); \
+	ROW(base, dest, bb, 0, OP, Y16, MF); \
 	LEAQ         (base)(R9*1), AX; \
-	PASSROW_Q4VNNI(AX, dest, bb, 1, OP, Y17, MF); \
+	ROW(AX, dest, bb, 1, OP, Y17, MF); \
 	LEAQ         (base)(R9*2), AX; \
-	PASSROW_Q4VNNI(AX, dest, bb, 2, OP, Y18, MF); \
+	ROW(AX, dest, bb, 2, OP, Y18, MF); \
 	LEAQ         (base)(BX*1), AX; \
-	PASSROW_Q4VNNI(AX, dest, bb, 3, OP, Y19, MF); \
+	ROW(AX, dest, bb, 3, OP, Y19, MF); \
 done: \
 	ADDQ         $32, R12; \
 	ADDQ         $32, R10
 
-#define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, base, dest, skip, full, done)
-#define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, base, dest, skip, full, done)
+#define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, PASSROW_Q40QUAD, base, dest, skip, full, done)
+#define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, PASSROW_Q4VNNI, base, dest, skip, full, done)
 
 #define ADDB_VNNI \
 	VADDPS Y21, Y10, Y10; \
@@ -542,6 +542,251 @@ done: \
 	VMULPS Y14, Y12, Y12; \
 	VMULPS Y14, Y13, Y13; \
 	ADDO_VNNI
+
+// ---------------------------------------------------------------- VNNI, four blocks a register
+
+// The Q4 VNNI kernels take four blocks of a row at once in 512-bit
+// registers, dword lane l (0-15) belonging to block l%4. One two-source
+// byte permute (qQuad18, qQuad20) of two loads that lie inside the four
+// blocks puts nibble bytes 4(l/4) to 4(l/4)+3 of block l%4 in lane l; the
+// low nibbles (masked) and the high ones (a GF(2) affine shift by 4) meet
+// the matching inputs, which two dword permutes (qXLo, qXHi) of the 128
+// inputs form once for the four rows. Two VPDPBUSD leave in lane l the
+// sum of 8 products of block l%4, so one conversion and one FMA with the
+// four scales s[r][j..j+3] broadcast to every 128-bit lane do four blocks.
+// The nibbles are u = w+8 (Q4_0) or q (Q4_1), and the final step adds k*o[r].
+
+DATA qQuad18<>+0(SB)/8, $0x1514131203020100
+DATA qQuad18<>+8(SB)/8, $0x3938373627262524
+DATA qQuad18<>+16(SB)/8, $0x1918171607060504
+DATA qQuad18<>+24(SB)/8, $0x3d3c3b3a2b2a2928
+DATA qQuad18<>+32(SB)/8, $0x1d1c1b1a0b0a0908
+DATA qQuad18<>+40(SB)/8, $0x7b7a3f3e2f2e2d2c
+DATA qQuad18<>+48(SB)/8, $0x21201f1e0f0e0d0c
+DATA qQuad18<>+56(SB)/8, $0x7f7e7d7c33323130
+GLOBL qQuad18<>(SB), RODATA|NOPTR, $64
+
+DATA qQuad20<>+0(SB)/8, $0x1716151403020100
+DATA qQuad20<>+8(SB)/8, $0x3f3e3d3c2b2a2928
+DATA qQuad20<>+16(SB)/8, $0x1b1a191807060504
+DATA qQuad20<>+24(SB)/8, $0x777675742f2e2d2c
+DATA qQuad20<>+32(SB)/8, $0x1f1e1d1c0b0a0908
+DATA qQuad20<>+40(SB)/8, $0x7b7a797833323130
+DATA qQuad20<>+48(SB)/8, $0x232221200f0e0d0c
+DATA qQuad20<>+56(SB)/8, $0x7f7e7d7c37363534
+GLOBL qQuad20<>(SB), RODATA|NOPTR, $64
+
+DATA qXLo<>+0(SB)/8, $0x0000000800000000
+DATA qXLo<>+8(SB)/8, $0x0000001800000010
+DATA qXLo<>+16(SB)/8, $0x0000000900000001
+DATA qXLo<>+24(SB)/8, $0x0000001900000011
+DATA qXLo<>+32(SB)/8, $0x0000000a00000002
+DATA qXLo<>+40(SB)/8, $0x0000001a00000012
+DATA qXLo<>+48(SB)/8, $0x0000000b00000003
+DATA qXLo<>+56(SB)/8, $0x0000001b00000013
+GLOBL qXLo<>(SB), RODATA|NOPTR, $64
+
+DATA qXHi<>+0(SB)/8, $0x0000000c00000004
+DATA qXHi<>+8(SB)/8, $0x0000001c00000014
+DATA qXHi<>+16(SB)/8, $0x0000000d00000005
+DATA qXHi<>+24(SB)/8, $0x0000001d00000015
+DATA qXHi<>+32(SB)/8, $0x0000000e00000006
+DATA qXHi<>+40(SB)/8, $0x0000001e00000016
+DATA qXHi<>+48(SB)/8, $0x0000000f00000007
+DATA qXHi<>+56(SB)/8, $0x0000001f00000017
+GLOBL qXHi<>(SB), RODATA|NOPTR, $64
+
+DATA qPass18<>+0(SB)/8, $0x3736252413120100
+DATA qPass18<>+8(SB)/8, $0x7f7e6d6c5b5a4948
+DATA qPass18<>+16(SB)/8, $0x0000000000000000
+DATA qPass18<>+24(SB)/8, $0x0000000000000000
+DATA qPass18<>+32(SB)/8, $0x0000000000000000
+DATA qPass18<>+40(SB)/8, $0x0000000000000000
+DATA qPass18<>+48(SB)/8, $0x0000000000000000
+DATA qPass18<>+56(SB)/8, $0x0000000000000000
+GLOBL qPass18<>(SB), RODATA|NOPTR, $64
+
+// Registers: Z0 and Z1 the inputs of four blocks that meet the low and
+// high nibbles, Z2-Z7 temporaries, Z10-Z13 and Z21-Z24 the accumulators of
+// even and odd quads, Z14 the shift matrix, Z15 0x0f bytes, Z16-Z19 o[r],
+// Z20 and Z31 the input permutes, Z30 the nibble permute; k is in
+// qScratch.o. The pass uses Y1-Y9, Y25-Y29 (Q4_0: Y25 and Z26) and
+// K1-K7; a last quad uses K3-K5.
+
+// CONSTS_Q4QUAD(shuf, perm, quad, m1, m2, m7, k) sets up the pass as
+// CONSTS_Q4VNNI does, then the quads' constants.
+#define CONSTS_Q4QUAD(shuf, perm, quad, m1, m2, m7, k) \
+	CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k); \
+	VMOVSS          X20, qScratch_o(DI); \
+	VPBROADCASTD    X15, Z15; \
+	MOVQ            $0x1020408000000000, AX; \
+	VMOVQ           AX, X14; \
+	VPBROADCASTQ    X14, Z14; \
+	VMOVDQU64       quad<>(SB), Z30; \
+	VMOVDQU64       qXLo<>(SB), Z20; \
+	VMOVDQU64       qXHi<>(SB), Z31
+
+// CONSTS_Q40QUAD also loads the whole-chunk pass's permute.
+#define CONSTS_Q40QUAD \
+	CONSTS_Q4QUAD(qShuf18, qPermB18, qQuad18, $0xf0, $0xf00, $0xf000, $0xc1000000); \
+	VMOVDQU64 qPass18<>(SB), Z26
+
+#define CONSTS_Q41QUAD CONSTS_Q4QUAD(qShuf20, qPermB20, qQuad20, $0xf000f0, $0xf000f00, $0xf000f000, $0x3f800000)
+
+// PASSROW_Q40QUAD fetches a row's eight Q4_0 scales of a whole chunk with
+// one two-source byte permute of the chunk's first 128 bytes.
+#define PASSROW_Q40QUAD(base, dest, bb, r, OP, Yo, MIN) \
+	VMOVDQU64 (base), Z1; \
+	VPERMT2B  64(base), Z26, Z1; \
+	VCVTPH2PS X1, Y5; \
+	VMULPS    (R12), Y5, Y6; \
+	VMOVUPS   Y6, (r*SROW)(dest); \
+	OP(Yo)
+
+// XQUAD(X) forms the inputs of the four blocks at X(SI).
+#define XQUAD(X) \
+	VMOVDQU64 X(SI), Z0; \
+	VMOVDQU64 X(SI), Z1; \
+	VPERMT2D  (X+64)(SI), Z20, Z0; \
+	VPERMT2D  (X+64)(SI), Z31, Z1
+
+// NIBQ(t, u) turns the permuted nibble bytes in t into the low nibbles
+// (t) and the high ones (u).
+#define NIBQ(t, u) \
+	VGF2P8AFFINEQB $0, Z14, t, u; \
+	VPANDD         Z15, t, t
+
+// DOTQ(S, t, u, v, a) adds the four blocks' sums times their scales (at
+// S(DX): the row's s[r][j..j+3]) into a.
+#define DOTQ(S, t, u, v, a) \
+	VPXORD          v, v, v; \
+	VPDPBUSD        Z0, t, v; \
+	VPDPBUSD        Z1, u, v; \
+	VCVTDQ2PS       v, v; \
+	VBROADCASTF32X4 S(DX), u; \
+	VFMADD231PS     u, v, a
+
+// ROWQ(o1, o2, S, t, u, v, a) does four whole blocks of one row: t loads
+// from o1, the permute takes its second table from o2 (both inside the
+// blocks).
+#define ROWQ(o1, o2, S, t, u, v, a) \
+	VMOVDQU64 o1, t; \
+	VPERMT2B  o2, Z30, t; \
+	NIBQ(t, u); \
+	DOTQ(S, t, u, v, a)
+
+// ROWQM(o1, S, t, u, v, a) does the last 1-3 blocks of a row: the load
+// from o1 is masked (K3) to the bytes of the blocks left, whose nibbles
+// all come from it; the lanes of the missing blocks, whatever their
+// bytes, meet scales of 0 (the pass zeroes d_w there, and d_x is 0).
+#define ROWQM(o1, S, t, u, v, a) \
+	VMOVDQU8.Z o1, K3, t; \
+	VPERMB     t, Z30, t; \
+	NIBQ(t, u); \
+	DOTQ(S, t, u, v, a)
+
+// QUAD(bb, hdr, X, W, S, a0, a1, a2, a3) does four whole blocks of the four rows.
+#define QUAD(bb, hdr, X, W, S, a0, a1, a2, a3) \
+	XQUAD(X); \
+	ROWQ((W+hdr)(R11), (W+4*bb-64)(R11), S, Z2, Z3, Z4, a0); \
+	ROWQ((W+hdr)(R11)(R9*1), (W+4*bb-64)(R11)(R9*1), (S+SROW), Z5, Z6, Z7, a1); \
+	ROWQ((W+hdr)(R11)(R9*2), (W+4*bb-64)(R11)(R9*2), (S+2*SROW), Z2, Z3, Z4, a2); \
+	ROWQ((W+hdr)(R11)(BX*1), (W+4*bb-64)(R11)(BX*1), (S+3*SROW), Z5, Z6, Z7, a3)
+
+// XQUADM forms the inputs of the last CX < 4 blocks as XQUAD does, with
+// the loads masked (K4, K5) to the row's 32*CX inputs.
+#define XQUADM \
+	VMOVDQU8.Z (SI), K4, Z0; \
+	VMOVDQU8.Z 64(SI), K5, Z2; \
+	VMOVDQA64  Z0, Z1; \
+	VPERMT2D   Z2, Z20, Z0; \
+	VPERMT2D   Z2, Z31, Z1
+
+// QUADM(bb, hdr, a0, a1, a2, a3) does the last CX < 4 blocks of the four
+// rows, reading nothing past them: K3 masks the weight loads to the
+// bb*(CX-1)+16 bytes from the first nibble to the last, and K4 and K5 the
+// inputs (BZHI clears the bits from the count up, none for counts >= 64).
+// R12, R13 and R15 are free after the last pass.
+#define QUADM(bb, hdr, a0, a1, a2, a3) \
+	MOVQ    $-1, R15; \
+	IMUL3Q  $bb, CX, AX; \
+	ADDQ    $(16-bb), AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K3; \
+	MOVQ    CX, AX; \
+	SHLQ    $5, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K4; \
+	SUBQ    $64, AX; \
+	MOVQ    $0, R12; \
+	CMOVQLT R12, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K5; \
+	XQUADM; \
+	ROWQM(hdr(R11), 0, Z2, Z3, Z4, a0); \
+	ROWQM(hdr(R11)(R9*1), SROW, Z5, Z6, Z7, a1); \
+	ROWQM(hdr(R11)(R9*2), 2*SROW, Z2, Z3, Z4, a2); \
+	ROWQM(hdr(R11)(BX*1), 3*SROW, Z5, Z6, Z7, a3)
+
+// BLOCKSQ(bb, hdr, b0, b1, b2, b3) is the block section of the quad
+// kernels: a whole chunk's two quads into Z10-Z13 and b0-b3; in a last
+// chunk of CX < 8 blocks, a whole quad into Z10-Z13 if CX >= 4, then the
+// rest into the next accumulators.
+#define BLOCKSQ(bb, hdr, b0, b1, b2, b3) \
+blocks: \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	QUAD(bb, hdr, 0, 0, 0, Z10, Z11, Z12, Z13); \
+	QUAD(bb, hdr, 128, 4*bb, 16, b0, b1, b2, b3); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*bb), R11; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	CMPQ   CX, $4; \
+	JLT    last; \
+	QUAD(bb, hdr, 0, 0, 0, Z10, Z11, Z12, Z13); \
+	ADDQ   $128, SI; \
+	ADDQ   $(4*bb), R11; \
+	ADDQ   $16, DX; \
+	SUBQ   $4, CX; \
+	JZ     final; \
+	QUADM(bb, hdr, b0, b1, b2, b3); \
+	JMP    final; \
+last: \
+	QUADM(bb, hdr, Z10, Z11, Z12, Z13)
+
+#define INIT_Q4QUAD \
+	VPXORD Z21, Z21, Z21; \
+	VPXORD Z22, Z22, Z22; \
+	VPXORD Z23, Z23, Z23; \
+	VPXORD Z24, Z24, Z24; \
+	VPXORD Y16, Y16, Y16; \
+	VPXORD Y17, Y17, Y17; \
+	VPXORD Y18, Y18, Y18; \
+	VPXORD Y19, Y19, Y19
+
+// FINAL_Q4QUAD adds the odd quads' sums to the even ones', then lanes 8-15
+// to lanes 0-7, then k*o[r].
+#define FINAL_Q4QUAD \
+	VADDPS           Z21, Z10, Z10; \
+	VADDPS           Z22, Z11, Z11; \
+	VADDPS           Z23, Z12, Z12; \
+	VADDPS           Z24, Z13, Z13; \
+	VEXTRACTF64X4    $1, Z10, Y21; \
+	VEXTRACTF64X4    $1, Z11, Y22; \
+	VEXTRACTF64X4    $1, Z12, Y23; \
+	VEXTRACTF64X4    $1, Z13, Y24; \
+	VADDPS           Y21, Y10, Y10; \
+	VADDPS           Y22, Y11, Y11; \
+	VADDPS           Y23, Y12, Y12; \
+	VADDPS           Y24, Y13, Y13; \
+	VFMADD231PS.BCST qScratch_o(DI), Y16, Y10; \
+	VFMADD231PS.BCST qScratch_o(DI), Y17, Y11; \
+	VFMADD231PS.BCST qScratch_o(DI), Y18, Y12; \
+	VFMADD231PS.BCST qScratch_o(DI), Y19, Y13
 
 // ---------------------------------------------------------------- AVX2
 
@@ -685,7 +930,44 @@ full: \
 // the blocks of the current one, into the other half of qScratch.s, so that
 // the two overlap. R14 holds the *qArgs throughout; R15 is only written
 // after the last access to a global (CONSTS), as dynamic linking requires.
-#define QKERNEL(bb, CONSTS, INIT, PASS, BLOCK, b0, b1, b2, b3, FINAL, PF, PFT1) \
+// BLOCKS8(bb, BLOCK, b0, b1, b2, b3) is the block section of the ymm
+// kernels: the chunk's eight blocks one by one, even blocks into Y10-Y13
+// and odd ones into b0-b3, then the tail in pairs and a last single block.
+#define BLOCKS8(bb, BLOCK, b0, b1, b2, b3) \
+blocks: \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+	BLOCK(32, bb, 4, b0, b1, b2, b3); \
+	BLOCK(64, 2*bb, 8, Y10, Y11, Y12, Y13); \
+	BLOCK(96, 3*bb, 12, b0, b1, b2, b3); \
+	BLOCK(128, 4*bb, 16, Y10, Y11, Y12, Y13); \
+	BLOCK(160, 5*bb, 20, b0, b1, b2, b3); \
+	BLOCK(192, 6*bb, 24, Y10, Y11, Y12, Y13); \
+	BLOCK(224, 7*bb, 28, b0, b1, b2, b3); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*bb), R11; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	SHRQ   $1, CX; \
+	JZ     single; \
+pairs: \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+	BLOCK(32, bb, 4, b0, b1, b2, b3); \
+	ADDQ   $64, SI; \
+	ADDQ   $(2*bb), R11; \
+	ADDQ   $8, DX; \
+	DECQ   CX; \
+	JNZ    pairs; \
+single: \
+	TESTQ  $1, qArgs_nb(R14); \
+	JZ     final; \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13);
+
+#define QKERNEL(bb, CONSTS, INIT, PASS, BODY, FINAL, PF, PFT1) \
 	MOVQ   a+0(FP), R14; \
 	MOVQ   qArgs_sc(R14), DI; \
 	CONSTS; \
@@ -747,38 +1029,7 @@ chunk: \
 	SUBQ   DX, R13; \
 	LEAQ   (8*bb)(R11), R15; \
 	PASS(R15, R13, 8, pass1, pass1done); \
-blocks: \
-	CMPQ   CX, $8; \
-	JLT    tail; \
-	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
-	BLOCK(32, bb, 4, b0, b1, b2, b3); \
-	BLOCK(64, 2*bb, 8, Y10, Y11, Y12, Y13); \
-	BLOCK(96, 3*bb, 12, b0, b1, b2, b3); \
-	BLOCK(128, 4*bb, 16, Y10, Y11, Y12, Y13); \
-	BLOCK(160, 5*bb, 20, b0, b1, b2, b3); \
-	BLOCK(192, 6*bb, 24, Y10, Y11, Y12, Y13); \
-	BLOCK(224, 7*bb, 28, b0, b1, b2, b3); \
-	ADDQ   $256, SI; \
-	ADDQ   $(8*bb), R11; \
-	MOVQ   R13, DX; \
-	SUBQ   $8, CX; \
-	JNZ    chunk; \
-	JMP    final; \
-tail: \
-	SHRQ   $1, CX; \
-	JZ     single; \
-pairs: \
-	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
-	BLOCK(32, bb, 4, b0, b1, b2, b3); \
-	ADDQ   $64, SI; \
-	ADDQ   $(2*bb), R11; \
-	ADDQ   $8, DX; \
-	DECQ   CX; \
-	JNZ    pairs; \
-single: \
-	TESTQ  $1, qArgs_nb(R14); \
-	JZ     final; \
-	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+	BODY; \
 final: \
 	FINAL; \
 	QHSUM4Y; \
@@ -802,27 +1053,27 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24, FINAL_Q8VNNI, PF34, PF34T1)
+	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8(34, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24), FINAL_Q8VNNI, PF34, PF34T1)
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_Q4VNNI(qShuf18, qPermB18, $0xf0, $0xf00, $0xf000, $0xc1000000), INIT_Q4VNNI, PASS_Q40VNNI, BLOCK_Q40VNNI, Y21, Y22, Y23, Y24, FINAL_Q4VNNI, PF18, PF18T1)
+	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, 2, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF18, PF18T1)
 
 // func qmmQ4_1VNNI(a *qArgs)
 TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(20, CONSTS_Q4VNNI(qShuf20, qPermB20, $0xf000f0, $0xf000f00, $0xf000f000, $0x3f800000), INIT_Q4VNNI, PASS_Q41VNNI, BLOCK_Q41VNNI, Y21, Y22, Y23, Y24, FINAL_Q4VNNI, PF20, PF20T1)
+	QKERNEL(20, CONSTS_Q41QUAD, INIT_Q4QUAD, PASS_Q41VNNI, BLOCKSQ(20, 4, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF20, PF20T1)
 
 // func qmmQ8_0AVX2(a *qArgs)
 TEXT ·qmmQ8_0AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_AVX2(qIdx34), INIT_AVX2, PASS_Q8AVX2, BLOCK_Q8AVX2, Y10, Y11, Y12, Y13, NONE, PF34, PF34T1)
+	QKERNEL(34, CONSTS_AVX2(qIdx34), INIT_AVX2, PASS_Q8AVX2, BLOCKS8(34, BLOCK_Q8AVX2, Y10, Y11, Y12, Y13), NONE, PF34, PF34T1)
 
 // func qmmQ4_0AVX2(a *qArgs)
 TEXT ·qmmQ4_0AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_AVX2(qIdx18), INIT_AVX2, PASS_Q40AVX2, BLOCK_Q40AVX2, Y10, Y11, Y12, Y13, FINAL_AVX2($0xc1000000), PF18, PF18T1)
+	QKERNEL(18, CONSTS_AVX2(qIdx18), INIT_AVX2, PASS_Q40AVX2, BLOCKS8(18, BLOCK_Q40AVX2, Y10, Y11, Y12, Y13), FINAL_AVX2($0xc1000000), PF18, PF18T1)
 
 // func qmmQ4_1AVX2(a *qArgs)
 TEXT ·qmmQ4_1AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(20, CONSTS_AVX2(qIdx20), INIT_AVX2, PASS_Q41AVX2, BLOCK_Q41AVX2, Y10, Y11, Y12, Y13, FINAL_AVX2($0x3f800000), PF20, PF20T1)
+	QKERNEL(20, CONSTS_AVX2(qIdx20), INIT_AVX2, PASS_Q41AVX2, BLOCKS8(20, BLOCK_Q41AVX2, Y10, Y11, Y12, Y13), FINAL_AVX2($0x3f800000), PF20, PF20T1)
 
 // ---------------------------------------------------------------- quantize
 
