@@ -706,7 +706,7 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 // rows, reading nothing past them: K3 masks the weight loads to the
 // bb*(CX-1)+16 bytes from the first nibble to the last, and K4 and K5 the
 // inputs (BZHI clears the bits from the count up, none for counts >= 64).
-// R12, R13 and R15 are free after the last pass.
+// R10, R12, R13 and R15 are free after the last pass.
 #define QUADM(bb, hdr, a0, a1, a2, a3) \
 	MOVQ    $-1, R15; \
 	IMUL3Q  $bb, CX, AX; \
@@ -728,16 +728,16 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 	ROWQM(hdr(R11)(R9*2), 2*SROW, Z2, Z3, Z4, a2); \
 	ROWQM(hdr(R11)(BX*1), 3*SROW, Z5, Z6, Z7, a3)
 
-// BLOCKSQ(bb, hdr, b0, b1, b2, b3) is the block section of the quad
-// kernels: a whole chunk's two quads into Z10-Z13 and b0-b3; in a last
+// BLOCKSQ(bb, Q, QM, b0, b1, b2, b3) is the block section of the quad
+// kernels: a whole chunk's two quads (Q) into Z10-Z13 and b0-b3; in a last
 // chunk of CX < 8 blocks, a whole quad into Z10-Z13 if CX >= 4, then the
-// rest into the next accumulators.
-#define BLOCKSQ(bb, hdr, b0, b1, b2, b3) \
+// rest (QM) into the next accumulators.
+#define BLOCKSQ(bb, Q, QM, b0, b1, b2, b3) \
 blocks: \
 	CMPQ   CX, $8; \
 	JLT    tail; \
-	QUAD(bb, hdr, 0, 0, 0, Z10, Z11, Z12, Z13); \
-	QUAD(bb, hdr, 128, 4*bb, 16, b0, b1, b2, b3); \
+	Q(0, 0, 0, Z10, Z11, Z12, Z13); \
+	Q(128, 4*bb, 16, b0, b1, b2, b3); \
 	ADDQ   $256, SI; \
 	ADDQ   $(8*bb), R11; \
 	MOVQ   R13, DX; \
@@ -747,16 +747,208 @@ blocks: \
 tail: \
 	CMPQ   CX, $4; \
 	JLT    last; \
-	QUAD(bb, hdr, 0, 0, 0, Z10, Z11, Z12, Z13); \
+	Q(0, 0, 0, Z10, Z11, Z12, Z13); \
 	ADDQ   $128, SI; \
 	ADDQ   $(4*bb), R11; \
 	ADDQ   $16, DX; \
 	SUBQ   $4, CX; \
 	JZ     final; \
-	QUADM(bb, hdr, b0, b1, b2, b3); \
+	QM(b0, b1, b2, b3); \
 	JMP    final; \
 last: \
-	QUADM(bb, hdr, Z10, Z11, Z12, Z13)
+	QM(Z10, Z11, Z12, Z13)
+
+#define QUAD40(X, W, S, a0, a1, a2, a3) QUAD(18, 2, X, W, S, a0, a1, a2, a3)
+#define QUAD41(X, W, S, a0, a1, a2, a3) QUAD(20, 4, X, W, S, a0, a1, a2, a3)
+#define QUADM40(a0, a1, a2, a3) QUADM(18, 2, a0, a1, a2, a3)
+#define QUADM41(a0, a1, a2, a3) QUADM(20, 4, a0, a1, a2, a3)
+
+// The Q8_0 VNNI kernel takes four blocks at once the same way: lane l
+// belongs to block l%4, and of its 32 weights bytes 4(l/4) to 4(l/4)+3
+// meet the inputs of Z0 (qXLo) in one register and bytes 16+4(l/4) to
+// 16+4(l/4)+3 those of Z1 (qXHi) in another, each made by a two-source
+// byte permute (qQuad34A, qQuad34B) of two loads inside the four blocks
+// and flipped to u = w+128 (k = -128). Its pass fetches a whole chunk's
+// scales with two such permutes (qPass34) and a last chunk's with a
+// gather. Registers as for Q4, with Z15 0x80 bytes, Z30 and Z14 the two
+// weight permutes, Z26 the pass's permute and Y28, Y29 the gather's lanes
+// and offsets.
+
+DATA qQuad34A<>+0(SB)/8, $0x2524232203020100
+DATA qQuad34A<>+8(SB)/8, $0x7372717051504f4e
+DATA qQuad34A<>+16(SB)/8, $0x2928272607060504
+DATA qQuad34A<>+24(SB)/8, $0x7776757455545352
+DATA qQuad34A<>+32(SB)/8, $0x2d2c2b2a0b0a0908
+DATA qQuad34A<>+40(SB)/8, $0x7b7a797859585756
+DATA qQuad34A<>+48(SB)/8, $0x31302f2e0f0e0d0c
+DATA qQuad34A<>+56(SB)/8, $0x7f7e7d7c5d5c5b5a
+GLOBL qQuad34A<>(SB), RODATA|NOPTR, $64
+
+DATA qQuad34B<>+0(SB)/8, $0x2524232203020100
+DATA qQuad34B<>+8(SB)/8, $0x7372717051504f4e
+DATA qQuad34B<>+16(SB)/8, $0x2928272607060504
+DATA qQuad34B<>+24(SB)/8, $0x7776757455545352
+DATA qQuad34B<>+32(SB)/8, $0x2d2c2b2a0b0a0908
+DATA qQuad34B<>+40(SB)/8, $0x7b7a797859585756
+DATA qQuad34B<>+48(SB)/8, $0x31302f2e0f0e0d0c
+DATA qQuad34B<>+56(SB)/8, $0x7f7e7d7c5d5c5b5a
+GLOBL qQuad34B<>(SB), RODATA|NOPTR, $64
+
+DATA qPass34<>+0(SB)/8, $0x6766454423220100
+DATA qPass34<>+8(SB)/8, $0x0000000000000000
+DATA qPass34<>+16(SB)/8, $0x0000000000000000
+DATA qPass34<>+24(SB)/8, $0x0000000000000000
+DATA qPass34<>+32(SB)/8, $0x0000000000000000
+DATA qPass34<>+40(SB)/8, $0x0000000000000000
+DATA qPass34<>+48(SB)/8, $0x0000000000000000
+DATA qPass34<>+56(SB)/8, $0x0000000000000000
+GLOBL qPass34<>(SB), RODATA|NOPTR, $64
+
+#define CONSTS_Q8QUAD \
+	VMOVDQU64    qIdx34<>(SB), Y29; \
+	VMOVDQU64    qLanes<>(SB), Y28; \
+	MOVL         $0xc3000000, AX; \
+	MOVL         AX, qScratch_o(DI); \
+	BCAST32($0x80808080, X15, Y15); \
+	VPBROADCASTD X15, Z15; \
+	VMOVDQU64    qQuad34A<>(SB), Z30; \
+	VMOVDQU64    qQuad34B<>(SB), Z14; \
+	VMOVDQU64    qPass34<>(SB), Z26; \
+	VMOVDQU64    qXLo<>(SB), Z20; \
+	VMOVDQU64    qXHi<>(SB), Z31
+
+// PASSROW_Q8PERM fetches a row's eight scales of a whole chunk: blocks 0-3
+// from its first 128 bytes, 4-7 from the 128 at 136.
+#define PASSROW_Q8PERM(base, dest, r, Yo) \
+	VMOVDQU64   (base), Z1; \
+	VPERMT2B    64(base), Z26, Z1; \
+	VMOVDQU64   136(base), Z2; \
+	VPERMT2B    200(base), Z26, Z2; \
+	VPUNPCKLQDQ X2, X1, X1; \
+	VCVTPH2PS   X1, Y2; \
+	VMULPS      (R12), Y2, Y3; \
+	VMOVUPS     Y3, (r*SROW)(dest); \
+	VFMADD231PS (R10), Y2, Yo
+
+// PASSROW_Q8GATHER gathers the dwords at the starts of the blocks left
+// (mask K1), whose low words are the scales.
+#define PASSROW_Q8GATHER(base, dest, r, Yo) \
+	VPXORD      Y1, Y1, Y1; \
+	KMOVW       K1, K2; \
+	VPGATHERDD  (base)(Y29*1), K2, Y1; \
+	VPMOVDW     Y1, X2; \
+	VCVTPH2PS   X2, Y2; \
+	VMULPS      (R12), Y2, Y3; \
+	VMOVUPS     Y3, (r*SROW)(dest); \
+	VFMADD231PS (R10), Y2, Yo
+
+#define PASS_Q8QUAD(base, dest, skip, full, done) \
+	CMPQ         CX, $(8+skip); \
+	JGE          full; \
+	LEAQ         -skip(CX), AX; \
+	VPBROADCASTD AX, Y5; \
+	VPCMPGTD     Y28, Y5, K1; \
+	PASSROW_Q8GATHER(base, dest, 0, Y16); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROW_Q8GATHER(AX, dest, 1, Y17); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROW_Q8GATHER(AX, dest, 2, Y18); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROW_Q8GATHER(AX, dest, 3, Y19); \
+	JMP          done; \
+full: \
+	PASSROW_Q8PERM(base, dest, 0, Y16); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROW_Q8PERM(AX, dest, 1, Y17); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROW_Q8PERM(AX, dest, 2, Y18); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROW_Q8PERM(AX, dest, 3, Y19); \
+done: \
+	ADDQ         $32, R12; \
+	ADDQ         $32, R10
+
+// DOTQ8(S, t, u, v, w, a) adds four blocks' sums (first halves in t,
+// second in u, both to be flipped) times their scales into a.
+#define DOTQ8(S, t, u, v, a) \
+	VPXORD          Z15, t, t; \
+	VPXORD          Z15, u, u; \
+	VPXORD          v, v, v; \
+	VPDPBUSD        Z0, t, v; \
+	VPDPBUSD        Z1, u, v; \
+	VCVTDQ2PS       v, v; \
+	VBROADCASTF32X4 S(DX), u; \
+	VFMADD231PS     u, v, a
+
+// ROWQ8(W, r, S, t, u, v, a) does four whole blocks of one row at
+// W(R11)(r): all four loads lie inside the blocks.
+#define ROWQ8(W, r, S, t, u, v, a) \
+	VMOVDQU64 (W+2)(R11)r, t; \
+	VPERMT2B  (W+56)(R11)r, Z30, t; \
+	VMOVDQU64 (W+18)(R11)r, u; \
+	VPERMT2B  (W+72)(R11)r, Z14, u; \
+	DOTQ8(S, t, u, v, a)
+
+#define QR0
+#define QR1 (R9*1)
+#define QR2 (R9*2)
+#define QR3 (BX*1)
+
+#define QUAD8(X, W, S, a0, a1, a2, a3) \
+	XQUAD(X); \
+	ROWQ8(W, QR0, S, Z2, Z3, Z4, a0); \
+	ROWQ8(W, QR1, (S+SROW), Z5, Z6, Z7, a1); \
+	ROWQ8(W, QR2, (S+2*SROW), Z2, Z3, Z4, a2); \
+	ROWQ8(W, QR3, (S+3*SROW), Z5, Z6, Z7, a3)
+
+// ROWQM8(r, S, a) does the last CX < 4 blocks of one row, its four loads
+// masked (K3-K6) to the bytes of those blocks.
+#define ROWQM8(r, S, a) \
+	VMOVDQU8.Z 2(R11)r, K3, Z2; \
+	VMOVDQU8.Z 56(R11)r, K4, Z8; \
+	VPERMT2B   Z8, Z30, Z2; \
+	VMOVDQU8.Z 18(R11)r, K5, Z3; \
+	VMOVDQU8.Z 72(R11)r, K6, Z9; \
+	VPERMT2B   Z9, Z14, Z3; \
+	DOTQ8(S, Z2, Z3, Z4, a)
+
+// QMASK(K) sets K to the low AX bits (none for n < 0, all for n >= 64)
+// of R15 = -1, with R12 = 0; AX may be zeroed.
+#define QMASK(K) \
+	CMPQ    AX, $0; \
+	CMOVQLT R12, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K
+
+// QUADM8(a0, a1, a2, a3) does the last CX < 4 blocks of the four rows,
+// reading nothing past them (K2 and K7 mask the inputs, as K4 and K5 do in
+// QUADM).
+#define QUADM8(a0, a1, a2, a3) \
+	MOVQ    $-1, R15; \
+	MOVQ    $0, R12; \
+	IMUL3Q  $34, CX, R10; \
+	LEAQ    -2(R10), AX; \
+	QMASK(K3); \
+	LEAQ    -56(R10), AX; \
+	QMASK(K4); \
+	LEAQ    -18(R10), AX; \
+	QMASK(K5); \
+	LEAQ    -72(R10), AX; \
+	QMASK(K6); \
+	MOVQ    CX, AX; \
+	SHLQ    $5, AX; \
+	QMASK(K2); \
+	SUBQ    $64, AX; \
+	QMASK(K7); \
+	VMOVDQU8.Z (SI), K2, Z0; \
+	VMOVDQU8.Z 64(SI), K7, Z2; \
+	VMOVDQA64  Z0, Z1; \
+	VPERMT2D   Z2, Z20, Z0; \
+	VPERMT2D   Z2, Z31, Z1; \
+	ROWQM8(QR0, 0, a0); \
+	ROWQM8(QR1, SROW, a1); \
+	ROWQM8(QR2, 2*SROW, a2); \
+	ROWQM8(QR3, 3*SROW, a3)
 
 #define INIT_Q4QUAD \
 	VPXORD Z21, Z21, Z21; \
@@ -1053,15 +1245,15 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8(34, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24), FINAL_Q8VNNI, PF34, PF34T1)
+	QKERNEL(34, CONSTS_Q8QUAD, INIT_Q4QUAD, PASS_Q8QUAD, BLOCKSQ(34, QUAD8, QUADM8, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF34, PF34T1)
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, 2, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF18, PF18T1)
+	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, QUAD40, QUADM40, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF18, PF18T1)
 
 // func qmmQ4_1VNNI(a *qArgs)
 TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(20, CONSTS_Q41QUAD, INIT_Q4QUAD, PASS_Q41VNNI, BLOCKSQ(20, 4, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF20, PF20T1)
+	QKERNEL(20, CONSTS_Q41QUAD, INIT_Q4QUAD, PASS_Q41VNNI, BLOCKSQ(20, QUAD41, QUADM41, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF20, PF20T1)
 
 // func qmmQ8_0AVX2(a *qArgs)
 TEXT ·qmmQ8_0AVX2(SB), NOSPLIT, $0-8
