@@ -561,19 +561,19 @@ DATA qQuad18<>+8(SB)/8, $0x3938373627262524
 DATA qQuad18<>+16(SB)/8, $0x1918171607060504
 DATA qQuad18<>+24(SB)/8, $0x3d3c3b3a2b2a2928
 DATA qQuad18<>+32(SB)/8, $0x1d1c1b1a0b0a0908
-DATA qQuad18<>+40(SB)/8, $0x7b7a3f3e2f2e2d2c
+DATA qQuad18<>+40(SB)/8, $0x4b4a3f3e2f2e2d2c
 DATA qQuad18<>+48(SB)/8, $0x21201f1e0f0e0d0c
-DATA qQuad18<>+56(SB)/8, $0x7f7e7d7c33323130
+DATA qQuad18<>+56(SB)/8, $0x4f4e4d4c33323130
 GLOBL qQuad18<>(SB), RODATA|NOPTR, $64
 
 DATA qQuad20<>+0(SB)/8, $0x1716151403020100
 DATA qQuad20<>+8(SB)/8, $0x3f3e3d3c2b2a2928
 DATA qQuad20<>+16(SB)/8, $0x1b1a191807060504
-DATA qQuad20<>+24(SB)/8, $0x777675742f2e2d2c
+DATA qQuad20<>+24(SB)/8, $0x474645442f2e2d2c
 DATA qQuad20<>+32(SB)/8, $0x1f1e1d1c0b0a0908
-DATA qQuad20<>+40(SB)/8, $0x7b7a797833323130
+DATA qQuad20<>+40(SB)/8, $0x4b4a494833323130
 DATA qQuad20<>+48(SB)/8, $0x232221200f0e0d0c
-DATA qQuad20<>+56(SB)/8, $0x7f7e7d7c37363534
+DATA qQuad20<>+56(SB)/8, $0x4f4e4d4c37363534
 GLOBL qQuad20<>(SB), RODATA|NOPTR, $64
 
 DATA qXLo<>+0(SB)/8, $0x0000000800000000
@@ -667,11 +667,13 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 	VFMADD231PS     u, v, a
 
 // ROWQ(o1, o2, S, t, u, v, a) does four whole blocks of one row: t loads
-// from o1, the permute takes its second table from o2 (both inside the
-// blocks).
+// the 64 bytes at o1, the permute's second table the 16 at o2 (the blocks'
+// last; both loads inside the blocks, and the second narrow, as the ports
+// for 512-bit loads are busy).
 #define ROWQ(o1, o2, S, t, u, v, a) \
 	VMOVDQU64 o1, t; \
-	VPERMT2B  o2, Z30, t; \
+	VMOVDQU   o2, X8; \
+	VPERMT2B  Z8, Z30, t; \
 	NIBQ(t, u); \
 	DOTQ(S, t, u, v, a)
 
@@ -688,10 +690,10 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 // QUAD(bb, hdr, X, W, S, a0, a1, a2, a3) does four whole blocks of the four rows.
 #define QUAD(bb, hdr, X, W, S, a0, a1, a2, a3) \
 	XQUAD(X); \
-	ROWQ((W+hdr)(R11), (W+4*bb-64)(R11), S, Z2, Z3, Z4, a0); \
-	ROWQ((W+hdr)(R11)(R9*1), (W+4*bb-64)(R11)(R9*1), (S+SROW), Z5, Z6, Z7, a1); \
-	ROWQ((W+hdr)(R11)(R9*2), (W+4*bb-64)(R11)(R9*2), (S+2*SROW), Z2, Z3, Z4, a2); \
-	ROWQ((W+hdr)(R11)(BX*1), (W+4*bb-64)(R11)(BX*1), (S+3*SROW), Z5, Z6, Z7, a3)
+	ROWQ((W+hdr)(R11), (W+4*bb-16)(R11), S, Z2, Z3, Z4, a0); \
+	ROWQ((W+hdr)(R11)(R9*1), (W+4*bb-16)(R11)(R9*1), (S+SROW), Z5, Z6, Z7, a1); \
+	ROWQ((W+hdr)(R11)(R9*2), (W+4*bb-16)(R11)(R9*2), (S+2*SROW), Z2, Z3, Z4, a2); \
+	ROWQ((W+hdr)(R11)(BX*1), (W+4*bb-16)(R11)(BX*1), (S+3*SROW), Z5, Z6, Z7, a3)
 
 // XQUADM forms the inputs of the last CX < 4 blocks as XQUAD does, with
 // the loads masked (K4, K5) to the row's 32*CX inputs.
@@ -1113,6 +1115,74 @@ full: \
 	PREFETCHT0 128(p); \
 	PREFETCHT0 159(p)
 
+// PFROWS(PF, PFT1) prefetches the chunk's blocks of the rows two groups
+// ahead into L1 (PF) and of the rows six groups ahead into L2 (PFT1).
+#define PFROWS(PF, PFT1) \
+	LEAQ   (R11)(R9*8), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+
+// PFLIN(AHEAD, LINES) prefetches the chunk's share of the bytes of the
+// group AHEAD groups on: the groups' rows are contiguous, so chunk c of
+// every row of a group (4*8*bb bytes) maps onto bytes 4*(R11-R8) on
+// from the group's start, and LINES(p) prefetches that many from p.
+#define PFLIN(AHEAD, LINES) \
+	MOVQ   R11, R15; \
+	SUBQ   R8, R15; \
+	SHLQ   $2, R15; \
+	ADDQ   R8, R15; \
+	AHEAD; \
+	LINES(R15)
+
+#define AHEAD2 \
+	LEAQ   (R15)(R9*8), R15
+#define AHEAD4 \
+	LEAQ   (R15)(R9*8), R15; \
+	LEAQ   (R15)(R9*8), R15
+#define AHEAD6 \
+	AHEAD4; \
+	AHEAD2
+
+#define LINES9(p) \
+	PREFETCHT1 (p); \
+	PREFETCHT1 64(p); \
+	PREFETCHT1 128(p); \
+	PREFETCHT1 192(p); \
+	PREFETCHT1 256(p); \
+	PREFETCHT1 320(p); \
+	PREFETCHT1 384(p); \
+	PREFETCHT1 448(p); \
+	PREFETCHT1 512(p)
+#define LINES10(p) \
+	LINES9(p); \
+	PREFETCHT1 576(p)
+#define LINES17(p) \
+	LINES9(p); \
+	PREFETCHT1 576(p); \
+	PREFETCHT1 640(p); \
+	PREFETCHT1 704(p); \
+	PREFETCHT1 768(p); \
+	PREFETCHT1 832(p); \
+	PREFETCHT1 896(p); \
+	PREFETCHT1 960(p); \
+	PREFETCHT1 1024(p)
+
 // QKERNEL is the body of every routine: CONSTS sets up constants, INIT
 // starts an input row, PASS(base, dest, skip, labels) fetches the scales of
 // the chunk at base into dest, BLOCK(X, W, S, a0-a3) does one block of four
@@ -1159,7 +1229,7 @@ single: \
 	JZ     final; \
 	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13);
 
-#define QKERNEL(bb, CONSTS, INIT, PASS, BODY, FINAL, PF, PFT1) \
+#define QKERNEL(bb, CONSTS, INIT, PASS, BODY, FINAL, PREFETCH) \
 	MOVQ   a+0(FP), R14; \
 	MOVQ   qArgs_sc(R14), DI; \
 	CONSTS; \
@@ -1196,25 +1266,7 @@ token: \
 	PASS(R11, R13, 0, pass0, pass0done); \
 	MOVQ   R13, DX; \
 chunk: \
-	LEAQ   (R11)(R9*8), R15; \
-	PF(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PF(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PF(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PF(R15); \
-	LEAQ   (R15)(R9*4), R15; \
-	LEAQ   (R15)(R9*4), R15; \
-	LEAQ   (R15)(R9*4), R15; \
-	LEAQ   (R15)(R9*4), R15; \
-	PFT1(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PFT1(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PFT1(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PFT1(R15); \
+	PREFETCH; \
 	CMPQ   CX, $8; \
 	JLE    blocks; \
 	LEAQ   (2*qScratch_s+128)(DI)(DI*1), R13; \
@@ -1245,27 +1297,27 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8QUAD, INIT_Q4QUAD, PASS_Q8QUAD, BLOCKSQ(34, QUAD8, QUADM8, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF34, PF34T1)
+	QKERNEL(34, CONSTS_Q8QUAD, INIT_Q4QUAD, PASS_Q8QUAD, BLOCKSQ(34, QUAD8, QUADM8, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFROWS(PF34, PF34T1))
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, QUAD40, QUADM40, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF18, PF18T1)
+	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, QUAD40, QUADM40, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFROWS(PF18, PF18T1))
 
 // func qmmQ4_1VNNI(a *qArgs)
 TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(20, CONSTS_Q41QUAD, INIT_Q4QUAD, PASS_Q41VNNI, BLOCKSQ(20, QUAD41, QUADM41, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PF20, PF20T1)
+	QKERNEL(20, CONSTS_Q41QUAD, INIT_Q4QUAD, PASS_Q41VNNI, BLOCKSQ(20, QUAD41, QUADM41, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFROWS(PF20, PF20T1))
 
 // func qmmQ8_0AVX2(a *qArgs)
 TEXT ·qmmQ8_0AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_AVX2(qIdx34), INIT_AVX2, PASS_Q8AVX2, BLOCKS8(34, BLOCK_Q8AVX2, Y10, Y11, Y12, Y13), NONE, PF34, PF34T1)
+	QKERNEL(34, CONSTS_AVX2(qIdx34), INIT_AVX2, PASS_Q8AVX2, BLOCKS8(34, BLOCK_Q8AVX2, Y10, Y11, Y12, Y13), NONE, PFROWS(PF34, PF34T1))
 
 // func qmmQ4_0AVX2(a *qArgs)
 TEXT ·qmmQ4_0AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_AVX2(qIdx18), INIT_AVX2, PASS_Q40AVX2, BLOCKS8(18, BLOCK_Q40AVX2, Y10, Y11, Y12, Y13), FINAL_AVX2($0xc1000000), PF18, PF18T1)
+	QKERNEL(18, CONSTS_AVX2(qIdx18), INIT_AVX2, PASS_Q40AVX2, BLOCKS8(18, BLOCK_Q40AVX2, Y10, Y11, Y12, Y13), FINAL_AVX2($0xc1000000), PFROWS(PF18, PF18T1))
 
 // func qmmQ4_1AVX2(a *qArgs)
 TEXT ·qmmQ4_1AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(20, CONSTS_AVX2(qIdx20), INIT_AVX2, PASS_Q41AVX2, BLOCKS8(20, BLOCK_Q41AVX2, Y10, Y11, Y12, Y13), FINAL_AVX2($0x3f800000), PF20, PF20T1)
+	QKERNEL(20, CONSTS_AVX2(qIdx20), INIT_AVX2, PASS_Q41AVX2, BLOCKS8(20, BLOCK_Q41AVX2, Y10, Y11, Y12, Y13), FINAL_AVX2($0x3f800000), PFROWS(PF20, PF20T1))
 
 // ---------------------------------------------------------------- quantize
 
