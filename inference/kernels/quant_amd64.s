@@ -8,14 +8,13 @@
 // and each input row, over the blocks in chunks of eight:
 //
 //   pass:  fetch the fp16 scales of the chunk's eight blocks of each row at
-//          once (a gather for Q8_0, byte permutes of four loads for Q4),
-//          convert them, and store s[r][j] = d_w*d_x in qScratch; meanwhile
-//          sum d_w*c_x (Q4_1: m*c_x) into eight lanes o[r];
-//   block: for every block, per row r: an integer dot product of the 32
-//          weights with the 32 quantized inputs in eight int32 lanes,
-//          converted to float and added into an accumulator times s[r][j]
-//          (one FMA per row and block; even and odd blocks go to separate
-//          accumulators where there are registers for them);
+//          once (byte permutes of a few loads; a gather for a last Q8_0
+//          chunk and for AVX2), convert them, and store s[r][j] = d_w*d_x
+//          in qScratch; meanwhile sum d_w*c_x (Q4_1: m*c_x) into eight
+//          lanes o[r] (lane j: blocks j, 8+j, ... in order, by FMA);
+//   block: integer dot products of the weights with the quantized inputs,
+//          converted to float and added into accumulators times their
+//          blocks' s[r][j] by FMA (see the variants below);
 //   final: add k*o[r] (k: -128, -8 or 1, see below), reduce the
 //          accumulators to one float per row with the same tree for every
 //          row, and store the four floats at out + t*ldo.
@@ -23,21 +22,36 @@
 // The pass of the next chunk runs before the blocks of the current one, so
 // that the blocks never wait for their scales. Every chunk's cache lines
 // are prefetched two groups (eight rows) ahead into L1 and six groups
-// ahead into L2. A row is computed by the same instructions in any of the four
-// slots, so it gives the same bits in any group, and a group of one row
-// repeated (rb = 0) gives that row. The integer sums are exact:
+// ahead into L2. A row is computed by the same instructions in any of the
+// four slots and for any number of input rows, so it gives the same bits
+// in any group and call, and a group of one row repeated (rb = 0) gives
+// that row. The integer sums are exact:
 //   VNNI: VPDPBUSD multiplies unsigned weight bytes by signed inputs and
 //         sums four products per int32 lane. Q8_0 weights are made unsigned
 //         by flipping their sign bit (u = w+128) and Q4_0 nibbles are
 //         u = w+8, so the lanes sum u*x and the final step adds -128 (-8)
-//         times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x. The high nibbles of Q4 blocks
-//         are masked in place (16*u), so lanes 4-7 hold 16 times their sums
-//         and the final step first scales them by 1/16 (exactly).
+//         times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x. Lane sums are at most
+//         8*255*127 (Q8_0: two VPDPBUSD of four products each).
 //   AVX2: VPMADDUBSW pairs unsigned by signed bytes into int16, which cannot
 //         saturate (|w|*|x| <= 128*127 for Q8_0, whose signs VPSIGNB moves
 //         onto x; 15*127 for nibbles), and VPMADDWD by ones sums the pairs
 //         into int32. Q4_0 nibbles are u = w+8 as above; Q8_0 needs no offset.
 // Q4_1 adds Σ_b m*c_x, its minimums, with k = 1.
+//
+// The float sums of a row and input row are, in order:
+//   VNNI: four blocks ("a quad") at a time in 16 lanes, lane l holding an
+//         int32 sum of 8 products of block l%4 (see "four blocks a
+//         register" below): a whole chunk's first quad (blocks 8c..8c+3)
+//         goes into accumulator E and its second into O, each lane by
+//         E[l] = fma(float(sum_l), s[block], E[l]), chunk after chunk; a
+//         last chunk of n < 8 blocks puts a whole quad into E if n >= 4
+//         and the n%4 blocks left (a quad whose missing blocks have s = 0)
+//         into the next one (O after a whole quad, else E). Then, per
+//         lane, E+O; lanes l and l+8 (l < 8) added; fma(k, o[r][l], that);
+//         and the tree ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
+//   AVX2: one block at a time in eight lanes, a[l] = fma(float(sum_l),
+//         s[block], a[l]) in block order into one accumulator per row;
+//         then fma(k, o[r][l], a[l]) and the same tree.
 
 // SROW is the distance between the rows of a half of qScratch.s in bytes.
 #define SROW 32
@@ -204,72 +218,6 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 // block of row 0, DX at the chunk's s[0][0]; X, W and S are the offsets of
 // one block from them, and a0-a3 the accumulators of rows 0-3.
 
-#define ZERO4 \
-	VPXOR Y6, Y6, Y6; \
-	VPXOR Y7, Y7, Y7; \
-	VPXOR Y8, Y8, Y8; \
-	VPXOR Y9, Y9, Y9
-
-#define DPBUSD4 \
-	VPDPBUSD Y0, Y2, Y6; \
-	VPDPBUSD Y0, Y3, Y7; \
-	VPDPBUSD Y0, Y4, Y8; \
-	VPDPBUSD Y0, Y5, Y9
-
-#define CVT4 \
-	VCVTDQ2PS Y6, Y6; \
-	VCVTDQ2PS Y7, Y7; \
-	VCVTDQ2PS Y8, Y8; \
-	VCVTDQ2PS Y9, Y9
-
-// FMA4BCST adds Y6-Y9 times s[r][j] into a0-a3.
-#define FMA4BCST(S, a0, a1, a2, a3) \
-	VFMADD231PS.BCST S(DX), Y6, a0; \
-	VFMADD231PS.BCST (S+SROW)(DX), Y7, a1; \
-	VFMADD231PS.BCST (S+2*SROW)(DX), Y8, a2; \
-	VFMADD231PS.BCST (S+3*SROW)(DX), Y9, a3
-
-// Y15 holds 0x80 bytes: w XOR 0x80 = w+128 as an unsigned byte.
-#define BLOCK_Q8VNNI(X, W, S, a0, a1, a2, a3) \
-	VMOVDQU X(SI), Y0; \
-	VPXORD  (W+2)(R11), Y15, Y2; \
-	VPXORD  (W+2)(R11)(R9*1), Y15, Y3; \
-	VPXORD  (W+2)(R11)(R9*2), Y15, Y4; \
-	VPXORD  (W+2)(R11)(BX*1), Y15, Y5; \
-	ZERO4; \
-	DPBUSD4; \
-	CVT4; \
-	FMA4BCST(S, a0, a1, a2, a3)
-
-// NIB4VNNI(off) loads the 16 nibble bytes at off into both halves of Y2-Y5
-// and keeps (Y15) the low nibbles in the low half, the high ones (times 16)
-// in the high half.
-#define NIB4VNNI(off) \
-	VBROADCASTI32X4 (off)(R11), Y2; \
-	VBROADCASTI32X4 (off)(R11)(R9*1), Y3; \
-	VBROADCASTI32X4 (off)(R11)(R9*2), Y4; \
-	VBROADCASTI32X4 (off)(R11)(BX*1), Y5; \
-	VPAND           Y15, Y2, Y2; \
-	VPAND           Y15, Y3, Y3; \
-	VPAND           Y15, Y4, Y4; \
-	VPAND           Y15, Y5, Y5
-
-#define BLOCK_Q40VNNI(X, W, S, a0, a1, a2, a3) \
-	VMOVDQU X(SI), Y0; \
-	NIB4VNNI(W+2); \
-	ZERO4; \
-	DPBUSD4; \
-	CVT4; \
-	FMA4BCST(S, a0, a1, a2, a3)
-
-#define BLOCK_Q41VNNI(X, W, S, a0, a1, a2, a3) \
-	VMOVDQU X(SI), Y0; \
-	NIB4VNNI(W+4); \
-	ZERO4; \
-	DPBUSD4; \
-	CVT4; \
-	FMA4BCST(S, a0, a1, a2, a3)
-
 #define FMA4AVX2(S, a0, a1, a2, a3) \
 	VBROADCASTSS S(DX), Y2; \
 	VFMADD231PS  Y2, Y6, a0; \
@@ -327,25 +275,12 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 	ROW_Q4AVX2((W+4)(R11)(BX*1), Y5, Y9); \
 	FMA4AVX2(S, a0, a1, a2, a3)
 
-// ---------------------------------------------------------------- VNNI
+// ---------------------------------------------------------------- VNNI passes
 
-// Registers: Y0 inputs, Y2-Y5 weights, Y6-Y9 sums, Y10-Y13 and Y21-Y24 the
-// accumulators of even and odd blocks, Y14 the 1/16 lane scales, Y15 the
-// weight mask or flip, Y16-Y19 o[r], Y20 k; the pass uses Y1-Y9, Y25-Y31
-// and K1-K6.
-
-// CONSTS_Q8VNNI(k) sets up Q8_0: gather offsets (Y31), lane numbers (Y30), k (Y20), 0x80 bytes (Y15).
-#define CONSTS_Q8VNNI(k) \
-	VMOVDQU64 qIdx34<>(SB), Y31; \
-	VMOVDQU64 qLanes<>(SB), Y30; \
-	BCAST32(k, X0, Y0); \
-	VMOVDQA64 Y0, Y20; \
-	BCAST32($0x80808080, X15, Y15)
-
-// CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) sets up Q4_0 and Q4_1: the
+// CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) sets up the Q4 passes: the
 // whole-chunk pass's byte permutes (Y26-Y29) and merge masks (K1, K2, K7),
 // the last-chunk pass's shuffles (copied to qScratch.k) and byte numbers
-// (Y25), k (Y20), the nibble mask (Y15) and the lane scales 1 and 1/16 (Y14).
+// (Y25), and k (in qScratch.o, which the VNNI kernels do not otherwise use).
 #define CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) \
 	VMOVDQU64    perm<>(SB), Y26; \
 	VMOVDQU64    perm<>+32(SB), Y27; \
@@ -366,65 +301,12 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 	MOVL         m7, AX; \
 	KMOVD        AX, K7; \
 	VMOVDQU64    qBytes<>(SB), Y25; \
-	BCAST32(k, X0, Y0); \
-	VMOVDQA64    Y0, Y20; \
-	BCAST32($0x0f0f0f0f, X15, Y15); \
-	BCAST32($0xf0f0f0f0, X14, Y14); \
-	VINSERTI128  $1, X14, Y15, Y15; \
-	BCAST32($0x3f800000, X14, Y14); \
-	BCAST32($0x3d800000, X13, Y13); \
-	VINSERTF128  $1, X13, Y14, Y14
-
-// The inits run once per input row: clear the odd accumulators and o (and
-// set Q8_0's gather mask to whole chunks).
-#define INIT_VNNI \
-	VPXORD Y21, Y21, Y21; \
-	VPXORD Y22, Y22, Y22; \
-	VPXORD Y23, Y23, Y23; \
-	VPXORD Y24, Y24, Y24; \
-	VPXORD Y16, Y16, Y16; \
-	VPXORD Y17, Y17, Y17; \
-	VPXORD Y18, Y18, Y18; \
-	VPXORD Y19, Y19, Y19
-
-#define INIT_Q8VNNI \
-	INIT_VNNI; \
-	KXNORW K1, K1, K1
-
-#define INIT_Q4VNNI INIT_VNNI
+	MOVL         k, AX; \
+	MOVL         AX, qScratch_o(DI)
 
 // The passes fetch the scales of the eight blocks at base of each row (only
 // the CX-skip < 8 left in a last chunk) and store s at dest; R12 and R10
 // point at the chunk's d_x and c_x and move on by a chunk.
-
-// PASS_Q8VNNI gathers the dwords at the starts of the blocks, whose low
-// words are the scales.
-#define PASSROW_Q8VNNI(base, dest, r, Yo) \
-	VPXORD      Y1, Y1, Y1; \
-	KMOVW       K1, K2; \
-	VPGATHERDD  (base)(Y31*1), K2, Y1; \
-	VPMOVDW     Y1, X2; \
-	VCVTPH2PS   X2, Y2; \
-	VMULPS      (R12), Y2, Y3; \
-	VMOVUPS     Y3, (r*SROW)(dest); \
-	VFMADD231PS (R10), Y2, Yo
-
-#define PASS_Q8VNNI(base, dest, skip, full, done) \
-	CMPQ         CX, $(8+skip); \
-	JGE          full; \
-	LEAQ         -skip(CX), AX; \
-	VPBROADCASTD AX, Y5; \
-	VPCMPGTD     Y30, Y5, K1; \
-full: \
-	PASSROW_Q8VNNI(base, dest, 0, Y16); \
-	LEAQ         (base)(R9*1), AX; \
-	PASSROW_Q8VNNI(AX, dest, 1, Y17); \
-	LEAQ         (base)(R9*2), AX; \
-	PASSROW_Q8VNNI(AX, dest, 2, Y18); \
-	LEAQ         (base)(BX*1), AX; \
-	PASSROW_Q8VNNI(AX, dest, 3, Y19); \
-	ADDQ         $32, R12; \
-	ADDQ         $32, R10
 
 // PASS_Q4VNNI(bb, OP, MF, MT) fetches the scales of Q4_0 (bb 18) and Q4_1
 // (bb 20) from four 32-byte loads at 0, 2*bb, 4*bb and 6*bb, each holding
@@ -517,32 +399,6 @@ done: \
 #define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, PASSROW_Q40QUAD, base, dest, skip, full, done)
 #define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, PASSROW_Q4VNNI, base, dest, skip, full, done)
 
-#define ADDB_VNNI \
-	VADDPS Y21, Y10, Y10; \
-	VADDPS Y22, Y11, Y11; \
-	VADDPS Y23, Y12, Y12; \
-	VADDPS Y24, Y13, Y13
-
-// ADDO_VNNI adds k*o[r] into Y10-Y13.
-#define ADDO_VNNI \
-	VFMADD231PS Y20, Y16, Y10; \
-	VFMADD231PS Y20, Y17, Y11; \
-	VFMADD231PS Y20, Y18, Y12; \
-	VFMADD231PS Y20, Y19, Y13
-
-#define FINAL_Q8VNNI \
-	ADDB_VNNI; \
-	ADDO_VNNI
-
-// FINAL_Q4VNNI also scales lanes 4-7 (the high nibbles) by 1/16 first.
-#define FINAL_Q4VNNI \
-	ADDB_VNNI; \
-	VMULPS Y14, Y10, Y10; \
-	VMULPS Y14, Y11, Y11; \
-	VMULPS Y14, Y12, Y12; \
-	VMULPS Y14, Y13, Y13; \
-	ADDO_VNNI
-
 // ---------------------------------------------------------------- VNNI, four blocks a register
 
 // The Q4 VNNI kernels take four blocks of a row at once in 512-bit
@@ -617,7 +473,7 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 // CONSTS_Q4VNNI does, then the quads' constants.
 #define CONSTS_Q4QUAD(shuf, perm, quad, m1, m2, m7, k) \
 	CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k); \
-	VMOVSS          X20, qScratch_o(DI); \
+	BCAST32($0x0f0f0f0f, X15, Y15); \
 	VPBROADCASTD    X15, Z15; \
 	MOVQ            $0x1020408000000000, AX; \
 	VMOVQ           AX, X14; \
@@ -646,9 +502,10 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 // XQUAD(X) forms the inputs of the four blocks at X(SI).
 #define XQUAD(X) \
 	VMOVDQU64 X(SI), Z0; \
-	VMOVDQU64 X(SI), Z1; \
-	VPERMT2D  (X+64)(SI), Z20, Z0; \
-	VPERMT2D  (X+64)(SI), Z31, Z1
+	VMOVDQU64 (X+64)(SI), Z9; \
+	VMOVDQA64 Z0, Z1; \
+	VPERMT2D  Z9, Z20, Z0; \
+	VPERMT2D  Z9, Z31, Z1
 
 // NIBQ(t, u) turns the permuted nibble bytes in t into the low nibbles
 // (t) and the high ones (u).
@@ -1137,51 +994,6 @@ full: \
 	PFT1(R15); \
 	LEAQ   (R15)(R9*1), R15; \
 	PFT1(R15); \
-
-// PFLIN(AHEAD, LINES) prefetches the chunk's share of the bytes of the
-// group AHEAD groups on: the groups' rows are contiguous, so chunk c of
-// every row of a group (4*8*bb bytes) maps onto bytes 4*(R11-R8) on
-// from the group's start, and LINES(p) prefetches that many from p.
-#define PFLIN(AHEAD, LINES) \
-	MOVQ   R11, R15; \
-	SUBQ   R8, R15; \
-	SHLQ   $2, R15; \
-	ADDQ   R8, R15; \
-	AHEAD; \
-	LINES(R15)
-
-#define AHEAD2 \
-	LEAQ   (R15)(R9*8), R15
-#define AHEAD4 \
-	LEAQ   (R15)(R9*8), R15; \
-	LEAQ   (R15)(R9*8), R15
-#define AHEAD6 \
-	AHEAD4; \
-	AHEAD2
-
-#define LINES9(p) \
-	PREFETCHT1 (p); \
-	PREFETCHT1 64(p); \
-	PREFETCHT1 128(p); \
-	PREFETCHT1 192(p); \
-	PREFETCHT1 256(p); \
-	PREFETCHT1 320(p); \
-	PREFETCHT1 384(p); \
-	PREFETCHT1 448(p); \
-	PREFETCHT1 512(p)
-#define LINES10(p) \
-	LINES9(p); \
-	PREFETCHT1 576(p)
-#define LINES17(p) \
-	LINES9(p); \
-	PREFETCHT1 576(p); \
-	PREFETCHT1 640(p); \
-	PREFETCHT1 704(p); \
-	PREFETCHT1 768(p); \
-	PREFETCHT1 832(p); \
-	PREFETCHT1 896(p); \
-	PREFETCHT1 960(p); \
-	PREFETCHT1 1024(p)
 
 // QKERNEL is the body of every routine: CONSTS sets up constants, INIT
 // starts an input row, PASS(base, dest, skip, labels) fetches the scales of
