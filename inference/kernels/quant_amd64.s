@@ -22,7 +22,8 @@
 // The pass of the next chunk runs before the blocks of the current one, so
 // that the blocks never wait for their scales. Every chunk's cache lines
 // are prefetched two groups (eight rows) ahead into L1 and six groups
-// ahead into L2. A row is computed by the same instructions in any of the
+// ahead into L2 (VNNI: a chunk's share of those groups' contiguous bytes,
+// with about half the prefetches of one chunk of each row, PFROWS). A row is computed by the same instructions in any of the
 // four slots and for any number of input rows, so it gives the same bits
 // in any group and call, and a group of one row repeated (rb = 0) gives
 // that row. The integer sums are exact:
@@ -995,6 +996,50 @@ full: \
 	LEAQ   (R15)(R9*1), R15; \
 	PFT1(R15); \
 
+// PFLIN(PF, PFT1) prefetches the chunk's share of the groups two and six
+// groups on into L1 (PF) and L2 (PFT1): the rows of the groups are
+// contiguous, and the chunks of a group's four rows (4*8*bb bytes each
+// time) map in order onto its 4*rb bytes from 4*(R11-R8) on.
+#define PFLIN(PF, PFT1) \
+	MOVQ   R11, R15; \
+	SUBQ   R8, R15; \
+	SHLQ   $2, R15; \
+	LEAQ   (R8)(R15*1), R15; \
+	LEAQ   (R15)(R9*8), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*8), R15; \
+	LEAQ   (R15)(R9*8), R15; \
+	PFT1(R15)
+
+#define LIN18(I, p) \
+	I (p); \
+	I 64(p); \
+	I 128(p); \
+	I 192(p); \
+	I 256(p); \
+	I 320(p); \
+	I 384(p); \
+	I 448(p); \
+	I 512(p)
+#define LIN20(I, p) \
+	LIN18(I, p); \
+	I 576(p)
+#define LIN34(I, p) \
+	LIN20(I, p); \
+	I 640(p); \
+	I 704(p); \
+	I 768(p); \
+	I 832(p); \
+	I 896(p); \
+	I 960(p); \
+	I 1024(p)
+#define PFL18(p) LIN18(PREFETCHT0, p)
+#define PFL18T1(p) LIN18(PREFETCHT1, p)
+#define PFL20(p) LIN20(PREFETCHT0, p)
+#define PFL20T1(p) LIN20(PREFETCHT1, p)
+#define PFL34(p) LIN34(PREFETCHT0, p)
+#define PFL34T1(p) LIN34(PREFETCHT1, p)
+
 // QKERNEL is the body of every routine: CONSTS sets up constants, INIT
 // starts an input row, PASS(base, dest, skip, labels) fetches the scales of
 // the chunk at base into dest, BLOCK(X, W, S, a0-a3) does one block of four
@@ -1109,15 +1154,15 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8QUAD, INIT_Q4QUAD, PASS_Q8QUAD, BLOCKSQ(34, QUAD8, QUADM8, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFROWS(PF34, PF34T1))
+	QKERNEL(34, CONSTS_Q8QUAD, INIT_Q4QUAD, PASS_Q8QUAD, BLOCKSQ(34, QUAD8, QUADM8, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFLIN(PFL34, PFL34T1))
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, QUAD40, QUADM40, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFROWS(PF18, PF18T1))
+	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, QUAD40, QUADM40, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFLIN(PFL18, PFL18T1))
 
 // func qmmQ4_1VNNI(a *qArgs)
 TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(20, CONSTS_Q41QUAD, INIT_Q4QUAD, PASS_Q41VNNI, BLOCKSQ(20, QUAD41, QUADM41, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFROWS(PF20, PF20T1))
+	QKERNEL(20, CONSTS_Q41QUAD, INIT_Q4QUAD, PASS_Q41VNNI, BLOCKSQ(20, QUAD41, QUADM41, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFLIN(PFL20, PFL20T1))
 
 // func qmmQ8_0AVX2(a *qArgs)
 TEXT ·qmmQ8_0AVX2(SB), NOSPLIT, $0-8
