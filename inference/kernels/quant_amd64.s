@@ -165,47 +165,6 @@ DATA qBytes<>+16(SB)/8, $0x1716151413121110
 DATA qBytes<>+24(SB)/8, $0x1f1e1d1c1b1a1918
 GLOBL qBytes<>(SB), RODATA|NOPTR, $32
 
-// qPermB18 and qPermB20 permute the same four loads in whole chunks: load
-// i's two scales go straight to word slots 2i and 2i+1 (Q4_1's minimums to
-// 8+2i and 9+2i), the other bytes being left to later loads (merge masks
-// K1, K2, K7).
-DATA qPermB18<>+0(SB)/8, $0x0000000013120100
-DATA qPermB18<>+8(SB)/8, $0x0000000000000000
-DATA qPermB18<>+16(SB)/8, $0x0000000000000000
-DATA qPermB18<>+24(SB)/8, $0x0000000000000000
-DATA qPermB18<>+32(SB)/8, $0x1312010000000000
-DATA qPermB18<>+40(SB)/8, $0x0000000000000000
-DATA qPermB18<>+48(SB)/8, $0x0000000000000000
-DATA qPermB18<>+56(SB)/8, $0x0000000000000000
-DATA qPermB18<>+64(SB)/8, $0x0000000000000000
-DATA qPermB18<>+72(SB)/8, $0x0000000013120100
-DATA qPermB18<>+80(SB)/8, $0x0000000000000000
-DATA qPermB18<>+88(SB)/8, $0x0000000000000000
-DATA qPermB18<>+96(SB)/8, $0x0000000000000000
-DATA qPermB18<>+104(SB)/8, $0x1312010000000000
-DATA qPermB18<>+112(SB)/8, $0x0000000000000000
-DATA qPermB18<>+120(SB)/8, $0x0000000000000000
-GLOBL qPermB18<>(SB), RODATA|NOPTR, $128
-
-DATA qPermB20<>+0(SB)/8, $0x0000000015140100
-DATA qPermB20<>+8(SB)/8, $0x0000000000000000
-DATA qPermB20<>+16(SB)/8, $0x0000000017160302
-DATA qPermB20<>+24(SB)/8, $0x0000000000000000
-DATA qPermB20<>+32(SB)/8, $0x1514010000000000
-DATA qPermB20<>+40(SB)/8, $0x0000000000000000
-DATA qPermB20<>+48(SB)/8, $0x1716030200000000
-DATA qPermB20<>+56(SB)/8, $0x0000000000000000
-DATA qPermB20<>+64(SB)/8, $0x0000000000000000
-DATA qPermB20<>+72(SB)/8, $0x0000000015140100
-DATA qPermB20<>+80(SB)/8, $0x0000000000000000
-DATA qPermB20<>+88(SB)/8, $0x0000000017160302
-DATA qPermB20<>+96(SB)/8, $0x0000000000000000
-DATA qPermB20<>+104(SB)/8, $0x1514010000000000
-DATA qPermB20<>+112(SB)/8, $0x0000000000000000
-DATA qPermB20<>+120(SB)/8, $0x1716030200000000
-GLOBL qPermB20<>(SB), RODATA|NOPTR, $128
-
-
 // qPackW gathers the low words of the dwords of each 128-bit lane into its low 8 bytes.
 DATA qPackW<>+0(SB)/8, $0x0d0c090805040100
 DATA qPackW<>+8(SB)/8, $0x8080808080808080
@@ -278,15 +237,10 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 
 // ---------------------------------------------------------------- VNNI passes
 
-// CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) sets up the Q4 passes: the
-// whole-chunk pass's byte permutes (Y26-Y29) and merge masks (K1, K2, K7),
-// the last-chunk pass's shuffles (copied to qScratch.k) and byte numbers
-// (Y25), and k (in qScratch.o, which the VNNI kernels do not otherwise use).
-#define CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) \
-	VMOVDQU64    perm<>(SB), Y26; \
-	VMOVDQU64    perm<>+32(SB), Y27; \
-	VMOVDQU64    perm<>+64(SB), Y28; \
-	VMOVDQU64    perm<>+96(SB), Y29; \
+// CONSTS_Q4VNNI(shuf, k) sets up the Q4 passes: the last-chunk pass's
+// shuffles (copied to qScratch.k) and byte numbers (Y25), and k (in
+// qScratch.o, which the VNNI kernels do not otherwise use).
+#define CONSTS_Q4VNNI(shuf, k) \
 	VMOVDQU64    shuf<>(SB), Y0; \
 	VMOVDQU64    Y0, qScratch_k(DI); \
 	VMOVDQU64    shuf<>+32(SB), Y0; \
@@ -295,12 +249,6 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 	VMOVDQU64    Y0, (qScratch_k+64)(DI); \
 	VMOVDQU64    shuf<>+96(SB), Y0; \
 	VMOVDQU64    Y0, (qScratch_k+96)(DI); \
-	MOVL         m1, AX; \
-	KMOVD        AX, K1; \
-	MOVL         m2, AX; \
-	KMOVD        AX, K2; \
-	MOVL         m7, AX; \
-	KMOVD        AX, K7; \
 	VMOVDQU64    qBytes<>(SB), Y25; \
 	MOVL         k, AX; \
 	MOVL         AX, qScratch_o(DI)
@@ -309,14 +257,15 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 // the CX-skip < 8 left in a last chunk) and store s at dest; R12 and R10
 // point at the chunk's d_x and c_x and move on by a chunk.
 
-// PASS_Q4VNNI(bb, OP, MF, MT) fetches the scales of Q4_0 (bb 18) and Q4_1
-// (bb 20) from four 32-byte loads at 0, 2*bb, 4*bb and 6*bb, each holding
-// two blocks' scales (and Q4_1's minimums). In a whole chunk, byte permutes
-// merge them in order (qPermB); in a last chunk the loads are masked (K3-K6)
-// to the blocks left, and a byte shuffle each (qShuf) and three ORs leave
-// the even blocks' scales in the low 128-bit lane and the odd blocks' in the
-// high one, whose words an unpack interleaves. Gathers and word permutes
-// cost several times more. MF and MT put Q4_1's minimums in X7.
+// PASS_Q4VNNI(bb, OP, MF, MT, ROW) fetches the scales of Q4_0 (bb 18) and
+// Q4_1 (bb 20; also its minimums). In a whole chunk ROW does each row with
+// one two-source byte permute (qPass18, qPass20, below); in a last chunk
+// four 32-byte loads at 0, 2*bb, 4*bb and 6*bb, each holding two blocks'
+// scales, are masked (K3-K6) to the blocks left, and a byte shuffle each
+// (qShuf) and three ORs leave the even blocks' scales in the low 128-bit
+// lane and the odd blocks' in the high one, whose words an unpack
+// interleaves. Gathers and word permutes cost several times more. MF and
+// MT put Q4_1's minimums in X7.
 #define OD_Q4VNNI(Yo) VFMADD231PS (R10), Y5, Yo
 
 // OM_Q4VNNI adds Q4_1's m*c_x, the minimums being in X7.
@@ -342,17 +291,6 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 	VCVTPH2PS    X5, Y5; \
 	VMULPS       (R12), Y5, Y6; \
 	VMOVUPS      Y6, (r*SROW)(dest); \
-	OP(Yo)
-
-#define PASSROW_Q4VNNI(base, dest, bb, r, OP, Yo, MIN) \
-	VPERMB    (base), Y26, Y1; \
-	VPERMB    (2*bb)(base), Y27, K1, Y1; \
-	VPERMB    (4*bb)(base), Y28, K2, Y1; \
-	VPERMB    (6*bb)(base), Y29, K7, Y1; \
-	MIN; \
-	VCVTPH2PS X1, Y5; \
-	VMULPS    (R12), Y5, Y6; \
-	VMOVUPS   Y6, (r*SROW)(dest); \
 	OP(Yo)
 
 #define PASSROWM_Q4VNNI(base, dest, bb, r, OP, Yo, MIN) \
@@ -398,7 +336,7 @@ done: \
 	ADDQ         $32, R10
 
 #define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, PASSROW_Q40QUAD, base, dest, skip, full, done)
-#define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, PASSROW_Q4VNNI, base, dest, skip, full, done)
+#define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, PASSROW_Q41QUAD, base, dest, skip, full, done)
 
 // ---------------------------------------------------------------- VNNI, four blocks a register
 
@@ -432,6 +370,17 @@ DATA qQuad20<>+40(SB)/8, $0x4b4a494833323130
 DATA qQuad20<>+48(SB)/8, $0x232221200f0e0d0c
 DATA qQuad20<>+56(SB)/8, $0x4f4e4d4c37363534
 GLOBL qQuad20<>(SB), RODATA|NOPTR, $64
+
+// qPass20 (and qPass18 below) gather the scales (and minimums) of a whole chunk.
+DATA qPass20<>+0(SB)/8, $0x3d3c292815140100
+DATA qPass20<>+8(SB)/8, $0x7d7c696855544140
+DATA qPass20<>+16(SB)/8, $0x3f3e2b2a17160302
+DATA qPass20<>+24(SB)/8, $0x7f7e6b6a57564342
+DATA qPass20<>+32(SB)/8, $0x0000000000000000
+DATA qPass20<>+40(SB)/8, $0x0000000000000000
+DATA qPass20<>+48(SB)/8, $0x0000000000000000
+DATA qPass20<>+56(SB)/8, $0x0000000000000000
+GLOBL qPass20<>(SB), RODATA|NOPTR, $64
 
 DATA qXLo<>+0(SB)/8, $0x0000000800000000
 DATA qXLo<>+8(SB)/8, $0x0000001800000010
@@ -467,13 +416,13 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 // high nibbles, Z2-Z7 temporaries, Z10-Z13 and Z21-Z24 the accumulators of
 // even and odd quads, Z14 the shift matrix, Z15 0x0f bytes, Z16-Z19 o[r],
 // Z20 and Z31 the input permutes, Z30 the nibble permute; k is in
-// qScratch.o. The pass uses Y1-Y9, Y25-Y29 (Q4_0: Y25 and Z26) and
-// K1-K7; a last quad uses K3-K5.
+// qScratch.o. The pass uses Y1-Y9, Y25, Z26 and K3-K6; a last quad
+// uses K3-K5.
 
-// CONSTS_Q4QUAD(shuf, perm, quad, m1, m2, m7, k) sets up the pass as
+// CONSTS_Q4QUAD(shuf, quad, k) sets up the pass as
 // CONSTS_Q4VNNI does, then the quads' constants.
-#define CONSTS_Q4QUAD(shuf, perm, quad, m1, m2, m7, k) \
-	CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k); \
+#define CONSTS_Q4QUAD(shuf, quad, k) \
+	CONSTS_Q4VNNI(shuf, k); \
 	BCAST32($0x0f0f0f0f, X15, Y15); \
 	VPBROADCASTD    X15, Z15; \
 	MOVQ            $0x1020408000000000, AX; \
@@ -485,16 +434,31 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 
 // CONSTS_Q40QUAD also loads the whole-chunk pass's permute.
 #define CONSTS_Q40QUAD \
-	CONSTS_Q4QUAD(qShuf18, qPermB18, qQuad18, $0xf0, $0xf00, $0xf000, $0xc1000000); \
+	CONSTS_Q4QUAD(qShuf18, qQuad18, $0xc1000000); \
 	VMOVDQU64 qPass18<>(SB), Z26
 
-#define CONSTS_Q41QUAD CONSTS_Q4QUAD(qShuf20, qPermB20, qQuad20, $0xf000f0, $0xf000f00, $0xf000f000, $0x3f800000)
+// CONSTS_Q41QUAD also loads the whole-chunk pass's permute.
+#define CONSTS_Q41QUAD \
+	CONSTS_Q4QUAD(qShuf20, qQuad20, $0x3f800000); \
+	VMOVDQU64 qPass20<>(SB), Z26
 
 // PASSROW_Q40QUAD fetches a row's eight Q4_0 scales of a whole chunk with
 // one two-source byte permute of the chunk's first 128 bytes.
 #define PASSROW_Q40QUAD(base, dest, bb, r, OP, Yo, MIN) \
 	VMOVDQU64 (base), Z1; \
 	VPERMT2B  64(base), Z26, Z1; \
+	VCVTPH2PS X1, Y5; \
+	VMULPS    (R12), Y5, Y6; \
+	VMOVUPS   Y6, (r*SROW)(dest); \
+	OP(Yo)
+
+// PASSROW_Q41QUAD fetches a row's eight Q4_1 scales and minimums of a
+// whole chunk with one two-source byte permute of its bytes 0-63 and
+// 80-143: the scales to words 0-7, the minimums to 8-15 (MIN takes them).
+#define PASSROW_Q41QUAD(base, dest, bb, r, OP, Yo, MIN) \
+	VMOVDQU64 (base), Z1; \
+	VPERMT2B  80(base), Z26, Z1; \
+	MIN; \
 	VCVTPH2PS X1, Y5; \
 	VMULPS    (R12), Y5, Y6; \
 	VMOVUPS   Y6, (r*SROW)(dest); \
