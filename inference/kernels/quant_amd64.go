@@ -79,8 +79,8 @@ type qArgs struct {
 // setting out[t*ldo+4g+r] (bytes; see qArgs) to what qDotGeneric computes
 // for row 4g+r and input row t, with the integer sums exact and the scaled
 // sums added in another order (the header of quant_amd64.s gives it). The
-// VNNI routines take four blocks a 512-bit register and need AVX-512 VNNI,
-// VBMI (byte permutes), BW and GFNI; the AVX2 ones one block at a time.
+// Q4 VNNI routines take four blocks a 512-bit register and need AVX-512
+// VNNI, VBMI (byte permutes), BW and GFNI; the others one block at a time.
 //
 //go:noescape
 func qmmQ8_0VNNI(a *qArgs)

@@ -8,8 +8,8 @@
 // and each input row, over the blocks in chunks of eight:
 //
 //   pass:  fetch the fp16 scales of the chunk's eight blocks of each row at
-//          once (byte permutes of a few loads; a gather for a last Q8_0
-//          chunk and for AVX2), convert them, and store s[r][j] = d_w*d_x
+//          once (byte permutes of a few loads for Q4 VNNI, a gather for
+//          Q8_0 and AVX2), convert them, and store s[r][j] = d_w*d_x
 //          in qScratch; meanwhile sum d_w*c_x (Q4_1: m*c_x) into eight
 //          lanes o[r] (lane j: blocks j, 8+j, ... in order, by FMA);
 //   block: integer dot products of the weights with the quantized inputs,
@@ -22,9 +22,9 @@
 // The pass of the next chunk runs before the blocks of the current one, so
 // that the blocks never wait for their scales. Every chunk's cache lines
 // are prefetched two groups (eight rows) ahead into L1 and six groups
-// ahead into L2 (VNNI: a chunk's share of those groups' contiguous bytes,
-// with about half the prefetches of one chunk of each row, PFROWS). A row is computed by the same instructions in any of the
-// four slots and for any number of input rows, so it gives the same bits
+// ahead into L2 (Q4 VNNI: a chunk's share of those groups' contiguous
+// bytes, with about half the prefetches of one chunk of each row, PFROWS).
+// A row is computed by the same instructions in any of the four slots and for any number of input rows, so it gives the same bits
 // in any group and call, and a group of one row repeated (rb = 0) gives
 // that row. The integer sums are exact:
 //   VNNI: VPDPBUSD multiplies unsigned weight bytes by signed inputs and
@@ -32,7 +32,7 @@
 //         by flipping their sign bit (u = w+128) and Q4_0 nibbles are
 //         u = w+8, so the lanes sum u*x and the final step adds -128 (-8)
 //         times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x. Lane sums are at most
-//         8*255*127 (Q8_0: two VPDPBUSD of four products each).
+//         4*255*127 (Q8_0) and 8*15*127 (Q4: two VPDPBUSD).
 //   AVX2: VPMADDUBSW pairs unsigned by signed bytes into int16, which cannot
 //         saturate (|w|*|x| <= 128*127 for Q8_0, whose signs VPSIGNB moves
 //         onto x; 15*127 for nibbles), and VPMADDWD by ones sums the pairs
@@ -40,7 +40,7 @@
 // Q4_1 adds Σ_b m*c_x, its minimums, with k = 1.
 //
 // The float sums of a row and input row are, in order:
-//   VNNI: four blocks ("a quad") at a time in 16 lanes, lane l holding an
+//   Q4 VNNI: four blocks ("a quad") at a time in 16 lanes, lane l holding an
 //         int32 sum of 8 products of block l%4 (see "four blocks a
 //         register" below): a whole chunk's first quad (blocks 8c..8c+3)
 //         goes into accumulator E and its second into O, each lane by
@@ -50,9 +50,11 @@
 //         into the next one (O after a whole quad, else E). Then, per
 //         lane, E+O; lanes l and l+8 (l < 8) added; fma(k, o[r][l], that);
 //         and the tree ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
-//   AVX2: one block at a time in eight lanes, a[l] = fma(float(sum_l),
-//         s[block], a[l]) in block order into one accumulator per row;
-//         then fma(k, o[r][l], a[l]) and the same tree.
+//   Q8_0 VNNI: one block at a time in eight lanes, E[l] = fma(float(sum_l),
+//         s[block], E[l]) for even blocks and the same into O for odd ones
+//         (a last odd block into E); then E+O, fma(k, o[r][l], that) and
+//         the same tree.
+//   AVX2: as Q8_0 VNNI with one accumulator per row for all blocks.
 
 // SROW is the distance between the rows of a half of qScratch.s in bytes.
 #define SROW 32
@@ -587,193 +589,6 @@ last: \
 #define QUADM40(a0, a1, a2, a3) QUADM(18, 2, a0, a1, a2, a3)
 #define QUADM41(a0, a1, a2, a3) QUADM(20, 4, a0, a1, a2, a3)
 
-// The Q8_0 VNNI kernel takes four blocks at once the same way: lane l
-// belongs to block l%4, and of its 32 weights bytes 4(l/4) to 4(l/4)+3
-// meet the inputs of Z0 (qXLo) in one register and bytes 16+4(l/4) to
-// 16+4(l/4)+3 those of Z1 (qXHi) in another, each made by a two-source
-// byte permute (qQuad34A, qQuad34B) of two loads inside the four blocks
-// and flipped to u = w+128 (k = -128). Its pass fetches a whole chunk's
-// scales with two such permutes (qPass34) and a last chunk's with a
-// gather. Registers as for Q4, with Z15 0x80 bytes, Z30 and Z14 the two
-// weight permutes, Z26 the pass's permute and Y28, Y29 the gather's lanes
-// and offsets.
-
-DATA qQuad34A<>+0(SB)/8, $0x2524232203020100
-DATA qQuad34A<>+8(SB)/8, $0x7372717051504f4e
-DATA qQuad34A<>+16(SB)/8, $0x2928272607060504
-DATA qQuad34A<>+24(SB)/8, $0x7776757455545352
-DATA qQuad34A<>+32(SB)/8, $0x2d2c2b2a0b0a0908
-DATA qQuad34A<>+40(SB)/8, $0x7b7a797859585756
-DATA qQuad34A<>+48(SB)/8, $0x31302f2e0f0e0d0c
-DATA qQuad34A<>+56(SB)/8, $0x7f7e7d7c5d5c5b5a
-GLOBL qQuad34A<>(SB), RODATA|NOPTR, $64
-
-DATA qQuad34B<>+0(SB)/8, $0x2524232203020100
-DATA qQuad34B<>+8(SB)/8, $0x7372717051504f4e
-DATA qQuad34B<>+16(SB)/8, $0x2928272607060504
-DATA qQuad34B<>+24(SB)/8, $0x7776757455545352
-DATA qQuad34B<>+32(SB)/8, $0x2d2c2b2a0b0a0908
-DATA qQuad34B<>+40(SB)/8, $0x7b7a797859585756
-DATA qQuad34B<>+48(SB)/8, $0x31302f2e0f0e0d0c
-DATA qQuad34B<>+56(SB)/8, $0x7f7e7d7c5d5c5b5a
-GLOBL qQuad34B<>(SB), RODATA|NOPTR, $64
-
-DATA qPass34<>+0(SB)/8, $0x6766454423220100
-DATA qPass34<>+8(SB)/8, $0x0000000000000000
-DATA qPass34<>+16(SB)/8, $0x0000000000000000
-DATA qPass34<>+24(SB)/8, $0x0000000000000000
-DATA qPass34<>+32(SB)/8, $0x0000000000000000
-DATA qPass34<>+40(SB)/8, $0x0000000000000000
-DATA qPass34<>+48(SB)/8, $0x0000000000000000
-DATA qPass34<>+56(SB)/8, $0x0000000000000000
-GLOBL qPass34<>(SB), RODATA|NOPTR, $64
-
-#define CONSTS_Q8QUAD \
-	VMOVDQU64    qIdx34<>(SB), Y29; \
-	VMOVDQU64    qLanes<>(SB), Y28; \
-	MOVL         $0xc3000000, AX; \
-	MOVL         AX, qScratch_o(DI); \
-	BCAST32($0x80808080, X15, Y15); \
-	VPBROADCASTD X15, Z15; \
-	VMOVDQU64    qQuad34A<>(SB), Z30; \
-	VMOVDQU64    qQuad34B<>(SB), Z14; \
-	VMOVDQU64    qPass34<>(SB), Z26; \
-	VMOVDQU64    qXLo<>(SB), Z20; \
-	VMOVDQU64    qXHi<>(SB), Z31
-
-// PASSROW_Q8PERM fetches a row's eight scales of a whole chunk: blocks 0-3
-// from its first 128 bytes, 4-7 from the 128 at 136.
-#define PASSROW_Q8PERM(base, dest, r, Yo) \
-	VMOVDQU64   (base), Z1; \
-	VPERMT2B    64(base), Z26, Z1; \
-	VMOVDQU64   136(base), Z2; \
-	VPERMT2B    200(base), Z26, Z2; \
-	VPUNPCKLQDQ X2, X1, X1; \
-	VCVTPH2PS   X1, Y2; \
-	VMULPS      (R12), Y2, Y3; \
-	VMOVUPS     Y3, (r*SROW)(dest); \
-	VFMADD231PS (R10), Y2, Yo
-
-// PASSROW_Q8GATHER gathers the dwords at the starts of the blocks left
-// (mask K1), whose low words are the scales.
-#define PASSROW_Q8GATHER(base, dest, r, Yo) \
-	VPXORD      Y1, Y1, Y1; \
-	KMOVW       K1, K2; \
-	VPGATHERDD  (base)(Y29*1), K2, Y1; \
-	VPMOVDW     Y1, X2; \
-	VCVTPH2PS   X2, Y2; \
-	VMULPS      (R12), Y2, Y3; \
-	VMOVUPS     Y3, (r*SROW)(dest); \
-	VFMADD231PS (R10), Y2, Yo
-
-#define PASS_Q8QUAD(base, dest, skip, full, done) \
-	CMPQ         CX, $(8+skip); \
-	JGE          full; \
-	LEAQ         -skip(CX), AX; \
-	VPBROADCASTD AX, Y5; \
-	VPCMPGTD     Y28, Y5, K1; \
-	PASSROW_Q8GATHER(base, dest, 0, Y16); \
-	LEAQ         (base)(R9*1), AX; \
-	PASSROW_Q8GATHER(AX, dest, 1, Y17); \
-	LEAQ         (base)(R9*2), AX; \
-	PASSROW_Q8GATHER(AX, dest, 2, Y18); \
-	LEAQ         (base)(BX*1), AX; \
-	PASSROW_Q8GATHER(AX, dest, 3, Y19); \
-	JMP          done; \
-full: \
-	PASSROW_Q8PERM(base, dest, 0, Y16); \
-	LEAQ         (base)(R9*1), AX; \
-	PASSROW_Q8PERM(AX, dest, 1, Y17); \
-	LEAQ         (base)(R9*2), AX; \
-	PASSROW_Q8PERM(AX, dest, 2, Y18); \
-	LEAQ         (base)(BX*1), AX; \
-	PASSROW_Q8PERM(AX, dest, 3, Y19); \
-done: \
-	ADDQ         $32, R12; \
-	ADDQ         $32, R10
-
-// DOTQ8(S, t, u, v, w, a) adds four blocks' sums (first halves in t,
-// second in u, both to be flipped) times their scales into a.
-#define DOTQ8(S, t, u, v, a) \
-	VPXORD          Z15, t, t; \
-	VPXORD          Z15, u, u; \
-	VPXORD          v, v, v; \
-	VPDPBUSD        Z0, t, v; \
-	VPDPBUSD        Z1, u, v; \
-	VCVTDQ2PS       v, v; \
-	VBROADCASTF32X4 S(DX), u; \
-	VFMADD231PS     u, v, a
-
-// ROWQ8(W, r, S, t, u, v, a) does four whole blocks of one row at
-// W(R11)(r): all four loads lie inside the blocks.
-#define ROWQ8(W, r, S, t, u, v, a) \
-	VMOVDQU64 (W+2)(R11)r, t; \
-	VPERMT2B  (W+56)(R11)r, Z30, t; \
-	VMOVDQU64 (W+18)(R11)r, u; \
-	VPERMT2B  (W+72)(R11)r, Z14, u; \
-	DOTQ8(S, t, u, v, a)
-
-#define QR0
-#define QR1 (R9*1)
-#define QR2 (R9*2)
-#define QR3 (BX*1)
-
-#define QUAD8(X, W, S, a0, a1, a2, a3) \
-	XQUAD(X); \
-	ROWQ8(W, QR0, S, Z2, Z3, Z4, a0); \
-	ROWQ8(W, QR1, (S+SROW), Z5, Z6, Z7, a1); \
-	ROWQ8(W, QR2, (S+2*SROW), Z2, Z3, Z4, a2); \
-	ROWQ8(W, QR3, (S+3*SROW), Z5, Z6, Z7, a3)
-
-// ROWQM8(r, S, a) does the last CX < 4 blocks of one row, its four loads
-// masked (K3-K6) to the bytes of those blocks.
-#define ROWQM8(r, S, a) \
-	VMOVDQU8.Z 2(R11)r, K3, Z2; \
-	VMOVDQU8.Z 56(R11)r, K4, Z8; \
-	VPERMT2B   Z8, Z30, Z2; \
-	VMOVDQU8.Z 18(R11)r, K5, Z3; \
-	VMOVDQU8.Z 72(R11)r, K6, Z9; \
-	VPERMT2B   Z9, Z14, Z3; \
-	DOTQ8(S, Z2, Z3, Z4, a)
-
-// QMASK(K) sets K to the low AX bits (none for n < 0, all for n >= 64)
-// of R15 = -1, with R12 = 0; AX may be zeroed.
-#define QMASK(K) \
-	CMPQ    AX, $0; \
-	CMOVQLT R12, AX; \
-	BZHIQ   AX, R15, R13; \
-	KMOVQ   R13, K
-
-// QUADM8(a0, a1, a2, a3) does the last CX < 4 blocks of the four rows,
-// reading nothing past them (K2 and K7 mask the inputs, as K4 and K5 do in
-// QUADM).
-#define QUADM8(a0, a1, a2, a3) \
-	MOVQ    $-1, R15; \
-	MOVQ    $0, R12; \
-	IMUL3Q  $34, CX, R10; \
-	LEAQ    -2(R10), AX; \
-	QMASK(K3); \
-	LEAQ    -56(R10), AX; \
-	QMASK(K4); \
-	LEAQ    -18(R10), AX; \
-	QMASK(K5); \
-	LEAQ    -72(R10), AX; \
-	QMASK(K6); \
-	MOVQ    CX, AX; \
-	SHLQ    $5, AX; \
-	QMASK(K2); \
-	SUBQ    $64, AX; \
-	QMASK(K7); \
-	VMOVDQU8.Z (SI), K2, Z0; \
-	VMOVDQU8.Z 64(SI), K7, Z2; \
-	VMOVDQA64  Z0, Z1; \
-	VPERMT2D   Z2, Z20, Z0; \
-	VPERMT2D   Z2, Z31, Z1; \
-	ROWQM8(QR0, 0, a0); \
-	ROWQM8(QR1, SROW, a1); \
-	ROWQM8(QR2, 2*SROW, a2); \
-	ROWQM8(QR3, 3*SROW, a3)
-
 #define INIT_Q4QUAD \
 	VPXORD Z21, Z21, Z21; \
 	VPXORD Z22, Z22, Z22; \
@@ -803,6 +618,126 @@ done: \
 	VFMADD231PS.BCST qScratch_o(DI), Y17, Y11; \
 	VFMADD231PS.BCST qScratch_o(DI), Y18, Y12; \
 	VFMADD231PS.BCST qScratch_o(DI), Y19, Y13
+
+// ---------------------------------------------------------------- VNNI, Q8_0
+
+// The Q8_0 VNNI kernel does one block at a time in ymm registers (a quad
+// form like Q4's, two permutes a row, ran 1.3-1.5x faster from L2 and in
+// prefill but ~15-20% slower in decode streaming the whole model from
+// DRAM; see the branch history). Registers: Y0 inputs, Y2-Y5 weights,
+// Y6-Y9 sums, Y10-Y13 and Y21-Y24 the accumulators of even and odd blocks,
+// Y15 0x80 bytes, Y16-Y19 o[r], Y20 k; the pass uses Y1-Y5, Y30 and Y31
+// (lane numbers and gather offsets) and K1-K2.
+
+// ZERO4, DPBUSD4 and CVT4 start, compute and convert the four rows' sums.
+#define ZERO4 \
+	VPXOR Y6, Y6, Y6; \
+	VPXOR Y7, Y7, Y7; \
+	VPXOR Y8, Y8, Y8; \
+	VPXOR Y9, Y9, Y9
+
+#define DPBUSD4 \
+	VPDPBUSD Y0, Y2, Y6; \
+	VPDPBUSD Y0, Y3, Y7; \
+	VPDPBUSD Y0, Y4, Y8; \
+	VPDPBUSD Y0, Y5, Y9
+
+#define CVT4 \
+	VCVTDQ2PS Y6, Y6; \
+	VCVTDQ2PS Y7, Y7; \
+	VCVTDQ2PS Y8, Y8; \
+	VCVTDQ2PS Y9, Y9
+
+// FMA4BCST adds Y6-Y9 times s[r][j] into a0-a3.
+#define FMA4BCST(S, a0, a1, a2, a3) \
+	VFMADD231PS.BCST S(DX), Y6, a0; \
+	VFMADD231PS.BCST (S+SROW)(DX), Y7, a1; \
+	VFMADD231PS.BCST (S+2*SROW)(DX), Y8, a2; \
+	VFMADD231PS.BCST (S+3*SROW)(DX), Y9, a3
+
+// BLOCK_Q8VNNI does one block of the four rows; w XOR 0x80 = w+128 as an
+// unsigned byte.
+#define BLOCK_Q8VNNI(X, W, S, a0, a1, a2, a3) \
+	VMOVDQU X(SI), Y0; \
+	VPXORD  (W+2)(R11), Y15, Y2; \
+	VPXORD  (W+2)(R11)(R9*1), Y15, Y3; \
+	VPXORD  (W+2)(R11)(R9*2), Y15, Y4; \
+	VPXORD  (W+2)(R11)(BX*1), Y15, Y5; \
+	ZERO4; \
+	DPBUSD4; \
+	CVT4; \
+	FMA4BCST(S, a0, a1, a2, a3)
+
+// CONSTS_Q8VNNI(k) sets up Q8_0: gather offsets (Y31), lane numbers (Y30),
+// k (Y20), 0x80 bytes (Y15).
+#define CONSTS_Q8VNNI(k) \
+	VMOVDQU64 qIdx34<>(SB), Y31; \
+	VMOVDQU64 qLanes<>(SB), Y30; \
+	BCAST32(k, X0, Y0); \
+	VMOVDQA64 Y0, Y20; \
+	BCAST32($0x80808080, X15, Y15)
+
+// The inits run once per input row: clear the odd accumulators and o, and
+// set the gather mask to whole chunks.
+#define INIT_VNNI \
+	VPXORD Y21, Y21, Y21; \
+	VPXORD Y22, Y22, Y22; \
+	VPXORD Y23, Y23, Y23; \
+	VPXORD Y24, Y24, Y24; \
+	VPXORD Y16, Y16, Y16; \
+	VPXORD Y17, Y17, Y17; \
+	VPXORD Y18, Y18, Y18; \
+	VPXORD Y19, Y19, Y19
+
+#define INIT_Q8VNNI \
+	INIT_VNNI; \
+	KXNORW K1, K1, K1
+
+// PASS_Q8VNNI gathers the dwords at the starts of the blocks (the CX-skip
+// left in a last chunk: mask K1), whose low words are the scales.
+#define PASSROW_Q8VNNI(base, dest, r, Yo) \
+	VPXORD      Y1, Y1, Y1; \
+	KMOVW       K1, K2; \
+	VPGATHERDD  (base)(Y31*1), K2, Y1; \
+	VPMOVDW     Y1, X2; \
+	VCVTPH2PS   X2, Y2; \
+	VMULPS      (R12), Y2, Y3; \
+	VMOVUPS     Y3, (r*SROW)(dest); \
+	VFMADD231PS (R10), Y2, Yo
+
+#define PASS_Q8VNNI(base, dest, skip, full, done) \
+	CMPQ         CX, $(8+skip); \
+	JGE          full; \
+	LEAQ         -skip(CX), AX; \
+	VPBROADCASTD AX, Y5; \
+	VPCMPGTD     Y30, Y5, K1; \
+full: \
+	PASSROW_Q8VNNI(base, dest, 0, Y16); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROW_Q8VNNI(AX, dest, 1, Y17); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROW_Q8VNNI(AX, dest, 2, Y18); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROW_Q8VNNI(AX, dest, 3, Y19); \
+	ADDQ         $32, R12; \
+	ADDQ         $32, R10
+
+// FINAL_Q8VNNI adds the odd blocks' sums to the even ones', then k*o[r].
+#define ADDB_VNNI \
+	VADDPS Y21, Y10, Y10; \
+	VADDPS Y22, Y11, Y11; \
+	VADDPS Y23, Y12, Y12; \
+	VADDPS Y24, Y13, Y13
+
+#define ADDO_VNNI \
+	VFMADD231PS Y20, Y16, Y10; \
+	VFMADD231PS Y20, Y17, Y11; \
+	VFMADD231PS Y20, Y18, Y12; \
+	VFMADD231PS Y20, Y19, Y13
+
+#define FINAL_Q8VNNI \
+	ADDB_VNNI; \
+	ADDO_VNNI
 
 // ---------------------------------------------------------------- AVX2
 
@@ -988,22 +923,10 @@ full: \
 #define LIN20(I, p) \
 	LIN18(I, p); \
 	I 576(p)
-#define LIN34(I, p) \
-	LIN20(I, p); \
-	I 640(p); \
-	I 704(p); \
-	I 768(p); \
-	I 832(p); \
-	I 896(p); \
-	I 960(p); \
-	I 1024(p)
 #define PFL18(p) LIN18(PREFETCHT0, p)
 #define PFL18T1(p) LIN18(PREFETCHT1, p)
 #define PFL20(p) LIN20(PREFETCHT0, p)
 #define PFL20T1(p) LIN20(PREFETCHT1, p)
-#define PFL34(p) LIN34(PREFETCHT0, p)
-#define PFL34T1(p) LIN34(PREFETCHT1, p)
-
 // QKERNEL is the body of every routine: CONSTS sets up constants, INIT
 // starts an input row, PASS(base, dest, skip, labels) fetches the scales of
 // the chunk at base into dest, BLOCK(X, W, S, a0-a3) does one block of four
@@ -1118,7 +1041,7 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8QUAD, INIT_Q4QUAD, PASS_Q8QUAD, BLOCKSQ(34, QUAD8, QUADM8, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFLIN(PFL34, PFL34T1))
+	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8(34, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24), FINAL_Q8VNNI, PFROWS(PF34, PF34T1))
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
