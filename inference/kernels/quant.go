@@ -7,10 +7,11 @@ import "fmt"
 // ggml_vec_dot_q4_1_q8_1 do: the input is quantized once per product to int8
 // blocks of 32 with a float32 scale (Q8Acts), and each weight block meets its
 // input block in an integer dot product scaled by d_w*d_x. The loops in
-// quant_generic.go define the results; on amd64 the assembly (AVX-512 VNNI
-// and VBMI when the CPU has them, else AVX2 with F16C) computes the integer
-// sums exactly and adds the scaled block sums in a different order, so the
-// two agree to float32 rounding; Quantize gives the same bits everywhere.
+// quant_generic.go define the results; on amd64 the assembly (AVX-512 VNNI,
+// VBMI and GFNI when the CPU has them, else AVX2
+// with F16C) computes the integer sums exactly and adds the scaled block
+// sums in a different order, so the two agree to float32 rounding; Quantize
+// gives the same bits everywhere.
 // Every output is computed the same way wherever its row falls in a call,
 // so results do not depend on how callers split rows or tokens.
 //

@@ -6,8 +6,8 @@ import "golang.org/x/sys/cpu"
 
 // The integer kernels have their own variants, chosen from impl at each call
 // so that tests which set impl exercise them too: with impl at AVX-512 and a
-// CPU with AVX-512 VNNI (and VBMI, for byte permutes), VPDPBUSD does each
-// block's byte products; with AVX2 (or AVX-512 without them), VPMADDUBSW and
+// CPU with AVX-512 VNNI (and VBMI for byte permutes, GFNI for nibble
+// shifts, BMI2 for tail masks), VPDPBUSD does each block's byte products; with AVX2 (or AVX-512 without them), VPMADDUBSW and
 // VPMADDWD do. Both need F16C for the weight scales.
 const (
 	qGeneric = iota
@@ -16,7 +16,7 @@ const (
 )
 
 var (
-	hasVNNI = cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VBMI
+	hasVNNI = cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512GFNI && cpu.X86.HasBMI2
 	hasF16C = cpu.X86.HasF16C
 )
 
@@ -34,7 +34,8 @@ func qVariant() int {
 // chunk of eight blocks of the current group of four rows and input row,
 // s[r][j] = d_w(r,j)*d_x(j): the blocks use one half while the pass fills
 // the other for the next chunk. o[r] holds the eight lanes of Σ_b
-// d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2 routines, and k
+// d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2 routines (the VNNI
+// ones keep o in registers and their final factor k in o[0][0]), and k
 // constants of the passes.
 type qScratch struct {
 	s [2][4][8]float32
@@ -75,8 +76,11 @@ type qArgs struct {
 }
 
 // The assembly in quant_amd64.s: one routine per format and variant, each
-// computing what qDotGeneric computes for every row and input row of its
-// qArgs, with the integer sums exact and the scaled sums added in another order.
+// setting out[t*ldo+4g+r] (bytes; see qArgs) to what qDotGeneric computes
+// for row 4g+r and input row t, with the integer sums exact and the scaled
+// sums added in another order (the header of quant_amd64.s gives it). The
+// Q4 VNNI routines take four blocks a 512-bit register and need AVX-512
+// VNNI, VBMI (byte permutes), BW and GFNI; the others one block at a time.
 //
 //go:noescape
 func qmmQ8_0VNNI(a *qArgs)

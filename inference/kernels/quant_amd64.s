@@ -8,14 +8,13 @@
 // and each input row, over the blocks in chunks of eight:
 //
 //   pass:  fetch the fp16 scales of the chunk's eight blocks of each row at
-//          once (a gather for Q8_0, byte permutes of four loads for Q4),
-//          convert them, and store s[r][j] = d_w*d_x in qScratch; meanwhile
-//          sum d_w*c_x (Q4_1: m*c_x) into eight lanes o[r];
-//   block: for every block, per row r: an integer dot product of the 32
-//          weights with the 32 quantized inputs in eight int32 lanes,
-//          converted to float and added into an accumulator times s[r][j]
-//          (one FMA per row and block; even and odd blocks go to separate
-//          accumulators where there are registers for them);
+//          once (byte permutes of a few loads for Q4 VNNI, a gather for
+//          Q8_0 and AVX2), convert them, and store s[r][j] = d_w*d_x
+//          in qScratch; meanwhile sum d_w*c_x (Q4_1: m*c_x) into eight
+//          lanes o[r] (lane j: blocks j, 8+j, ... in order, by FMA);
+//   block: integer dot products of the weights with the quantized inputs,
+//          converted to float and added into accumulators times their
+//          blocks' s[r][j] by FMA (see the variants below);
 //   final: add k*o[r] (k: -128, -8 or 1, see below), reduce the
 //          accumulators to one float per row with the same tree for every
 //          row, and store the four floats at out + t*ldo.
@@ -23,21 +22,39 @@
 // The pass of the next chunk runs before the blocks of the current one, so
 // that the blocks never wait for their scales. Every chunk's cache lines
 // are prefetched two groups (eight rows) ahead into L1 and six groups
-// ahead into L2. A row is computed by the same instructions in any of the four
-// slots, so it gives the same bits in any group, and a group of one row
-// repeated (rb = 0) gives that row. The integer sums are exact:
+// ahead into L2 (Q4 VNNI: a chunk's share of those groups' contiguous
+// bytes, with about half the prefetches of one chunk of each row, PFROWS).
+// A row is computed by the same instructions in any of the four slots and for any number of input rows, so it gives the same bits
+// in any group and call, and a group of one row repeated (rb = 0) gives
+// that row. The integer sums are exact:
 //   VNNI: VPDPBUSD multiplies unsigned weight bytes by signed inputs and
 //         sums four products per int32 lane. Q8_0 weights are made unsigned
 //         by flipping their sign bit (u = w+128) and Q4_0 nibbles are
 //         u = w+8, so the lanes sum u*x and the final step adds -128 (-8)
-//         times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x. The high nibbles of Q4 blocks
-//         are masked in place (16*u), so lanes 4-7 hold 16 times their sums
-//         and the final step first scales them by 1/16 (exactly).
+//         times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x. Lane sums are at most
+//         4*255*127 (Q8_0) and 8*15*127 (Q4: two VPDPBUSD).
 //   AVX2: VPMADDUBSW pairs unsigned by signed bytes into int16, which cannot
 //         saturate (|w|*|x| <= 128*127 for Q8_0, whose signs VPSIGNB moves
 //         onto x; 15*127 for nibbles), and VPMADDWD by ones sums the pairs
 //         into int32. Q4_0 nibbles are u = w+8 as above; Q8_0 needs no offset.
 // Q4_1 adds Σ_b m*c_x, its minimums, with k = 1.
+//
+// The float sums of a row and input row are, in order:
+//   Q4 VNNI: four blocks ("a quad") at a time in 16 lanes, lane l holding an
+//         int32 sum of 8 products of block l%4 (see "four blocks a
+//         register" below): a whole chunk's first quad (blocks 8c..8c+3)
+//         goes into accumulator E and its second into O, each lane by
+//         E[l] = fma(float(sum_l), s[block], E[l]), chunk after chunk; a
+//         last chunk of n < 8 blocks puts a whole quad into E if n >= 4
+//         and the n%4 blocks left (a quad whose missing blocks have s = 0)
+//         into the next one (O after a whole quad, else E). Then, per
+//         lane, E+O; lanes l and l+8 (l < 8) added; fma(k, o[r][l], that);
+//         and the tree ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
+//   Q8_0 VNNI: one block at a time in eight lanes, E[l] = fma(float(sum_l),
+//         s[block], E[l]) for even blocks and the same into O for odd ones
+//         (a last odd block into E); then E+O, fma(k, o[r][l], that) and
+//         the same tree.
+//   AVX2: as Q8_0 VNNI with one accumulator per row for all blocks.
 
 // SROW is the distance between the rows of a half of qScratch.s in bytes.
 #define SROW 32
@@ -150,47 +167,6 @@ DATA qBytes<>+16(SB)/8, $0x1716151413121110
 DATA qBytes<>+24(SB)/8, $0x1f1e1d1c1b1a1918
 GLOBL qBytes<>(SB), RODATA|NOPTR, $32
 
-// qPermB18 and qPermB20 permute the same four loads in whole chunks: load
-// i's two scales go straight to word slots 2i and 2i+1 (Q4_1's minimums to
-// 8+2i and 9+2i), the other bytes being left to later loads (merge masks
-// K1, K2, K7).
-DATA qPermB18<>+0(SB)/8, $0x0000000013120100
-DATA qPermB18<>+8(SB)/8, $0x0000000000000000
-DATA qPermB18<>+16(SB)/8, $0x0000000000000000
-DATA qPermB18<>+24(SB)/8, $0x0000000000000000
-DATA qPermB18<>+32(SB)/8, $0x1312010000000000
-DATA qPermB18<>+40(SB)/8, $0x0000000000000000
-DATA qPermB18<>+48(SB)/8, $0x0000000000000000
-DATA qPermB18<>+56(SB)/8, $0x0000000000000000
-DATA qPermB18<>+64(SB)/8, $0x0000000000000000
-DATA qPermB18<>+72(SB)/8, $0x0000000013120100
-DATA qPermB18<>+80(SB)/8, $0x0000000000000000
-DATA qPermB18<>+88(SB)/8, $0x0000000000000000
-DATA qPermB18<>+96(SB)/8, $0x0000000000000000
-DATA qPermB18<>+104(SB)/8, $0x1312010000000000
-DATA qPermB18<>+112(SB)/8, $0x0000000000000000
-DATA qPermB18<>+120(SB)/8, $0x0000000000000000
-GLOBL qPermB18<>(SB), RODATA|NOPTR, $128
-
-DATA qPermB20<>+0(SB)/8, $0x0000000015140100
-DATA qPermB20<>+8(SB)/8, $0x0000000000000000
-DATA qPermB20<>+16(SB)/8, $0x0000000017160302
-DATA qPermB20<>+24(SB)/8, $0x0000000000000000
-DATA qPermB20<>+32(SB)/8, $0x1514010000000000
-DATA qPermB20<>+40(SB)/8, $0x0000000000000000
-DATA qPermB20<>+48(SB)/8, $0x1716030200000000
-DATA qPermB20<>+56(SB)/8, $0x0000000000000000
-DATA qPermB20<>+64(SB)/8, $0x0000000000000000
-DATA qPermB20<>+72(SB)/8, $0x0000000015140100
-DATA qPermB20<>+80(SB)/8, $0x0000000000000000
-DATA qPermB20<>+88(SB)/8, $0x0000000017160302
-DATA qPermB20<>+96(SB)/8, $0x0000000000000000
-DATA qPermB20<>+104(SB)/8, $0x1514010000000000
-DATA qPermB20<>+112(SB)/8, $0x0000000000000000
-DATA qPermB20<>+120(SB)/8, $0x1716030200000000
-GLOBL qPermB20<>(SB), RODATA|NOPTR, $128
-
-
 // qPackW gathers the low words of the dwords of each 128-bit lane into its low 8 bytes.
 DATA qPackW<>+0(SB)/8, $0x0d0c090805040100
 DATA qPackW<>+8(SB)/8, $0x8080808080808080
@@ -203,72 +179,6 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 // SI points at the 32 quantized inputs of the chunk, R11 at the chunk's
 // block of row 0, DX at the chunk's s[0][0]; X, W and S are the offsets of
 // one block from them, and a0-a3 the accumulators of rows 0-3.
-
-#define ZERO4 \
-	VPXOR Y6, Y6, Y6; \
-	VPXOR Y7, Y7, Y7; \
-	VPXOR Y8, Y8, Y8; \
-	VPXOR Y9, Y9, Y9
-
-#define DPBUSD4 \
-	VPDPBUSD Y0, Y2, Y6; \
-	VPDPBUSD Y0, Y3, Y7; \
-	VPDPBUSD Y0, Y4, Y8; \
-	VPDPBUSD Y0, Y5, Y9
-
-#define CVT4 \
-	VCVTDQ2PS Y6, Y6; \
-	VCVTDQ2PS Y7, Y7; \
-	VCVTDQ2PS Y8, Y8; \
-	VCVTDQ2PS Y9, Y9
-
-// FMA4BCST adds Y6-Y9 times s[r][j] into a0-a3.
-#define FMA4BCST(S, a0, a1, a2, a3) \
-	VFMADD231PS.BCST S(DX), Y6, a0; \
-	VFMADD231PS.BCST (S+SROW)(DX), Y7, a1; \
-	VFMADD231PS.BCST (S+2*SROW)(DX), Y8, a2; \
-	VFMADD231PS.BCST (S+3*SROW)(DX), Y9, a3
-
-// Y15 holds 0x80 bytes: w XOR 0x80 = w+128 as an unsigned byte.
-#define BLOCK_Q8VNNI(X, W, S, a0, a1, a2, a3) \
-	VMOVDQU X(SI), Y0; \
-	VPXORD  (W+2)(R11), Y15, Y2; \
-	VPXORD  (W+2)(R11)(R9*1), Y15, Y3; \
-	VPXORD  (W+2)(R11)(R9*2), Y15, Y4; \
-	VPXORD  (W+2)(R11)(BX*1), Y15, Y5; \
-	ZERO4; \
-	DPBUSD4; \
-	CVT4; \
-	FMA4BCST(S, a0, a1, a2, a3)
-
-// NIB4VNNI(off) loads the 16 nibble bytes at off into both halves of Y2-Y5
-// and keeps (Y15) the low nibbles in the low half, the high ones (times 16)
-// in the high half.
-#define NIB4VNNI(off) \
-	VBROADCASTI32X4 (off)(R11), Y2; \
-	VBROADCASTI32X4 (off)(R11)(R9*1), Y3; \
-	VBROADCASTI32X4 (off)(R11)(R9*2), Y4; \
-	VBROADCASTI32X4 (off)(R11)(BX*1), Y5; \
-	VPAND           Y15, Y2, Y2; \
-	VPAND           Y15, Y3, Y3; \
-	VPAND           Y15, Y4, Y4; \
-	VPAND           Y15, Y5, Y5
-
-#define BLOCK_Q40VNNI(X, W, S, a0, a1, a2, a3) \
-	VMOVDQU X(SI), Y0; \
-	NIB4VNNI(W+2); \
-	ZERO4; \
-	DPBUSD4; \
-	CVT4; \
-	FMA4BCST(S, a0, a1, a2, a3)
-
-#define BLOCK_Q41VNNI(X, W, S, a0, a1, a2, a3) \
-	VMOVDQU X(SI), Y0; \
-	NIB4VNNI(W+4); \
-	ZERO4; \
-	DPBUSD4; \
-	CVT4; \
-	FMA4BCST(S, a0, a1, a2, a3)
 
 #define FMA4AVX2(S, a0, a1, a2, a3) \
 	VBROADCASTSS S(DX), Y2; \
@@ -327,30 +237,12 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 	ROW_Q4AVX2((W+4)(R11)(BX*1), Y5, Y9); \
 	FMA4AVX2(S, a0, a1, a2, a3)
 
-// ---------------------------------------------------------------- VNNI
+// ---------------------------------------------------------------- VNNI passes
 
-// Registers: Y0 inputs, Y2-Y5 weights, Y6-Y9 sums, Y10-Y13 and Y21-Y24 the
-// accumulators of even and odd blocks, Y14 the 1/16 lane scales, Y15 the
-// weight mask or flip, Y16-Y19 o[r], Y20 k; the pass uses Y1-Y9, Y25-Y31
-// and K1-K6.
-
-// CONSTS_Q8VNNI(k) sets up Q8_0: gather offsets (Y31), lane numbers (Y30), k (Y20), 0x80 bytes (Y15).
-#define CONSTS_Q8VNNI(k) \
-	VMOVDQU64 qIdx34<>(SB), Y31; \
-	VMOVDQU64 qLanes<>(SB), Y30; \
-	BCAST32(k, X0, Y0); \
-	VMOVDQA64 Y0, Y20; \
-	BCAST32($0x80808080, X15, Y15)
-
-// CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) sets up Q4_0 and Q4_1: the
-// whole-chunk pass's byte permutes (Y26-Y29) and merge masks (K1, K2, K7),
-// the last-chunk pass's shuffles (copied to qScratch.k) and byte numbers
-// (Y25), k (Y20), the nibble mask (Y15) and the lane scales 1 and 1/16 (Y14).
-#define CONSTS_Q4VNNI(shuf, perm, m1, m2, m7, k) \
-	VMOVDQU64    perm<>(SB), Y26; \
-	VMOVDQU64    perm<>+32(SB), Y27; \
-	VMOVDQU64    perm<>+64(SB), Y28; \
-	VMOVDQU64    perm<>+96(SB), Y29; \
+// CONSTS_Q4VNNI(shuf, k) sets up the Q4 passes: the last-chunk pass's
+// shuffles (copied to qScratch.k) and byte numbers (Y25), and k (in
+// qScratch.o, which the VNNI kernels do not otherwise use).
+#define CONSTS_Q4VNNI(shuf, k) \
 	VMOVDQU64    shuf<>(SB), Y0; \
 	VMOVDQU64    Y0, qScratch_k(DI); \
 	VMOVDQU64    shuf<>+32(SB), Y0; \
@@ -359,81 +251,23 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 	VMOVDQU64    Y0, (qScratch_k+64)(DI); \
 	VMOVDQU64    shuf<>+96(SB), Y0; \
 	VMOVDQU64    Y0, (qScratch_k+96)(DI); \
-	MOVL         m1, AX; \
-	KMOVD        AX, K1; \
-	MOVL         m2, AX; \
-	KMOVD        AX, K2; \
-	MOVL         m7, AX; \
-	KMOVD        AX, K7; \
 	VMOVDQU64    qBytes<>(SB), Y25; \
-	BCAST32(k, X0, Y0); \
-	VMOVDQA64    Y0, Y20; \
-	BCAST32($0x0f0f0f0f, X15, Y15); \
-	BCAST32($0xf0f0f0f0, X14, Y14); \
-	VINSERTI128  $1, X14, Y15, Y15; \
-	BCAST32($0x3f800000, X14, Y14); \
-	BCAST32($0x3d800000, X13, Y13); \
-	VINSERTF128  $1, X13, Y14, Y14
-
-// The inits run once per input row: clear the odd accumulators and o (and
-// set Q8_0's gather mask to whole chunks).
-#define INIT_VNNI \
-	VPXORD Y21, Y21, Y21; \
-	VPXORD Y22, Y22, Y22; \
-	VPXORD Y23, Y23, Y23; \
-	VPXORD Y24, Y24, Y24; \
-	VPXORD Y16, Y16, Y16; \
-	VPXORD Y17, Y17, Y17; \
-	VPXORD Y18, Y18, Y18; \
-	VPXORD Y19, Y19, Y19
-
-#define INIT_Q8VNNI \
-	INIT_VNNI; \
-	KXNORW K1, K1, K1
-
-#define INIT_Q4VNNI INIT_VNNI
+	MOVL         k, AX; \
+	MOVL         AX, qScratch_o(DI)
 
 // The passes fetch the scales of the eight blocks at base of each row (only
 // the CX-skip < 8 left in a last chunk) and store s at dest; R12 and R10
 // point at the chunk's d_x and c_x and move on by a chunk.
 
-// PASS_Q8VNNI gathers the dwords at the starts of the blocks, whose low
-// words are the scales.
-#define PASSROW_Q8VNNI(base, dest, r, Yo) \
-	VPXORD      Y1, Y1, Y1; \
-	KMOVW       K1, K2; \
-	VPGATHERDD  (base)(Y31*1), K2, Y1; \
-	VPMOVDW     Y1, X2; \
-	VCVTPH2PS   X2, Y2; \
-	VMULPS      (R12), Y2, Y3; \
-	VMOVUPS     Y3, (r*SROW)(dest); \
-	VFMADD231PS (R10), Y2, Yo
-
-#define PASS_Q8VNNI(base, dest, skip, full, done) \
-	CMPQ         CX, $(8+skip); \
-	JGE          full; \
-	LEAQ         -skip(CX), AX; \
-	VPBROADCASTD AX, Y5; \
-	VPCMPGTD     Y30, Y5, K1; \
-full: \
-	PASSROW_Q8VNNI(base, dest, 0, Y16); \
-	LEAQ         (base)(R9*1), AX; \
-	PASSROW_Q8VNNI(AX, dest, 1, Y17); \
-	LEAQ         (base)(R9*2), AX; \
-	PASSROW_Q8VNNI(AX, dest, 2, Y18); \
-	LEAQ         (base)(BX*1), AX; \
-	PASSROW_Q8VNNI(AX, dest, 3, Y19); \
-	ADDQ         $32, R12; \
-	ADDQ         $32, R10
-
-// PASS_Q4VNNI(bb, OP, MF, MT) fetches the scales of Q4_0 (bb 18) and Q4_1
-// (bb 20) from four 32-byte loads at 0, 2*bb, 4*bb and 6*bb, each holding
-// two blocks' scales (and Q4_1's minimums). In a whole chunk, byte permutes
-// merge them in order (qPermB); in a last chunk the loads are masked (K3-K6)
-// to the blocks left, and a byte shuffle each (qShuf) and three ORs leave
-// the even blocks' scales in the low 128-bit lane and the odd blocks' in the
-// high one, whose words an unpack interleaves. Gathers and word permutes
-// cost several times more. MF and MT put Q4_1's minimums in X7.
+// PASS_Q4VNNI(bb, OP, MF, MT, ROW) fetches the scales of Q4_0 (bb 18) and
+// Q4_1 (bb 20; also its minimums). In a whole chunk ROW does each row with
+// one two-source byte permute (qPass18, qPass20, below); in a last chunk
+// four 32-byte loads at 0, 2*bb, 4*bb and 6*bb, each holding two blocks'
+// scales, are masked (K3-K6) to the blocks left, and a byte shuffle each
+// (qShuf) and three ORs leave the even blocks' scales in the low 128-bit
+// lane and the odd blocks' in the high one, whose words an unpack
+// interleaves. Gathers and word permutes cost several times more. MF and
+// MT put Q4_1's minimums in X7.
 #define OD_Q4VNNI(Yo) VFMADD231PS (R10), Y5, Yo
 
 // OM_Q4VNNI adds Q4_1's m*c_x, the minimums being in X7.
@@ -461,17 +295,6 @@ full: \
 	VMOVUPS      Y6, (r*SROW)(dest); \
 	OP(Yo)
 
-#define PASSROW_Q4VNNI(base, dest, bb, r, OP, Yo, MIN) \
-	VPERMB    (base), Y26, Y1; \
-	VPERMB    (2*bb)(base), Y27, K1, Y1; \
-	VPERMB    (4*bb)(base), Y28, K2, Y1; \
-	VPERMB    (6*bb)(base), Y29, K7, Y1; \
-	MIN; \
-	VCVTPH2PS X1, Y5; \
-	VMULPS    (R12), Y5, Y6; \
-	VMOVUPS   Y6, (r*SROW)(dest); \
-	OP(Yo)
-
 #define PASSROWM_Q4VNNI(base, dest, bb, r, OP, Yo, MIN) \
 	VMOVDQU8.Z (base), K3, Y1; \
 	VMOVDQU8.Z (2*bb)(base), K4, Y2; \
@@ -479,7 +302,7 @@ full: \
 	VMOVDQU8.Z (6*bb)(base), K6, Y4; \
 	SHUF4_Q4VNNI(dest, r, OP, Yo, MIN)
 
-#define PASS_Q4VNNI(bb, OP, MF, MT, base, dest, skip, full, done) \
+#define PASS_Q4VNNI(bb, OP, MF, MT, ROW, base, dest, skip, full, done) \
 	CMPQ         CX, $(8+skip); \
 	JGE          full; \
 	IMUL3Q       $bb, CX, AX; \
@@ -503,27 +326,409 @@ full: \
 	PASSROWM_Q4VNNI(AX, dest, bb, 3, OP, Y19, MT); \
 	JMP          done; \
 full: \
-	PASSROW_Q4VNNI(base, dest, bb, 0, OP, Y16, MF); \
+	ROW(base, dest, bb, 0, OP, Y16, MF); \
 	LEAQ         (base)(R9*1), AX; \
-	PASSROW_Q4VNNI(AX, dest, bb, 1, OP, Y17, MF); \
+	ROW(AX, dest, bb, 1, OP, Y17, MF); \
 	LEAQ         (base)(R9*2), AX; \
-	PASSROW_Q4VNNI(AX, dest, bb, 2, OP, Y18, MF); \
+	ROW(AX, dest, bb, 2, OP, Y18, MF); \
 	LEAQ         (base)(BX*1), AX; \
-	PASSROW_Q4VNNI(AX, dest, bb, 3, OP, Y19, MF); \
+	ROW(AX, dest, bb, 3, OP, Y19, MF); \
 done: \
 	ADDQ         $32, R12; \
 	ADDQ         $32, R10
 
-#define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, base, dest, skip, full, done)
-#define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, base, dest, skip, full, done)
+#define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, PASSROW_Q40QUAD, base, dest, skip, full, done)
+#define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, PASSROW_Q41QUAD, base, dest, skip, full, done)
 
+// ---------------------------------------------------------------- VNNI, four blocks a register
+
+// The Q4 VNNI kernels take four blocks of a row at once in 512-bit
+// registers, dword lane l (0-15) belonging to block l%4. One two-source
+// byte permute (qQuad18, qQuad20) of two loads that lie inside the four
+// blocks puts nibble bytes 4(l/4) to 4(l/4)+3 of block l%4 in lane l; the
+// low nibbles (masked) and the high ones (a GF(2) affine shift by 4) meet
+// the matching inputs, which two dword permutes (qXLo, qXHi) of the 128
+// inputs form once for the four rows. Two VPDPBUSD leave in lane l the
+// sum of 8 products of block l%4, so one conversion and one FMA with the
+// four scales s[r][j..j+3] broadcast to every 128-bit lane do four blocks.
+// The nibbles are u = w+8 (Q4_0) or q (Q4_1), and the final step adds k*o[r].
+
+DATA qQuad18<>+0(SB)/8, $0x1514131203020100
+DATA qQuad18<>+8(SB)/8, $0x3938373627262524
+DATA qQuad18<>+16(SB)/8, $0x1918171607060504
+DATA qQuad18<>+24(SB)/8, $0x3d3c3b3a2b2a2928
+DATA qQuad18<>+32(SB)/8, $0x1d1c1b1a0b0a0908
+DATA qQuad18<>+40(SB)/8, $0x4b4a3f3e2f2e2d2c
+DATA qQuad18<>+48(SB)/8, $0x21201f1e0f0e0d0c
+DATA qQuad18<>+56(SB)/8, $0x4f4e4d4c33323130
+GLOBL qQuad18<>(SB), RODATA|NOPTR, $64
+
+DATA qQuad20<>+0(SB)/8, $0x1716151403020100
+DATA qQuad20<>+8(SB)/8, $0x3f3e3d3c2b2a2928
+DATA qQuad20<>+16(SB)/8, $0x1b1a191807060504
+DATA qQuad20<>+24(SB)/8, $0x474645442f2e2d2c
+DATA qQuad20<>+32(SB)/8, $0x1f1e1d1c0b0a0908
+DATA qQuad20<>+40(SB)/8, $0x4b4a494833323130
+DATA qQuad20<>+48(SB)/8, $0x232221200f0e0d0c
+DATA qQuad20<>+56(SB)/8, $0x4f4e4d4c37363534
+GLOBL qQuad20<>(SB), RODATA|NOPTR, $64
+
+// qPass20 (and qPass18 below) gather the scales (and minimums) of a whole chunk.
+DATA qPass20<>+0(SB)/8, $0x3d3c292815140100
+DATA qPass20<>+8(SB)/8, $0x7d7c696855544140
+DATA qPass20<>+16(SB)/8, $0x3f3e2b2a17160302
+DATA qPass20<>+24(SB)/8, $0x7f7e6b6a57564342
+DATA qPass20<>+32(SB)/8, $0x0000000000000000
+DATA qPass20<>+40(SB)/8, $0x0000000000000000
+DATA qPass20<>+48(SB)/8, $0x0000000000000000
+DATA qPass20<>+56(SB)/8, $0x0000000000000000
+GLOBL qPass20<>(SB), RODATA|NOPTR, $64
+
+DATA qXLo<>+0(SB)/8, $0x0000000800000000
+DATA qXLo<>+8(SB)/8, $0x0000001800000010
+DATA qXLo<>+16(SB)/8, $0x0000000900000001
+DATA qXLo<>+24(SB)/8, $0x0000001900000011
+DATA qXLo<>+32(SB)/8, $0x0000000a00000002
+DATA qXLo<>+40(SB)/8, $0x0000001a00000012
+DATA qXLo<>+48(SB)/8, $0x0000000b00000003
+DATA qXLo<>+56(SB)/8, $0x0000001b00000013
+GLOBL qXLo<>(SB), RODATA|NOPTR, $64
+
+DATA qXHi<>+0(SB)/8, $0x0000000c00000004
+DATA qXHi<>+8(SB)/8, $0x0000001c00000014
+DATA qXHi<>+16(SB)/8, $0x0000000d00000005
+DATA qXHi<>+24(SB)/8, $0x0000001d00000015
+DATA qXHi<>+32(SB)/8, $0x0000000e00000006
+DATA qXHi<>+40(SB)/8, $0x0000001e00000016
+DATA qXHi<>+48(SB)/8, $0x0000000f00000007
+DATA qXHi<>+56(SB)/8, $0x0000001f00000017
+GLOBL qXHi<>(SB), RODATA|NOPTR, $64
+
+DATA qPass18<>+0(SB)/8, $0x3736252413120100
+DATA qPass18<>+8(SB)/8, $0x7f7e6d6c5b5a4948
+DATA qPass18<>+16(SB)/8, $0x0000000000000000
+DATA qPass18<>+24(SB)/8, $0x0000000000000000
+DATA qPass18<>+32(SB)/8, $0x0000000000000000
+DATA qPass18<>+40(SB)/8, $0x0000000000000000
+DATA qPass18<>+48(SB)/8, $0x0000000000000000
+DATA qPass18<>+56(SB)/8, $0x0000000000000000
+GLOBL qPass18<>(SB), RODATA|NOPTR, $64
+
+// Registers: Z0 and Z1 the inputs of four blocks that meet the low and
+// high nibbles, Z2-Z7 temporaries, Z10-Z13 and Z21-Z24 the accumulators of
+// even and odd quads, Z14 the shift matrix, Z15 0x0f bytes, Z16-Z19 o[r],
+// Z20 and Z31 the input permutes, Z30 the nibble permute; k is in
+// qScratch.o. The pass uses Y1-Y9, Y25, Z26 and K3-K6; a last quad
+// uses K3-K5.
+
+// CONSTS_Q4QUAD(shuf, quad, k) sets up the pass as
+// CONSTS_Q4VNNI does, then the quads' constants.
+#define CONSTS_Q4QUAD(shuf, quad, k) \
+	CONSTS_Q4VNNI(shuf, k); \
+	BCAST32($0x0f0f0f0f, X15, Y15); \
+	VPBROADCASTD    X15, Z15; \
+	MOVQ            $0x1020408000000000, AX; \
+	VMOVQ           AX, X14; \
+	VPBROADCASTQ    X14, Z14; \
+	VMOVDQU64       quad<>(SB), Z30; \
+	VMOVDQU64       qXLo<>(SB), Z20; \
+	VMOVDQU64       qXHi<>(SB), Z31
+
+// CONSTS_Q40QUAD also loads the whole-chunk pass's permute.
+#define CONSTS_Q40QUAD \
+	CONSTS_Q4QUAD(qShuf18, qQuad18, $0xc1000000); \
+	VMOVDQU64 qPass18<>(SB), Z26
+
+// CONSTS_Q41QUAD also loads the whole-chunk pass's permute.
+#define CONSTS_Q41QUAD \
+	CONSTS_Q4QUAD(qShuf20, qQuad20, $0x3f800000); \
+	VMOVDQU64 qPass20<>(SB), Z26
+
+// PASSROW_Q40QUAD fetches a row's eight Q4_0 scales of a whole chunk with
+// one two-source byte permute of the chunk's first 128 bytes.
+#define PASSROW_Q40QUAD(base, dest, bb, r, OP, Yo, MIN) \
+	VMOVDQU64 (base), Z1; \
+	VPERMT2B  64(base), Z26, Z1; \
+	VCVTPH2PS X1, Y5; \
+	VMULPS    (R12), Y5, Y6; \
+	VMOVUPS   Y6, (r*SROW)(dest); \
+	OP(Yo)
+
+// PASSROW_Q41QUAD fetches a row's eight Q4_1 scales and minimums of a
+// whole chunk with one two-source byte permute of its bytes 0-63 and
+// 80-143: the scales to words 0-7, the minimums to 8-15 (MIN takes them).
+#define PASSROW_Q41QUAD(base, dest, bb, r, OP, Yo, MIN) \
+	VMOVDQU64 (base), Z1; \
+	VPERMT2B  80(base), Z26, Z1; \
+	MIN; \
+	VCVTPH2PS X1, Y5; \
+	VMULPS    (R12), Y5, Y6; \
+	VMOVUPS   Y6, (r*SROW)(dest); \
+	OP(Yo)
+
+// XQUAD(X) forms the inputs of the four blocks at X(SI).
+#define XQUAD(X) \
+	VMOVDQU64 X(SI), Z0; \
+	VMOVDQU64 (X+64)(SI), Z9; \
+	VMOVDQA64 Z0, Z1; \
+	VPERMT2D  Z9, Z20, Z0; \
+	VPERMT2D  Z9, Z31, Z1
+
+// NIBQ(t, u) turns the permuted nibble bytes in t into the low nibbles
+// (t) and the high ones (u).
+#define NIBQ(t, u) \
+	VGF2P8AFFINEQB $0, Z14, t, u; \
+	VPANDD         Z15, t, t
+
+// DOTQ(S, t, u, v, a) adds the four blocks' sums times their scales (at
+// S(DX): the row's s[r][j..j+3]) into a.
+#define DOTQ(S, t, u, v, a) \
+	VPXORD          v, v, v; \
+	VPDPBUSD        Z0, t, v; \
+	VPDPBUSD        Z1, u, v; \
+	VCVTDQ2PS       v, v; \
+	VBROADCASTF32X4 S(DX), u; \
+	VFMADD231PS     u, v, a
+
+// ROWQ(o1, o2, S, t, u, v, a) does four whole blocks of one row: t loads
+// the 64 bytes at o1, the permute's second table the 16 at o2 (the blocks'
+// last; both loads inside the blocks, and the second narrow, as the ports
+// for 512-bit loads are busy).
+#define ROWQ(o1, o2, S, t, u, v, a) \
+	VMOVDQU64 o1, t; \
+	VMOVDQU   o2, X8; \
+	VPERMT2B  Z8, Z30, t; \
+	NIBQ(t, u); \
+	DOTQ(S, t, u, v, a)
+
+// ROWQM(o1, S, t, u, v, a) does the last 1-3 blocks of a row: the load
+// from o1 is masked (K3) to the bytes of the blocks left, whose nibbles
+// all come from it; the lanes of the missing blocks, whatever their
+// bytes, meet scales of 0 (the pass zeroes d_w there, and d_x is 0).
+#define ROWQM(o1, S, t, u, v, a) \
+	VMOVDQU8.Z o1, K3, t; \
+	VPERMB     t, Z30, t; \
+	NIBQ(t, u); \
+	DOTQ(S, t, u, v, a)
+
+// QUAD(bb, hdr, X, W, S, a0, a1, a2, a3) does four whole blocks of the four rows.
+#define QUAD(bb, hdr, X, W, S, a0, a1, a2, a3) \
+	XQUAD(X); \
+	ROWQ((W+hdr)(R11), (W+4*bb-16)(R11), S, Z2, Z3, Z4, a0); \
+	ROWQ((W+hdr)(R11)(R9*1), (W+4*bb-16)(R11)(R9*1), (S+SROW), Z5, Z6, Z7, a1); \
+	ROWQ((W+hdr)(R11)(R9*2), (W+4*bb-16)(R11)(R9*2), (S+2*SROW), Z2, Z3, Z4, a2); \
+	ROWQ((W+hdr)(R11)(BX*1), (W+4*bb-16)(R11)(BX*1), (S+3*SROW), Z5, Z6, Z7, a3)
+
+// XQUADM forms the inputs of the last CX < 4 blocks as XQUAD does, with
+// the loads masked (K4, K5) to the row's 32*CX inputs.
+#define XQUADM \
+	VMOVDQU8.Z (SI), K4, Z0; \
+	VMOVDQU8.Z 64(SI), K5, Z2; \
+	VMOVDQA64  Z0, Z1; \
+	VPERMT2D   Z2, Z20, Z0; \
+	VPERMT2D   Z2, Z31, Z1
+
+// QUADM(bb, hdr, a0, a1, a2, a3) does the last CX < 4 blocks of the four
+// rows, reading nothing past them: K3 masks the weight loads to the
+// bb*(CX-1)+16 bytes from the first nibble to the last, and K4 and K5 the
+// inputs (BZHI clears the bits from the count up, none for counts >= 64).
+// R10, R12, R13 and R15 are free after the last pass.
+#define QUADM(bb, hdr, a0, a1, a2, a3) \
+	MOVQ    $-1, R15; \
+	IMUL3Q  $bb, CX, AX; \
+	ADDQ    $(16-bb), AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K3; \
+	MOVQ    CX, AX; \
+	SHLQ    $5, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K4; \
+	SUBQ    $64, AX; \
+	MOVQ    $0, R12; \
+	CMOVQLT R12, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K5; \
+	XQUADM; \
+	ROWQM(hdr(R11), 0, Z2, Z3, Z4, a0); \
+	ROWQM(hdr(R11)(R9*1), SROW, Z5, Z6, Z7, a1); \
+	ROWQM(hdr(R11)(R9*2), 2*SROW, Z2, Z3, Z4, a2); \
+	ROWQM(hdr(R11)(BX*1), 3*SROW, Z5, Z6, Z7, a3)
+
+// BLOCKSQ(bb, Q, QM, b0, b1, b2, b3) is the block section of the quad
+// kernels: a whole chunk's two quads (Q) into Z10-Z13 and b0-b3; in a last
+// chunk of CX < 8 blocks, a whole quad into Z10-Z13 if CX >= 4, then the
+// rest (QM) into the next accumulators.
+#define BLOCKSQ(bb, Q, QM, b0, b1, b2, b3) \
+blocks: \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	Q(0, 0, 0, Z10, Z11, Z12, Z13); \
+	Q(128, 4*bb, 16, b0, b1, b2, b3); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*bb), R11; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	CMPQ   CX, $4; \
+	JLT    last; \
+	Q(0, 0, 0, Z10, Z11, Z12, Z13); \
+	ADDQ   $128, SI; \
+	ADDQ   $(4*bb), R11; \
+	ADDQ   $16, DX; \
+	SUBQ   $4, CX; \
+	JZ     final; \
+	QM(b0, b1, b2, b3); \
+	JMP    final; \
+last: \
+	QM(Z10, Z11, Z12, Z13)
+
+#define QUAD40(X, W, S, a0, a1, a2, a3) QUAD(18, 2, X, W, S, a0, a1, a2, a3)
+#define QUAD41(X, W, S, a0, a1, a2, a3) QUAD(20, 4, X, W, S, a0, a1, a2, a3)
+#define QUADM40(a0, a1, a2, a3) QUADM(18, 2, a0, a1, a2, a3)
+#define QUADM41(a0, a1, a2, a3) QUADM(20, 4, a0, a1, a2, a3)
+
+#define INIT_Q4QUAD \
+	VPXORD Z21, Z21, Z21; \
+	VPXORD Z22, Z22, Z22; \
+	VPXORD Z23, Z23, Z23; \
+	VPXORD Z24, Z24, Z24; \
+	VPXORD Y16, Y16, Y16; \
+	VPXORD Y17, Y17, Y17; \
+	VPXORD Y18, Y18, Y18; \
+	VPXORD Y19, Y19, Y19
+
+// FINAL_Q4QUAD adds the odd quads' sums to the even ones', then lanes 8-15
+// to lanes 0-7, then k*o[r].
+#define FINAL_Q4QUAD \
+	VADDPS           Z21, Z10, Z10; \
+	VADDPS           Z22, Z11, Z11; \
+	VADDPS           Z23, Z12, Z12; \
+	VADDPS           Z24, Z13, Z13; \
+	VEXTRACTF64X4    $1, Z10, Y21; \
+	VEXTRACTF64X4    $1, Z11, Y22; \
+	VEXTRACTF64X4    $1, Z12, Y23; \
+	VEXTRACTF64X4    $1, Z13, Y24; \
+	VADDPS           Y21, Y10, Y10; \
+	VADDPS           Y22, Y11, Y11; \
+	VADDPS           Y23, Y12, Y12; \
+	VADDPS           Y24, Y13, Y13; \
+	VFMADD231PS.BCST qScratch_o(DI), Y16, Y10; \
+	VFMADD231PS.BCST qScratch_o(DI), Y17, Y11; \
+	VFMADD231PS.BCST qScratch_o(DI), Y18, Y12; \
+	VFMADD231PS.BCST qScratch_o(DI), Y19, Y13
+
+// ---------------------------------------------------------------- VNNI, Q8_0
+
+// The Q8_0 VNNI kernel does one block at a time in ymm registers (a quad
+// form like Q4's, two permutes a row, ran 1.3-1.5x faster from L2 and in
+// prefill but ~15-20% slower in decode streaming the whole model from
+// DRAM; see the branch history). Registers: Y0 inputs, Y2-Y5 weights,
+// Y6-Y9 sums, Y10-Y13 and Y21-Y24 the accumulators of even and odd blocks,
+// Y15 0x80 bytes, Y16-Y19 o[r], Y20 k; the pass uses Y1-Y5, Y30 and Y31
+// (lane numbers and gather offsets) and K1-K2.
+
+// ZERO4, DPBUSD4 and CVT4 start, compute and convert the four rows' sums.
+#define ZERO4 \
+	VPXOR Y6, Y6, Y6; \
+	VPXOR Y7, Y7, Y7; \
+	VPXOR Y8, Y8, Y8; \
+	VPXOR Y9, Y9, Y9
+
+#define DPBUSD4 \
+	VPDPBUSD Y0, Y2, Y6; \
+	VPDPBUSD Y0, Y3, Y7; \
+	VPDPBUSD Y0, Y4, Y8; \
+	VPDPBUSD Y0, Y5, Y9
+
+#define CVT4 \
+	VCVTDQ2PS Y6, Y6; \
+	VCVTDQ2PS Y7, Y7; \
+	VCVTDQ2PS Y8, Y8; \
+	VCVTDQ2PS Y9, Y9
+
+// FMA4BCST adds Y6-Y9 times s[r][j] into a0-a3.
+#define FMA4BCST(S, a0, a1, a2, a3) \
+	VFMADD231PS.BCST S(DX), Y6, a0; \
+	VFMADD231PS.BCST (S+SROW)(DX), Y7, a1; \
+	VFMADD231PS.BCST (S+2*SROW)(DX), Y8, a2; \
+	VFMADD231PS.BCST (S+3*SROW)(DX), Y9, a3
+
+// BLOCK_Q8VNNI does one block of the four rows; w XOR 0x80 = w+128 as an
+// unsigned byte.
+#define BLOCK_Q8VNNI(X, W, S, a0, a1, a2, a3) \
+	VMOVDQU X(SI), Y0; \
+	VPXORD  (W+2)(R11), Y15, Y2; \
+	VPXORD  (W+2)(R11)(R9*1), Y15, Y3; \
+	VPXORD  (W+2)(R11)(R9*2), Y15, Y4; \
+	VPXORD  (W+2)(R11)(BX*1), Y15, Y5; \
+	ZERO4; \
+	DPBUSD4; \
+	CVT4; \
+	FMA4BCST(S, a0, a1, a2, a3)
+
+// CONSTS_Q8VNNI(k) sets up Q8_0: gather offsets (Y31), lane numbers (Y30),
+// k (Y20), 0x80 bytes (Y15).
+#define CONSTS_Q8VNNI(k) \
+	VMOVDQU64 qIdx34<>(SB), Y31; \
+	VMOVDQU64 qLanes<>(SB), Y30; \
+	BCAST32(k, X0, Y0); \
+	VMOVDQA64 Y0, Y20; \
+	BCAST32($0x80808080, X15, Y15)
+
+// The inits run once per input row: clear the odd accumulators and o, and
+// set the gather mask to whole chunks.
+#define INIT_VNNI \
+	VPXORD Y21, Y21, Y21; \
+	VPXORD Y22, Y22, Y22; \
+	VPXORD Y23, Y23, Y23; \
+	VPXORD Y24, Y24, Y24; \
+	VPXORD Y16, Y16, Y16; \
+	VPXORD Y17, Y17, Y17; \
+	VPXORD Y18, Y18, Y18; \
+	VPXORD Y19, Y19, Y19
+
+#define INIT_Q8VNNI \
+	INIT_VNNI; \
+	KXNORW K1, K1, K1
+
+// PASS_Q8VNNI gathers the dwords at the starts of the blocks (the CX-skip
+// left in a last chunk: mask K1), whose low words are the scales.
+#define PASSROW_Q8VNNI(base, dest, r, Yo) \
+	VPXORD      Y1, Y1, Y1; \
+	KMOVW       K1, K2; \
+	VPGATHERDD  (base)(Y31*1), K2, Y1; \
+	VPMOVDW     Y1, X2; \
+	VCVTPH2PS   X2, Y2; \
+	VMULPS      (R12), Y2, Y3; \
+	VMOVUPS     Y3, (r*SROW)(dest); \
+	VFMADD231PS (R10), Y2, Yo
+
+#define PASS_Q8VNNI(base, dest, skip, full, done) \
+	CMPQ         CX, $(8+skip); \
+	JGE          full; \
+	LEAQ         -skip(CX), AX; \
+	VPBROADCASTD AX, Y5; \
+	VPCMPGTD     Y30, Y5, K1; \
+full: \
+	PASSROW_Q8VNNI(base, dest, 0, Y16); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROW_Q8VNNI(AX, dest, 1, Y17); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROW_Q8VNNI(AX, dest, 2, Y18); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROW_Q8VNNI(AX, dest, 3, Y19); \
+	ADDQ         $32, R12; \
+	ADDQ         $32, R10
+
+// FINAL_Q8VNNI adds the odd blocks' sums to the even ones', then k*o[r].
 #define ADDB_VNNI \
 	VADDPS Y21, Y10, Y10; \
 	VADDPS Y22, Y11, Y11; \
 	VADDPS Y23, Y12, Y12; \
 	VADDPS Y24, Y13, Y13
 
-// ADDO_VNNI adds k*o[r] into Y10-Y13.
 #define ADDO_VNNI \
 	VFMADD231PS Y20, Y16, Y10; \
 	VFMADD231PS Y20, Y17, Y11; \
@@ -532,15 +737,6 @@ done: \
 
 #define FINAL_Q8VNNI \
 	ADDB_VNNI; \
-	ADDO_VNNI
-
-// FINAL_Q4VNNI also scales lanes 4-7 (the high nibbles) by 1/16 first.
-#define FINAL_Q4VNNI \
-	ADDB_VNNI; \
-	VMULPS Y14, Y10, Y10; \
-	VMULPS Y14, Y11, Y11; \
-	VMULPS Y14, Y12, Y12; \
-	VMULPS Y14, Y13, Y13; \
 	ADDO_VNNI
 
 // ---------------------------------------------------------------- AVX2
@@ -676,6 +872,61 @@ full: \
 	PREFETCHT0 128(p); \
 	PREFETCHT0 159(p)
 
+// PFROWS(PF, PFT1) prefetches the chunk's blocks of the rows two groups
+// ahead into L1 (PF) and of the rows six groups ahead into L2 (PFT1).
+#define PFROWS(PF, PFT1) \
+	LEAQ   (R11)(R9*8), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	LEAQ   (R15)(R9*4), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+	LEAQ   (R15)(R9*1), R15; \
+	PFT1(R15); \
+
+// PFLIN(PF, PFT1) prefetches the chunk's share of the groups two and six
+// groups on into L1 (PF) and L2 (PFT1): the rows of the groups are
+// contiguous, and the chunks of a group's four rows (4*8*bb bytes each
+// time) map in order onto its 4*rb bytes from 4*(R11-R8) on.
+#define PFLIN(PF, PFT1) \
+	MOVQ   R11, R15; \
+	SUBQ   R8, R15; \
+	SHLQ   $2, R15; \
+	LEAQ   (R8)(R15*1), R15; \
+	LEAQ   (R15)(R9*8), R15; \
+	PF(R15); \
+	LEAQ   (R15)(R9*8), R15; \
+	LEAQ   (R15)(R9*8), R15; \
+	PFT1(R15)
+
+#define LIN18(I, p) \
+	I (p); \
+	I 64(p); \
+	I 128(p); \
+	I 192(p); \
+	I 256(p); \
+	I 320(p); \
+	I 384(p); \
+	I 448(p); \
+	I 512(p)
+#define LIN20(I, p) \
+	LIN18(I, p); \
+	I 576(p)
+#define PFL18(p) LIN18(PREFETCHT0, p)
+#define PFL18T1(p) LIN18(PREFETCHT1, p)
+#define PFL20(p) LIN20(PREFETCHT0, p)
+#define PFL20T1(p) LIN20(PREFETCHT1, p)
 // QKERNEL is the body of every routine: CONSTS sets up constants, INIT
 // starts an input row, PASS(base, dest, skip, labels) fetches the scales of
 // the chunk at base into dest, BLOCK(X, W, S, a0-a3) does one block of four
@@ -685,7 +936,44 @@ full: \
 // the blocks of the current one, into the other half of qScratch.s, so that
 // the two overlap. R14 holds the *qArgs throughout; R15 is only written
 // after the last access to a global (CONSTS), as dynamic linking requires.
-#define QKERNEL(bb, CONSTS, INIT, PASS, BLOCK, b0, b1, b2, b3, FINAL, PF, PFT1) \
+// BLOCKS8(bb, BLOCK, b0, b1, b2, b3) is the block section of the ymm
+// kernels: the chunk's eight blocks one by one, even blocks into Y10-Y13
+// and odd ones into b0-b3, then the tail in pairs and a last single block.
+#define BLOCKS8(bb, BLOCK, b0, b1, b2, b3) \
+blocks: \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+	BLOCK(32, bb, 4, b0, b1, b2, b3); \
+	BLOCK(64, 2*bb, 8, Y10, Y11, Y12, Y13); \
+	BLOCK(96, 3*bb, 12, b0, b1, b2, b3); \
+	BLOCK(128, 4*bb, 16, Y10, Y11, Y12, Y13); \
+	BLOCK(160, 5*bb, 20, b0, b1, b2, b3); \
+	BLOCK(192, 6*bb, 24, Y10, Y11, Y12, Y13); \
+	BLOCK(224, 7*bb, 28, b0, b1, b2, b3); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*bb), R11; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	SHRQ   $1, CX; \
+	JZ     single; \
+pairs: \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+	BLOCK(32, bb, 4, b0, b1, b2, b3); \
+	ADDQ   $64, SI; \
+	ADDQ   $(2*bb), R11; \
+	ADDQ   $8, DX; \
+	DECQ   CX; \
+	JNZ    pairs; \
+single: \
+	TESTQ  $1, qArgs_nb(R14); \
+	JZ     final; \
+	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13);
+
+#define QKERNEL(bb, CONSTS, INIT, PASS, BODY, FINAL, PREFETCH) \
 	MOVQ   a+0(FP), R14; \
 	MOVQ   qArgs_sc(R14), DI; \
 	CONSTS; \
@@ -722,63 +1010,14 @@ token: \
 	PASS(R11, R13, 0, pass0, pass0done); \
 	MOVQ   R13, DX; \
 chunk: \
-	LEAQ   (R11)(R9*8), R15; \
-	PF(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PF(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PF(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PF(R15); \
-	LEAQ   (R15)(R9*4), R15; \
-	LEAQ   (R15)(R9*4), R15; \
-	LEAQ   (R15)(R9*4), R15; \
-	LEAQ   (R15)(R9*4), R15; \
-	PFT1(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PFT1(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PFT1(R15); \
-	LEAQ   (R15)(R9*1), R15; \
-	PFT1(R15); \
+	PREFETCH; \
 	CMPQ   CX, $8; \
 	JLE    blocks; \
 	LEAQ   (2*qScratch_s+128)(DI)(DI*1), R13; \
 	SUBQ   DX, R13; \
 	LEAQ   (8*bb)(R11), R15; \
 	PASS(R15, R13, 8, pass1, pass1done); \
-blocks: \
-	CMPQ   CX, $8; \
-	JLT    tail; \
-	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
-	BLOCK(32, bb, 4, b0, b1, b2, b3); \
-	BLOCK(64, 2*bb, 8, Y10, Y11, Y12, Y13); \
-	BLOCK(96, 3*bb, 12, b0, b1, b2, b3); \
-	BLOCK(128, 4*bb, 16, Y10, Y11, Y12, Y13); \
-	BLOCK(160, 5*bb, 20, b0, b1, b2, b3); \
-	BLOCK(192, 6*bb, 24, Y10, Y11, Y12, Y13); \
-	BLOCK(224, 7*bb, 28, b0, b1, b2, b3); \
-	ADDQ   $256, SI; \
-	ADDQ   $(8*bb), R11; \
-	MOVQ   R13, DX; \
-	SUBQ   $8, CX; \
-	JNZ    chunk; \
-	JMP    final; \
-tail: \
-	SHRQ   $1, CX; \
-	JZ     single; \
-pairs: \
-	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
-	BLOCK(32, bb, 4, b0, b1, b2, b3); \
-	ADDQ   $64, SI; \
-	ADDQ   $(2*bb), R11; \
-	ADDQ   $8, DX; \
-	DECQ   CX; \
-	JNZ    pairs; \
-single: \
-	TESTQ  $1, qArgs_nb(R14); \
-	JZ     final; \
-	BLOCK(0, 0, 0, Y10, Y11, Y12, Y13); \
+	BODY; \
 final: \
 	FINAL; \
 	QHSUM4Y; \
@@ -802,27 +1041,27 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24, FINAL_Q8VNNI, PF34, PF34T1)
+	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8(34, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24), FINAL_Q8VNNI, PFROWS(PF34, PF34T1))
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_Q4VNNI(qShuf18, qPermB18, $0xf0, $0xf00, $0xf000, $0xc1000000), INIT_Q4VNNI, PASS_Q40VNNI, BLOCK_Q40VNNI, Y21, Y22, Y23, Y24, FINAL_Q4VNNI, PF18, PF18T1)
+	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, QUAD40, QUADM40, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFLIN(PFL18, PFL18T1))
 
 // func qmmQ4_1VNNI(a *qArgs)
 TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(20, CONSTS_Q4VNNI(qShuf20, qPermB20, $0xf000f0, $0xf000f00, $0xf000f000, $0x3f800000), INIT_Q4VNNI, PASS_Q41VNNI, BLOCK_Q41VNNI, Y21, Y22, Y23, Y24, FINAL_Q4VNNI, PF20, PF20T1)
+	QKERNEL(20, CONSTS_Q41QUAD, INIT_Q4QUAD, PASS_Q41VNNI, BLOCKSQ(20, QUAD41, QUADM41, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFLIN(PFL20, PFL20T1))
 
 // func qmmQ8_0AVX2(a *qArgs)
 TEXT ·qmmQ8_0AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_AVX2(qIdx34), INIT_AVX2, PASS_Q8AVX2, BLOCK_Q8AVX2, Y10, Y11, Y12, Y13, NONE, PF34, PF34T1)
+	QKERNEL(34, CONSTS_AVX2(qIdx34), INIT_AVX2, PASS_Q8AVX2, BLOCKS8(34, BLOCK_Q8AVX2, Y10, Y11, Y12, Y13), NONE, PFROWS(PF34, PF34T1))
 
 // func qmmQ4_0AVX2(a *qArgs)
 TEXT ·qmmQ4_0AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_AVX2(qIdx18), INIT_AVX2, PASS_Q40AVX2, BLOCK_Q40AVX2, Y10, Y11, Y12, Y13, FINAL_AVX2($0xc1000000), PF18, PF18T1)
+	QKERNEL(18, CONSTS_AVX2(qIdx18), INIT_AVX2, PASS_Q40AVX2, BLOCKS8(18, BLOCK_Q40AVX2, Y10, Y11, Y12, Y13), FINAL_AVX2($0xc1000000), PFROWS(PF18, PF18T1))
 
 // func qmmQ4_1AVX2(a *qArgs)
 TEXT ·qmmQ4_1AVX2(SB), NOSPLIT, $0-8
-	QKERNEL(20, CONSTS_AVX2(qIdx20), INIT_AVX2, PASS_Q41AVX2, BLOCK_Q41AVX2, Y10, Y11, Y12, Y13, FINAL_AVX2($0x3f800000), PF20, PF20T1)
+	QKERNEL(20, CONSTS_AVX2(qIdx20), INIT_AVX2, PASS_Q41AVX2, BLOCKS8(20, BLOCK_Q41AVX2, Y10, Y11, Y12, Y13), FINAL_AVX2($0x3f800000), PFROWS(PF20, PF20T1))
 
 // ---------------------------------------------------------------- quantize
 

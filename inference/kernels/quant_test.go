@@ -239,7 +239,10 @@ func TestQuantizeVariants(t *testing.T) {
 
 // qShapes are [rows, cols]: odd row counts (groups of four and leftovers),
 // one block, three blocks, and more blocks than one kernel call takes.
-var qShapes = [][2]int{{1, 32}, {3, 96}, {5, 32}, {7, 4128}, {13, 96}, {8, 64}, {33, 160}, {4, 8192 + 32}}
+// qShapes cover every remainder of the block count mod 8 (the assembly's
+// chunks) and mod 4 (its quads), alone and after whole chunks.
+var qShapes = [][2]int{{1, 32}, {3, 96}, {5, 32}, {7, 4128}, {13, 96}, {8, 64}, {33, 160}, {4, 8192 + 32},
+	{6, 128}, {5, 192}, {9, 224}, {3, 384}, {2, 416}, {7, 480}, {5, 736}, {3, 864}}
 
 func TestQMatMul(t *testing.T) {
 	eachVariant(t, func(t *testing.T) {
