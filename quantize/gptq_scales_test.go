@@ -215,17 +215,25 @@ func blockWidth(d model.DType) int {
 	return 32
 }
 
-// TestGPTQScaleNeverWorse: gptqScale's simulated GPTQ loss is at most that
-// of RTN's scale, on the odd blocks, with a real Hessian's factor.
-func TestGPTQScaleNeverWorse(t *testing.T) {
-	const cols, n = 128, 400
-	_, xs := layerData(1, cols, n, 13)
+// testFactor returns the Hessian of the n input rows xs (cols each) and the
+// inverse factor GPTQ runs on, at the default dampening.
+func testFactor(t *testing.T, xs []float32, cols, n int) (*calib.Hessian, *calib.InverseFactor) {
+	t.Helper()
 	h := calib.NewHessian(cols, 1)
 	h.Add(xs, n)
 	f, err := calib.InverseCholesky(h.Sym(), calib.DefaultDamp)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h, f
+}
+
+// TestGPTQScaleNeverWorse: gptqScale's simulated GPTQ loss is at most that
+// of RTN's scale, on the odd blocks, with a real Hessian's factor.
+func TestGPTQScaleNeverWorse(t *testing.T) {
+	const cols, n = 128, 400
+	_, xs := layerData(1, cols, n, 13)
+	_, f := testFactor(t, xs, cols, n)
 	u := f.U.RawTriangular()
 	var s scaleSearch
 	for _, d := range gptqTypes {
@@ -262,12 +270,7 @@ func TestBlockLossesAreGPTQs(t *testing.T) {
 	for _, d := range gptqTypes {
 		cols, n := blockWidth(d), 200
 		w32, xs := layerData(1, cols, n, 17)
-		h := calib.NewHessian(cols, 1)
-		h.Add(xs, n)
-		f, err := calib.InverseCholesky(h.Sym(), calib.DefaultDamp)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h, f := testFactor(t, xs, cols, n)
 		u := f.U.RawTriangular()
 		q := gptqDenseFactor(t, w32, 1, cols, d, f, h)
 		deq := make([]float32, cols)

@@ -171,12 +171,7 @@ func TestGPTQIdentityHessian(t *testing.T) {
 	for c := range cols {
 		x[c*cols+c] = 3
 	}
-	h := calib.NewHessian(cols, 1)
-	h.Add(x, cols)
-	f, err := calib.InverseCholesky(h.Sym(), calib.DefaultDamp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, f := testFactor(t, x, cols, cols)
 	u := f.U.RawTriangular()
 	hd := make([]float64, cols)
 	for j := range hd {
@@ -197,6 +192,7 @@ func TestGPTQIdentityHessian(t *testing.T) {
 				for b := range cols / 32 {
 					wb := w[r*cols+b*32 : r*cols+b*32+32]
 					var bs blockScale
+					var err error
 					if act {
 						bs, err = s.searchScale(sc.DType(), wb, hd[b*32:])
 					} else {
