@@ -56,14 +56,10 @@ type Speed struct {
 	// BytesPerToken is the weight bytes one decoded token reads.
 	BytesPerToken int64 `json:"bytes_per_token"`
 	// BandwidthBytesPerS is the streaming-read bandwidth of Threads threads
-	// over a buffer of BytesPerToken bytes: the median of one read right
-	// after each repetition's decode.
+	// over a buffer of BytesPerToken bytes, measured in the same run.
 	BandwidthBytesPerS float64 `json:"bandwidth_bytes_per_s"`
-	// BandwidthFraction is the decode weight traffic over that bandwidth,
-	// the median over the repetitions of each one's decode against the read
-	// right after it, so that both see the machine in the same state (a
-	// shared host's bandwidth moves within seconds): 1 means decode is as
-	// fast as reading the weights once per token can be.
+	// BandwidthFraction is the decode weight traffic over that bandwidth: 1
+	// means decode is as fast as reading the weights once per token can be.
 	BandwidthFraction float64 `json:"bandwidth_fraction"`
 
 	// PrefillFLOPsPerS counts the prefill's matrix and attention arithmetic.
@@ -104,8 +100,7 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 	}
 	s := l.NewState(o.PromptTokens + o.GenTokens)
 	logits := make([]float32, c.VocabSize)
-	st := newStreamer(l.Threads(), l.WeightBytes())
-	var prefill, decode, stream, fraction []float64
+	var prefill, decode []float64
 	latency := make([]float64, 0, o.Repeats*o.GenTokens) // seconds per decoded token
 	for rep := 0; rep <= o.Repeats; rep++ {
 		s.Reset()
@@ -126,13 +121,9 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 			}
 		}
 		end := time.Now()
-		bw := st.read()
 		if rep > 0 { // the first pass warms caches and page tables
 			prefill = append(prefill, float64(o.PromptTokens)/mid.Sub(start).Seconds())
-			rate := float64(o.GenTokens) / end.Sub(mid).Seconds()
-			decode = append(decode, rate)
-			stream = append(stream, bw)
-			fraction = append(fraction, rate*float64(l.WeightBytes())/bw)
+			decode = append(decode, float64(o.GenTokens)/end.Sub(mid).Seconds())
 		}
 		if o.OnRepeat != nil {
 			o.OnRepeat()
@@ -149,7 +140,10 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 	slices.Sort(latency)
 	sp.DecodeLatencyP50Ms = 1e3 * percentile(latency, 0.50)
 	sp.DecodeLatencyP95Ms = 1e3 * percentile(latency, 0.95)
-	sp.BandwidthBytesPerS, sp.BandwidthFraction = median(stream), median(fraction)
+	sp.BandwidthBytesPerS = StreamBandwidth(sp.Threads, sp.BytesPerToken, 5)
+	if sp.BandwidthBytesPerS > 0 {
+		sp.BandwidthFraction = sp.DecodeTokensPerS * float64(sp.BytesPerToken) / sp.BandwidthBytesPerS
+	}
 	sp.PrefillFLOPsPerS = sp.PrefillTokensPerS * PrefillFLOPs(c, o.PromptTokens) / float64(o.PromptTokens)
 	sp.PeakFLOPSPerCore = kernels.PeakFLOPS()
 	if sp.PeakFLOPSPerCore > 0 {
@@ -175,41 +169,26 @@ func PrefillFLOPs(c model.Config, n int) float64 {
 // of the given size once, in bytes/s: the median of repeats runs after a
 // warm-up. Decode reads every weight once per token, so this bounds it.
 func StreamBandwidth(threads int, bytes int64, repeats int) float64 {
-	st := newStreamer(threads, bytes)
-	var rates []float64
-	for rep := 0; rep <= repeats; rep++ {
-		if r := st.read(); rep > 0 {
-			rates = append(rates, r)
-		}
-	}
-	return median(rates)
-}
-
-// streamer is a buffer the size of a model's weights (at least 256 KiB)
-// that threads goroutines read together, each its own part, in one pass.
-type streamer struct {
-	buf     []float32
-	threads int
-}
-
-func newStreamer(threads int, bytes int64) *streamer {
-	buf := make([]float32, max(bytes/4, 1<<16))
+	n := max(bytes/4, 1<<16)
+	buf := make([]float32, n)
 	for i := range buf {
 		buf[i] = 1
 	}
-	return &streamer{buf: buf, threads: max(threads, 1)}
-}
-
-// read reads the buffer once and returns the rate in bytes/s.
-func (s *streamer) read() float64 {
-	var wg sync.WaitGroup
-	start := time.Now()
-	for t := range s.threads {
-		part := s.buf[len(s.buf)*t/s.threads : len(s.buf)*(t+1)/s.threads]
-		wg.Go(func() { kernels.StreamRead(part) })
+	var rates []float64
+	for rep := 0; rep <= repeats; rep++ {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for t := range threads {
+			part := buf[len(buf)*t/threads : len(buf)*(t+1)/threads]
+			wg.Add(1)
+			go func() { defer wg.Done(); kernels.StreamRead(part) }()
+		}
+		wg.Wait()
+		if rep > 0 {
+			rates = append(rates, float64(4*n)/time.Since(start).Seconds())
+		}
 	}
-	wg.Wait()
-	return float64(4*len(s.buf)) / time.Since(start).Seconds()
+	return median(rates)
 }
 
 // median returns the middle value of xs (the mean of the two middle ones for

@@ -24,10 +24,8 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 decode of --gen-tokens more, --repeats times after a warm-up, and reports the
 medians. In the same run it measures the streaming-read bandwidth of as many
 threads over a buffer the size of the weights (decode reads every weight once
-per token, so this bounds it), reading it right after each repetition's
-decode: the share of it decode reaches is the median of the repetitions' own
-ratios, so that a shared machine's swings in bandwidth hit both alike. It
-also measures one core's float32 FMA peak (which bounds prefill). Token ids are seeded random ids: speed does not depend on them.
+per token, so this bounds it) and one core's float32 FMA peak (which bounds
+prefill). Token ids are seeded random ids: speed does not depend on them.
 
 --threads takes one count or a list (--threads 1,2); --json prints one object
 for one count and an array of them for a list, with the keys
