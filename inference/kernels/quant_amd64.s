@@ -24,9 +24,9 @@
 // are prefetched two groups (eight rows) ahead into L1 and six groups
 // ahead into L2 (Q4 VNNI: a chunk's share of those groups' contiguous
 // bytes, with about half the prefetches of one chunk of each row, PFROWS).
-// A row is computed by the same instructions in any of the four slots and for any number of input rows, so it gives the same bits
-// in any group and call, and a group of one row repeated (rb = 0) gives
-// that row. The integer sums are exact:
+// A row is computed by the same instructions in any of the four slots and
+// for any number of input rows, so it gives the same bits in any group and
+// call, and a group of one row repeated (rb = 0) gives that row. The integer sums are exact:
 //   VNNI: VPDPBUSD multiplies unsigned weight bytes by signed inputs and
 //         sums four products per int32 lane. Q8_0 weights are made unsigned
 //         by flipping their sign bit (u = w+128) and Q4_0 nibbles are
