@@ -3,6 +3,7 @@ package inference
 import (
 	"fmt"
 
+	"github.com/shrinkml/shrink/inference/kernels"
 	"github.com/shrinkml/shrink/model"
 )
 
@@ -12,15 +13,19 @@ import (
 // normalized residual after attention, and down reads SwiGLU's output.
 type LinearGroup int
 
-// The linear groups of a decoder layer, in the order a forward pass reaches them.
+// The linear groups of a decoder layer, in the order a forward pass reaches
+// them, and the output head, which reads the final norm's output (see
+// Calibration.Head).
 const (
 	GroupQKV LinearGroup = iota
 	GroupO
 	GroupGateUp
 	GroupDown
+	GroupHead
 )
 
-// Tensors returns the short names (model.AttnQ, ...) of the matrices in g.
+// Tensors returns the short names (model.AttnQ, ...) of the matrices in g, a
+// decoder layer's group; none for GroupHead.
 func (g LinearGroup) Tensors() []string {
 	switch g {
 	case GroupQKV:
@@ -45,6 +50,8 @@ func (g LinearGroup) String() string {
 		return "gate_up"
 	case GroupDown:
 		return "down"
+	case GroupHead:
+		return "head"
 	}
 	return fmt.Sprintf("LinearGroup(%d)", int(g))
 }
@@ -164,6 +171,34 @@ func (c *Calibration) Run(observe func(Input), advance bool) error {
 	}
 	if advance {
 		c.next++
+	}
+	return nil
+}
+
+// Head shows observe the output head's input for every calibration token:
+// the final RMSNorm of the hidden states the last layer left, as Forward
+// computes it, chunk by chunk (Group GroupHead, Layer the number of layers).
+// It fails until every layer has run with advance.
+func (c *Calibration) Head(observe func(Input)) error {
+	l := c.l
+	if c.next < len(l.layers) {
+		return fmt.Errorf("inference: calibration is before layer %d of %d; the head's inputs come after the last", c.next, len(l.layers))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("inference: the model is closed")
+	}
+	dim, buf := l.dim, c.s.xb
+	for _, h := range c.hidden {
+		n := len(h) / dim
+		for start := 0; start < n; start += prefillChunk {
+			end := min(start+prefillChunk, n)
+			for t := start; t < end; t++ {
+				kernels.RMSNorm(buf[(t-start)*dim:(t-start+1)*dim], h[t*dim:(t+1)*dim], l.norm, l.eps)
+			}
+			observe(Input{Layer: len(l.layers), Group: GroupHead, X: buf[:(end-start)*dim], Rows: end - start, Cols: dim})
+		}
 	}
 	return nil
 }

@@ -225,8 +225,11 @@ func TestQuantizeAWQ(t *testing.T) {
 			}
 			for i, qt := range q.Tensors {
 				rt := rtn.Tensors[i]
-				if (qt.Name == model.TokenEmbedding || qt.Name == model.OutputHead) && !bytes.Equal(qt.Data, rt.Data) {
-					t.Errorf("%s: %s differs from RTN's", method, qt.Name)
+				// The embedding is always RTN's; the untied head is too under
+				// AWQ, and GPTQ's under AWQ+GPTQ.
+				if same := bytes.Equal(qt.Data, rt.Data); qt.Name == model.TokenEmbedding && !same ||
+					qt.Name == model.OutputHead && same != (method == AWQ) {
+					t.Errorf("%s: %s: same bytes as RTN's: %v", method, qt.Name, same)
 				}
 				if strings.HasSuffix(qt.Name, "layernorm.weight") && qt.DType != model.F32 {
 					t.Errorf("%s: %s is %s", method, qt.Name, qt.DType)

@@ -22,10 +22,12 @@ var linearGroups = []inference.LinearGroup{inference.GroupQKV, inference.GroupO,
 // share a Hessian, as do gate and up), the engine takes the quantized
 // matrices, and a second pass moves the hidden states on, so the next layer
 // is fitted to the inputs the quantized model gives it. Memory stays at the
-// hidden states plus one layer's Hessians. The embedding and the output head
-// are not inputs of a decoder layer and keep RTN; the engine runs with them
-// (and any fallback or converted matrix) as stored, so the calibration sees
-// the model as it will be.
+// hidden states plus one layer's Hessians. After the last layer an untied
+// output head planned as Quantized gets GPTQ too, on the final norm's output
+// of the quantized layers (not under plain AWQ, which rounds by RTN). The
+// embedding (and a tied head, which is the embedding) keeps RTN; the engine
+// runs with it (and any fallback or converted matrix) as stored, so the
+// calibration sees the model as it will be.
 //
 // With AWQ (opts.Method AWQ or AWQGPTQ) the same pass also gathers each
 // group's mean input magnitudes; each layer's scales are searched and folded
@@ -62,6 +64,12 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int, awq
 	if opts.Method == AWQGPTQ {
 		total *= 2 // the scale search, then GPTQ
 	}
+	head := -1 // the untied head's tensor index, when GPTQ quantizes it
+	if i, ok := index[model.OutputHead]; ok && plans[i].action == Quantized && opts.Method != AWQ {
+		head = i
+		plans[i].gptq = true
+		total += int64(m.Tensors[i].Elems())
+	}
 	if err := run(m.Tensors, plans, threads, nil); err != nil {
 		return err
 	}
@@ -92,57 +100,12 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int, awq
 			progressMu.Unlock()
 		}
 	}
-	for li, members := range byLayer {
-		if len(members) == 0 {
-			if err := c.Run(nil, true); err != nil {
-				return fmt.Errorf("gptq: layer %d: %w", li, err)
-			}
-			continue
-		}
-		coll := calib.NewLayer(threads)
-		coll.Groups = map[inference.LinearGroup]bool{}
-		for _, mb := range members {
-			coll.Groups[mb.group] = true
-		}
-		observe := coll.Observe
-		var stats *awqStats
-		if opts.Method.usesAWQ() {
-			stats = newAWQStats()
-			observe = func(in inference.Input) { coll.Observe(in); stats.observe(in) }
-		}
-		if err := c.Run(observe, false); err != nil {
-			return fmt.Errorf("gptq: layer %d: %w", li, err)
-		}
-		src := map[int]*model.Tensor{} // the members AWQ scaled, by tensor index
-		var scales map[inference.LinearGroup][]float64
-		if stats != nil {
-			var groups []AWQGroup
-			var err error
-			if src, scales, groups, err = awqLayer(m, plans, index, li, coll.Hessians, stats, l, threads, advance); err != nil {
-				return err
-			}
-			*awq = append(*awq, groups...)
-			if opts.Method == AWQ {
-				idx := make([]int, len(members))
-				for k, mb := range members {
-					idx[k] = mb.tensor
-				}
-				if err := rtnMatrices(m, plans, idx, src, threads); err != nil {
-					return err
-				}
-				for _, i := range idx {
-					t := m.Tensors[i]
-					if err := l.SetWeights(t.Name, &model.Tensor{Name: t.Name, DType: plans[i].to, Shape: t.Shape, Data: plans[i].data}); err != nil {
-						return fmt.Errorf("awq: %w", err)
-					}
-				}
-				debug.FreeOSMemory()
-				if err := c.Run(nil, true); err != nil {
-					return fmt.Errorf("awq: layer %d: %w", li, err)
-				}
-				continue
-			}
-		}
+	// quantizeMembers runs GPTQ on members, the matrices of one decoder
+	// layer (or the head) planned for it, from their groups' Hessians
+	// (emptied once factored), AWQ's scales and scaled sources when given,
+	// and hands the results to the engine; where names them in errors.
+	quantizeMembers := func(where string, members []member, hessians map[inference.LinearGroup]*calib.Hessian,
+		scales map[inference.LinearGroup][]float64, src map[int]*model.Tensor) error {
 		type factor struct {
 			f     *calib.InverseFactor
 			perm  []int
@@ -152,7 +115,7 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int, awq
 		factors := map[inference.LinearGroup]*factor{}
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, threads)
-		for g, h := range coll.Hessians {
+		for g, h := range hessians {
 			fc := &factor{}
 			factors[g] = fc
 			wg.Go(func() {
@@ -173,19 +136,19 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int, awq
 					H = calib.Permute(H, fc.perm)
 				}
 				if fc.f, fc.err = calib.InverseCholesky(H, damp); fc.err != nil {
-					fc.err = fmt.Errorf("gptq: layer %d, %s inputs: %w", li, g, fc.err)
+					fc.err = fmt.Errorf("gptq: %s, %s inputs: %w", where, g, fc.err)
 				}
 			})
 		}
 		wg.Wait()
-		coll = nil // the Hessians are no longer needed
+		clear(hessians) // the Hessians are no longer needed: let the collector have them
 		var mats []*gptqMatrix
 		type job struct{ mat, r0, rows int }
 		var jobs []job
 		for _, mb := range members {
 			fc := factors[mb.group]
 			if fc == nil {
-				return fmt.Errorf("gptq: layer %d: the calibration showed no %s inputs", li, mb.group)
+				return fmt.Errorf("gptq: %s: the calibration showed no %s inputs", where, mb.group)
 			}
 			if fc.err != nil {
 				return fc.err
@@ -247,14 +210,81 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int, awq
 				return fmt.Errorf("gptq: %w", err)
 			}
 		}
+		return nil
+	}
+	for li, members := range byLayer {
+		if len(members) == 0 {
+			if err := c.Run(nil, true); err != nil {
+				return fmt.Errorf("gptq: layer %d: %w", li, err)
+			}
+			continue
+		}
+		coll := calib.NewLayer(threads)
+		coll.Groups = map[inference.LinearGroup]bool{}
+		for _, mb := range members {
+			coll.Groups[mb.group] = true
+		}
+		observe := coll.Observe
+		var stats *awqStats
+		if opts.Method.usesAWQ() {
+			stats = newAWQStats()
+			observe = func(in inference.Input) { coll.Observe(in); stats.observe(in) }
+		}
+		if err := c.Run(observe, false); err != nil {
+			return fmt.Errorf("gptq: layer %d: %w", li, err)
+		}
+		src := map[int]*model.Tensor{} // the members AWQ scaled, by tensor index
+		var scales map[inference.LinearGroup][]float64
+		if stats != nil {
+			var groups []AWQGroup
+			var err error
+			if src, scales, groups, err = awqLayer(m, plans, index, li, coll.Hessians, stats, l, threads, advance); err != nil {
+				return err
+			}
+			*awq = append(*awq, groups...)
+			if opts.Method == AWQ {
+				idx := make([]int, len(members))
+				for k, mb := range members {
+					idx[k] = mb.tensor
+				}
+				if err := rtnMatrices(m, plans, idx, src, threads); err != nil {
+					return err
+				}
+				for _, i := range idx {
+					t := m.Tensors[i]
+					if err := l.SetWeights(t.Name, &model.Tensor{Name: t.Name, DType: plans[i].to, Shape: t.Shape, Data: plans[i].data}); err != nil {
+						return fmt.Errorf("awq: %w", err)
+					}
+				}
+				debug.FreeOSMemory()
+				if err := c.Run(nil, true); err != nil {
+					return fmt.Errorf("awq: layer %d: %w", li, err)
+				}
+				continue
+			}
+		}
+		err := quantizeMembers(fmt.Sprintf("layer %d", li), members, coll.Hessians, scales, src)
+		coll = nil
+		if err != nil {
+			return err
+		}
 		// The layer's Hessians and factors are garbage now, as large as the
 		// rest of the working set: collect them before the next layer's are
 		// made, so the peak stays at the hidden states plus one layer's work
 		// rather than growing with the collector's headroom.
-		mats, factors = nil, nil
 		debug.FreeOSMemory()
 		if err := c.Run(nil, true); err != nil {
 			return fmt.Errorf("gptq: layer %d: %w", li, err)
+		}
+	}
+	if head >= 0 {
+		coll := calib.NewLayer(threads)
+		coll.Groups = map[inference.LinearGroup]bool{inference.GroupHead: true}
+		if err := c.Head(coll.Observe); err != nil {
+			return fmt.Errorf("gptq: the head: %w", err)
+		}
+		if err := quantizeMembers("the head", []member{{head, inference.GroupHead}}, coll.Hessians, nil, nil); err != nil {
+			return err
 		}
 	}
 	return nil

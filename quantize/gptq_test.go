@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/shrinkml/shrink/internal/calib"
@@ -251,8 +252,9 @@ func TestGPTQDeadInputs(t *testing.T) {
 }
 
 // TestQuantizeGPTQ runs the whole method on a small llama: the bytes do not
-// depend on the thread count, the tensors GPTQ does not touch are RTN's, and
-// the report names the calibration.
+// depend on the thread count, every matrix but the embedding (the layers'
+// and the untied head) is GPTQ's, the rest is RTN's, and the report names
+// the calibration.
 func TestQuantizeGPTQ(t *testing.T) {
 	m := synth(t, 128, false)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -281,7 +283,7 @@ func TestQuantizeGPTQ(t *testing.T) {
 				}
 				for i, qt := range q.Tensors {
 					rt := rtn.Tensors[i]
-					layer := qt.Name != model.TokenEmbedding && qt.Name != model.OutputHead && len(qt.Shape) == 2
+					layer := qt.Name != model.TokenEmbedding && len(qt.Shape) == 2 // the untied head included
 					if qt.DType != rt.DType || bytes.Equal(qt.Data, rt.Data) == layer {
 						t.Errorf("act order %v, absmax %v: %s: %s (RTN %s), same bytes as RTN: %v", act, absmax, qt.Name, qt.DType, rt.DType, !layer)
 					}
@@ -291,6 +293,60 @@ func TestQuantizeGPTQ(t *testing.T) {
 				}
 				first = q
 			}
+		}
+	}
+}
+
+// TestGPTQHead quantizes a model whose head is int4 (--pure) with GPTQ and
+// wants the head fitted to the final norm's outputs: with every other matrix
+// as GPTQ left it, GPTQ's head must give logits nearer the F32 model's on the
+// calibration sequences than RTN's head does, and a tied head (the
+// embedding) must stay RTN's.
+func TestGPTQHead(t *testing.T) {
+	m := synth(t, 128, false)
+	seqs := randomSeqs(4, 48, m.Config.VocabSize, 5)
+	want := logits(t, m, seqs)
+	opts := Options{Scheme: Int4, Group: 32, Pure: true, Method: GPTQ, Calibration: seqs}
+	q, _, err := Quantize(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtn, _, err := Quantize(m, Options{Scheme: Int4, Group: 32, Pure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRTNHead := &model.Model{Config: q.Config, Tokenizer: q.Tokenizer, Metadata: q.Metadata, Tensors: slices.Clone(q.Tensors)}
+	for i, tn := range withRTNHead.Tensors {
+		if tn.Name == model.OutputHead {
+			withRTNHead.Tensors[i] = rtn.Tensors[i]
+		}
+	}
+	sqErr := func(got []float32) float64 {
+		var s float64
+		for i, v := range got {
+			d := float64(v) - float64(want[i])
+			s += d * d
+		}
+		return s
+	}
+	gptqHead, rtnHead := sqErr(logits(t, q, seqs)), sqErr(logits(t, withRTNHead, seqs))
+	if !(gptqHead < rtnHead) {
+		t.Errorf("logits' squared error: GPTQ head %g, RTN head %g", gptqHead, rtnHead)
+	}
+	t.Logf("logits' squared error: GPTQ head %.4g, RTN head %.4g", gptqHead, rtnHead)
+
+	tied := synth(t, 128, true)
+	qt, _, err := Quantize(tied, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _, err := Quantize(tied, Options{Scheme: Int4, Group: 32, Pure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tn := range qt.Tensors {
+		if tn.Name == model.TokenEmbedding && !bytes.Equal(tn.Data, rt.Tensors[i].Data) {
+			t.Errorf("tied model: the embedding (its head) is not RTN's")
 		}
 	}
 }

@@ -84,8 +84,9 @@ scale is a candidate, so no block does worse than with it). --act-order
 takes columns by decreasing activation instead, with every block's scale
 searched up front on the original weights, each weight's error weighed by
 its input's mean square. The output is an ordinary GGUF of the same block
-types; the same flags give the same bytes. The token embedding and the
-output head are not inputs of a decoder layer and get RTN. The summary adds
+types; the same flags give the same bytes. An untied output head gets GPTQ
+after the last layer, fitted to the final norm's outputs; the token
+embedding (and a tied head, which is the embedding) gets RTN. The summary adds
 the calibration size and the Hessian dampening (1% of the mean diagonal,
 raised tenfold where a Hessian does not factorize).
 
