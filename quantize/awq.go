@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -227,96 +226,81 @@ func awqSearch(mats []awqMatrix, h *mat.SymDense, mean []float64, threads int, a
 	}
 	jobLoss := make([][awqGrid]float64, len(jobs))
 	errs := make([]error, len(jobs))
-	var (
-		mu   sync.Mutex
-		next int
-		wg   sync.WaitGroup
-	)
-	for range min(threads, len(jobs)) {
-		wg.Go(func() {
-			var w, row, deq []float32
-			var e, g []float64
-			var enc []byte
-			for {
-				mu.Lock()
-				j := next
-				next++
-				mu.Unlock()
-				if j >= len(jobs) {
-					return
+	runJobs(threads, len(jobs), func() func(j int) {
+		var w, row, deq []float32
+		var e, g []float64
+		var enc []byte
+		return func(j int) {
+			jb := jobs[j]
+			mt := mats[jb.mat]
+			t, n := mt.t, jb.rows*cols
+			if cap(w) < n {
+				w, e, g = make([]float32, n), make([]float64, n), make([]float64, n)
+			}
+			w, e, g = w[:n], e[:n], g[:n]
+			if len(row) != cols {
+				row, deq = make([]float32, cols), make([]float32, cols)
+			}
+			size, err := model.ByteSize(mt.p.to, []int{1, cols})
+			if err != nil {
+				errs[j] = err
+				return
+			}
+			if int64(len(enc)) < size {
+				enc = make([]byte, size)
+			}
+			inRow := len(t.Data) / t.Rows()
+			if err := model.Dequantize(w, t.DType, t.Data[jb.r0*inRow:(jb.r0+jb.rows)*inRow]); err != nil {
+				errs[j] = fmt.Errorf("tensor %q: %w", t.Name, err)
+				return
+			}
+			for i, v := range w {
+				if !finite(v) {
+					errs[j] = fmt.Errorf("tensor %q: row %d, column %d: %v: %w", t.Name, jb.r0+i/cols, i%cols, v, ErrNotFinite)
+					break
 				}
-				jb := jobs[j]
-				mt := mats[jb.mat]
-				t, n := mt.t, jb.rows*cols
-				if cap(w) < n {
-					w, e, g = make([]float32, n), make([]float64, n), make([]float64, n)
-				}
-				w, e, g = w[:n], e[:n], g[:n]
-				if len(row) != cols {
-					row, deq = make([]float32, cols), make([]float32, cols)
-				}
-				size, err := model.ByteSize(mt.p.to, []int{1, cols})
-				if err != nil {
-					errs[j] = err
-					continue
-				}
-				if int64(len(enc)) < size {
-					enc = make([]byte, size)
-				}
-				inRow := len(t.Data) / t.Rows()
-				if err := model.Dequantize(w, t.DType, t.Data[jb.r0*inRow:(jb.r0+jb.rows)*inRow]); err != nil {
-					errs[j] = fmt.Errorf("tensor %q: %w", t.Name, err)
-					continue
-				}
-				for i, v := range w {
-					if !finite(v) {
-						errs[j] = fmt.Errorf("tensor %q: row %d, column %d: %v: %w", t.Name, jb.r0+i/cols, i%cols, v, ErrNotFinite)
-						break
+			}
+			if errs[j] != nil {
+				return
+			}
+		grid:
+			for k, s := range grid {
+				for r := range jb.rows {
+					wr := w[r*cols : (r+1)*cols]
+					for c, v := range wr {
+						row[c] = float32(float64(v) * s[c])
 					}
-				}
-				if errs[j] != nil {
-					continue
-				}
-			grid:
-				for k, s := range grid {
-					for r := range jb.rows {
-						wr := w[r*cols : (r+1)*cols]
-						for c, v := range wr {
-							row[c] = float32(float64(v) * s[c])
-						}
-						if err := mt.p.rows(enc[:size], row); err != nil {
-							if k == 0 {
-								errs[j] = fmt.Errorf("tensor %q: row %d: %w", t.Name, jb.r0+r, err)
-								break grid
-							}
-							jobLoss[j][k] = math.Inf(1) // the scales overflow the block type
-							continue grid
-						}
-						if err := model.Dequantize(deq, mt.p.to, enc[:size]); err != nil {
-							errs[j] = err
+					if err := mt.p.rows(enc[:size], row); err != nil {
+						if k == 0 {
+							errs[j] = fmt.Errorf("tensor %q: row %d: %w", t.Name, jb.r0+r, err)
 							break grid
 						}
-						for c, v := range wr {
-							e[r*cols+c] = float64(deq[c])/s[c] - float64(v)
-						}
+						jobLoss[j][k] = math.Inf(1) // the scales overflow the block type
+						continue grid
 					}
-					// g = e·H; the loss is Σ e∘g / 2.
-					blas64.Symm(blas.Right, 1, H, blas64.General{Rows: jb.rows, Cols: cols, Stride: cols, Data: e},
-						0, blas64.General{Rows: jb.rows, Cols: cols, Stride: cols, Data: g})
-					var sum float64
-					for i, v := range e {
-						sum += v * g[i]
+					if err := model.Dequantize(deq, mt.p.to, enc[:size]); err != nil {
+						errs[j] = err
+						break grid
 					}
-					if !(sum <= math.MaxFloat64) { // NaN or +Inf: an overflow in the scaled weights
-						sum = math.Inf(1)
+					for c, v := range wr {
+						e[r*cols+c] = float64(deq[c])/s[c] - float64(v)
 					}
-					jobLoss[j][k] = sum / 2
 				}
-				advance(int64(n))
+				// g = e·H; the loss is Σ e∘g / 2.
+				blas64.Symm(blas.Right, 1, H, blas64.General{Rows: jb.rows, Cols: cols, Stride: cols, Data: e},
+					0, blas64.General{Rows: jb.rows, Cols: cols, Stride: cols, Data: g})
+				var sum float64
+				for i, v := range e {
+					sum += v * g[i]
+				}
+				if !(sum <= math.MaxFloat64) { // NaN or +Inf: an overflow in the scaled weights
+					sum = math.Inf(1)
+				}
+				jobLoss[j][k] = sum / 2
 			}
-		})
-	}
-	wg.Wait()
+			advance(int64(n))
+		}
+	})
 	losses = make([]float64, awqGrid)
 	for j, err := range errs {
 		if err != nil {

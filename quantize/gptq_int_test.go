@@ -2,84 +2,11 @@ package quantize
 
 import (
 	"bytes"
-	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/shrinkml/shrink/internal/calib"
 	"github.com/shrinkml/shrink/model"
 )
-
-// gptqDenseInt is gptqDense for an INT type d; absmax keeps RTN's scales
-// (AbsmaxScales).
-func gptqDenseInt(t *testing.T, w []float32, rows, cols int, d model.DType, x []float32, n int, actOrder, absmax bool) []byte {
-	t.Helper()
-	h := calib.NewHessian(cols, 2)
-	h.Add(x, n)
-	H := h.Sym()
-	var hdiag []float64
-	if !absmax {
-		hdiag = make([]float64, cols)
-		for j := range hdiag {
-			hdiag[j] = H.At(j, j)
-		}
-	}
-	var perm []int
-	if actOrder {
-		perm = calib.ActOrder(H)
-		H = calib.Permute(H, perm)
-	}
-	f, err := calib.InverseCholesky(H, calib.DefaultDamp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tensor := model.NewF32("w", []int{rows, cols}, w)
-	size, _ := model.ByteSize(d, tensor.Shape)
-	p := &tensorPlan{action: Quantized, to: d, data: make([]byte, size)}
-	g := newGPTQMatrix(tensor, p, schemeOf(d), f, perm, hdiag)
-	var s gptqScratch
-	for r := 0; r < rows; r += gptqRows {
-		var sums [2]float64
-		if err := g.quantizeRows(r, min(gptqRows, rows-r), &s, &sums); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p.data
-}
-
-// rtnDenseInt quantizes w row by row with RTN in the INT type d.
-func rtnDenseInt(t *testing.T, w []float32, rows, cols int, d model.DType) []byte {
-	t.Helper()
-	size, _ := model.ByteSize(d, []int{rows, cols})
-	out := make([]byte, size)
-	rb := len(out) / rows
-	for r := range rows {
-		if err := rowsOf(d)(out[r*rb:(r+1)*rb], w[r*cols:(r+1)*cols]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
-
-// outputErrorInt is outputError for an INT type.
-func outputErrorInt(t *testing.T, w []float32, q []byte, d model.DType, rows, cols int, x []float32, n int) float64 {
-	t.Helper()
-	deq := make([]float32, rows*cols)
-	if err := model.Dequantize(deq, d, q); err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for r := range rows {
-		for k := range n {
-			var y float64
-			for c := range cols {
-				y += (float64(w[r*cols+c]) - float64(deq[r*cols+c])) * float64(x[k*cols+c])
-			}
-			sum += y * y
-		}
-	}
-	return math.Sqrt(sum)
-}
 
 var gptqIntTypes = []model.DType{model.Int8Ch, model.Int4G32, model.Int4G64Asym, model.Int4G128, model.Int4G128Asym}
 
@@ -87,11 +14,11 @@ func TestGPTQIntBeatsRTN(t *testing.T) {
 	const rows, cols, n = 40, 256, 700
 	w, x := layerData(rows, cols, n, 3)
 	for _, d := range gptqIntTypes {
-		rtn := outputErrorInt(t, w, rtnDenseInt(t, w, rows, cols, d), d, rows, cols, x, n)
+		rtn := outputError(t, w, rtnDense(t, w, rows, cols, d), d, rows, cols, x, n)
 		for _, act := range []bool{false, true} {
 			var errs [2]float64
 			for i, absmax := range []bool{true, false} {
-				errs[i] = outputErrorInt(t, w, gptqDenseInt(t, w, rows, cols, d, x, n, act, absmax), d, rows, cols, x, n)
+				errs[i] = outputError(t, w, gptqDense(t, w, rows, cols, d, x, n, act, absmax), d, rows, cols, x, n)
 				t.Logf("%s act-order %v absmax %v: output error %.4g, RTN %.4g (%.0f%%)", d, act, absmax, errs[i], rtn, 100*errs[i]/rtn)
 				if errs[i] >= 0.9*rtn {
 					t.Errorf("%s act-order %v absmax %v: GPTQ output error %g is not clearly below RTN's %g", d, act, absmax, errs[i], rtn)
@@ -115,17 +42,17 @@ func TestGPTQIntIdentityHessian(t *testing.T) {
 		x[c*cols+c] = 3
 	}
 	for _, d := range gptqIntTypes {
-		rtn := rtnDenseInt(t, w, rows, cols, d)
+		rtn := rtnDense(t, w, rows, cols, d)
 		want := make([]float32, rows*cols)
 		if err := model.Dequantize(want, d, rtn); err != nil {
 			t.Fatal(err)
 		}
 		for _, act := range []bool{false, true} {
-			if got := gptqDenseInt(t, w, rows, cols, d, x, cols, act, true); !bytes.Equal(got, rtn) {
+			if got := gptqDense(t, w, rows, cols, d, x, cols, act, true); !bytes.Equal(got, rtn) {
 				t.Errorf("%s act-order %v: GPTQ with RTN's scales and H = cI differs from RTN", d, act)
 			}
 			deq := make([]float32, rows*cols)
-			if err := model.Dequantize(deq, d, gptqDenseInt(t, w, rows, cols, d, x, cols, act, false)); err != nil {
+			if err := model.Dequantize(deq, d, gptqDense(t, w, rows, cols, d, x, cols, act, false)); err != nil {
 				t.Fatal(err)
 			}
 			for r := range rows {

@@ -170,32 +170,21 @@ func runGPTQ(m *model.Model, plans []tensorPlan, opts *Options, threads int, awq
 		}
 		errs := make([]error, len(jobs))
 		sums := make([][2]float64, len(jobs))
-		var mu sync.Mutex
-		next := 0
-		for range min(threads, len(jobs)) {
-			wg.Go(func() {
-				var s gptqScratch
-				for {
+		var mu sync.Mutex // guards done and the progress calls
+		runJobs(threads, len(jobs), func() func(j int) {
+			var s gptqScratch
+			return func(j int) {
+				jb := jobs[j]
+				g := mats[jb.mat]
+				errs[j] = g.quantizeRows(jb.r0, jb.rows, &s, &sums[j])
+				if opts.Progress != nil {
 					mu.Lock()
-					j := next
-					next++
+					done += int64(jb.rows * g.t.Cols())
+					opts.Progress(done, total)
 					mu.Unlock()
-					if j >= len(jobs) {
-						return
-					}
-					jb := jobs[j]
-					g := mats[jb.mat]
-					errs[j] = g.quantizeRows(jb.r0, jb.rows, &s, &sums[j])
-					if opts.Progress != nil {
-						mu.Lock()
-						done += int64(jb.rows * g.t.Cols())
-						opts.Progress(done, total)
-						mu.Unlock()
-					}
 				}
-			})
-		}
-		wg.Wait()
+			}
+		})
 		for j, err := range errs {
 			if err != nil {
 				return err

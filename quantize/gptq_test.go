@@ -11,9 +11,9 @@ import (
 	"github.com/shrinkml/shrink/model"
 )
 
-// gptqDense quantizes the rows×cols matrix w with GPTQ against the n input
-// rows x, returning the blocks; absmax keeps RTN's scales (AbsmaxScales).
-func gptqDense(t *testing.T, w []float32, rows, cols int, sc Scheme, x []float32, n int, actOrder, absmax bool) []byte {
+// gptqDense quantizes the rows×cols matrix w to d with GPTQ against the n
+// input rows x, returning its bytes; absmax keeps RTN's scales (AbsmaxScales).
+func gptqDense(t *testing.T, w []float32, rows, cols int, d model.DType, x []float32, n int, actOrder, absmax bool) []byte {
 	t.Helper()
 	h := calib.NewHessian(cols, 2)
 	h.Add(x, n)
@@ -35,9 +35,9 @@ func gptqDense(t *testing.T, w []float32, rows, cols int, sc Scheme, x []float32
 		t.Fatal(err)
 	}
 	tensor := model.NewF32("w", []int{rows, cols}, w)
-	size, _ := model.ByteSize(sc.DType(), tensor.Shape)
-	p := &tensorPlan{action: Quantized, to: sc.DType(), data: make([]byte, size)}
-	g := newGPTQMatrix(tensor, p, sc, f, perm, hdiag)
+	size, _ := model.ByteSize(d, tensor.Shape)
+	p := &tensorPlan{action: Quantized, to: d, data: make([]byte, size)}
+	g := newGPTQMatrix(tensor, p, schemeOf(d), f, perm, hdiag)
 	var s gptqScratch
 	for r := 0; r < rows; r += gptqRows {
 		var sums [2]float64
@@ -48,14 +48,14 @@ func gptqDense(t *testing.T, w []float32, rows, cols int, sc Scheme, x []float32
 	return p.data
 }
 
-// rtnDense quantizes w row by row with RTN.
-func rtnDense(t *testing.T, w []float32, rows, cols int, sc Scheme) []byte {
+// rtnDense quantizes w row by row to d with RTN.
+func rtnDense(t *testing.T, w []float32, rows, cols int, d model.DType) []byte {
 	t.Helper()
-	size, _ := model.ByteSize(sc.DType(), []int{rows, cols})
+	size, _ := model.ByteSize(d, []int{rows, cols})
 	out := make([]byte, size)
 	rb := len(out) / rows
 	for r := range rows {
-		if err := rtnRows[sc](out[r*rb:(r+1)*rb], w[r*cols:(r+1)*cols]); err != nil {
+		if err := rowsOf(d)(out[r*rb:(r+1)*rb], w[r*cols:(r+1)*cols]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,10 +63,10 @@ func rtnDense(t *testing.T, w []float32, rows, cols int, sc Scheme) []byte {
 }
 
 // outputError is ||(W - Ŵ) Xᵀ||_F for the blocks q of W.
-func outputError(t *testing.T, w []float32, q []byte, sc Scheme, rows, cols int, x []float32, n int) float64 {
+func outputError(t *testing.T, w []float32, q []byte, d model.DType, rows, cols int, x []float32, n int) float64 {
 	t.Helper()
 	deq := make([]float32, rows*cols)
-	if err := model.Dequantize(deq, sc.DType(), q); err != nil {
+	if err := model.Dequantize(deq, d, q); err != nil {
 		t.Fatal(err)
 	}
 	var sum float64
@@ -113,12 +113,12 @@ func TestGPTQBeatsRTN(t *testing.T) {
 	const rows, cols, n = 40, 192, 600
 	w, x := layerData(rows, cols, n, 3)
 	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
-		rtn := outputError(t, w, rtnDense(t, w, rows, cols, sc), sc, rows, cols, x, n)
+		rtn := outputError(t, w, rtnDense(t, w, rows, cols, sc.DType()), sc.DType(), rows, cols, x, n)
 		for _, act := range []bool{false, true} {
 			var errs [2]float64
 			for i, absmax := range []bool{true, false} {
-				q := gptqDense(t, w, rows, cols, sc, x, n, act, absmax)
-				errs[i] = outputError(t, w, q, sc, rows, cols, x, n)
+				q := gptqDense(t, w, rows, cols, sc.DType(), x, n, act, absmax)
+				errs[i] = outputError(t, w, q, sc.DType(), rows, cols, x, n)
 				t.Logf("%s act-order %v absmax %v: output error %.4g, RTN %.4g (%.0f%%)", sc, act, absmax, errs[i], rtn, 100*errs[i]/rtn)
 				if errs[i] >= 0.9*rtn {
 					t.Errorf("%s act-order %v absmax %v: GPTQ output error %g is not clearly below RTN's %g", sc, act, absmax, errs[i], rtn)
@@ -139,12 +139,12 @@ func TestGPTQBlocksAreRTNFixedPoints(t *testing.T) {
 	w, x := layerData(rows, cols, n, 5)
 	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
 		for _, act := range []bool{false, true} {
-			q := gptqDense(t, w, rows, cols, sc, x, n, act, true)
+			q := gptqDense(t, w, rows, cols, sc.DType(), x, n, act, true)
 			deq := make([]float32, rows*cols)
 			if err := model.Dequantize(deq, sc.DType(), q); err != nil {
 				t.Fatal(err)
 			}
-			again := rtnDense(t, deq, rows, cols, sc)
+			again := rtnDense(t, deq, rows, cols, sc.DType())
 			if !bytes.Equal(again, q) {
 				deq2 := make([]float32, rows*cols)
 				model.Dequantize(deq2, sc.DType(), again)
@@ -179,13 +179,13 @@ func TestGPTQIdentityHessian(t *testing.T) {
 		hd[j] = h.Sym().At(j, j)
 	}
 	for _, sc := range []Scheme{Q8_0, Q4_0, Q4_1} {
-		rtn := rtnDense(t, w, rows, cols, sc)
+		rtn := rtnDense(t, w, rows, cols, sc.DType())
 		bb := sc.DType().BlockBytes()
 		for _, act := range []bool{false, true} {
-			if got := gptqDense(t, w, rows, cols, sc, x, cols, act, true); !bytes.Equal(got, rtn) {
+			if got := gptqDense(t, w, rows, cols, sc.DType(), x, cols, act, true); !bytes.Equal(got, rtn) {
 				t.Errorf("%s act-order %v: GPTQ with absmax scales and H = cI differs from RTN", sc, act)
 			}
-			got := gptqDense(t, w, rows, cols, sc, x, cols, act, false)
+			got := gptqDense(t, w, rows, cols, sc.DType(), x, cols, act, false)
 			want := make([]byte, len(got))
 			var s scaleSearch
 			codes := make([]int8, 32)
@@ -241,7 +241,7 @@ func TestGPTQDeadInputs(t *testing.T) {
 	for k := range n {
 		x[k*cols+5] = 0
 	}
-	q := gptqDense(t, w, rows, cols, Q8_0, x, n, false, false)
+	q := gptqDense(t, w, rows, cols, model.Q8_0, x, n, false, false)
 	deq := make([]float32, rows*cols)
 	model.Dequantize(deq, model.Q8_0, q)
 	for r := range rows {

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shrinkml/shrink/model"
@@ -322,6 +323,28 @@ func rowsOf(d model.DType) rowFunc {
 	return nil
 }
 
+// runJobs runs jobs 0 to n-1 on up to threads goroutines, each claiming the
+// next job in turn until none is left. Each goroutine asks newWorker once for
+// the function it runs its jobs with, so that scratch memory lives across
+// them; results must not depend on which goroutine ran a job.
+func runJobs(threads, n int, newWorker func() func(j int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(threads, n) {
+		wg.Go(func() {
+			work := newWorker()
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= n {
+					return
+				}
+				work(j)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // Quantize returns a copy of m whose matrices are stored as opts choose; m is
 // not modified. Unchanged tensors share their data with m, so m must stay open
 // while the result is used; closing the result releases nothing.
@@ -615,39 +638,27 @@ func run(ts []*model.Tensor, plans []tensorPlan, threads int, progress func(done
 	errs := make([]error, len(jobs))
 	sums := make([][2]float64, len(jobs))
 	var (
-		mu   sync.Mutex
+		mu   sync.Mutex // guards done and the progress calls
 		done int64
-		next int
-		wg   sync.WaitGroup
 	)
-	for range min(threads, len(jobs)) {
-		wg.Go(func() {
-			var src, deq []float32
-			for {
-				mu.Lock()
-				j := next
-				next++
-				mu.Unlock()
-				if j >= len(jobs) {
-					return
-				}
-				jb := jobs[j]
-				t := ts[jb.tensor]
-				n := jb.rows * t.Cols()
-				if cap(src) < n {
-					src, deq = make([]float32, n), make([]float32, n)
-				}
-				errs[j] = runJob(t, &plans[jb.tensor], jb, src[:n], deq[:n], &sums[j])
-				if progress != nil {
-					mu.Lock()
-					done += int64(n)
-					progress(done, total)
-					mu.Unlock()
-				}
+	runJobs(threads, len(jobs), func() func(j int) {
+		var src, deq []float32
+		return func(j int) {
+			jb := jobs[j]
+			t := ts[jb.tensor]
+			n := jb.rows * t.Cols()
+			if cap(src) < n {
+				src, deq = make([]float32, n), make([]float32, n)
 			}
-		})
-	}
-	wg.Wait()
+			errs[j] = runJob(t, &plans[jb.tensor], jb, src[:n], deq[:n], &sums[j])
+			if progress != nil {
+				mu.Lock()
+				done += int64(n)
+				progress(done, total)
+				mu.Unlock()
+			}
+		}
+	})
 	for j, err := range errs {
 		if err != nil {
 			return err
