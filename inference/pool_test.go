@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+
+	"github.com/shrinkml/shrink/inference/kernels"
 )
 
 // countTask claims blocks from a counter and counts how often each block
@@ -85,8 +87,9 @@ func BenchmarkPoolContended(b *testing.B) {
 }
 
 // TestMatOpRuns checks that a matOp prepared for several threads computes
-// every row exactly as one thread does, whichever thread ids run and in
-// which order: each finishes its own run of blocks and then the others'.
+// every row exactly as one thread does (and as Dot does), whichever thread
+// ids run and in which order: each finishes its own run of blocks and then
+// the others'.
 func TestMatOpRuns(t *testing.T) {
 	const rows, cols = 1000, 24 // 16 blocks of 64 rows, the last one short
 	w := make([]float32, rows*cols)
@@ -113,6 +116,11 @@ func TestMatOpRuns(t *testing.T) {
 		return out
 	}
 	want := product(1, []int{0})
+	for r := range want {
+		if d := kernels.Dot(w[r*cols:(r+1)*cols], x); want[r] != d {
+			t.Fatalf("1 thread: row %d is %g, Dot %g", r, want[r], d)
+		}
+	}
 	for _, c := range []struct {
 		threads int
 		tids    []int
