@@ -228,8 +228,13 @@ func TestSaveRopeHalf(t *testing.T) {
 	if v, _ := f.Get("llama.attention.layer_norm_rms_epsilon"); v.Type != TypeFloat32 {
 		t.Errorf("rms epsilon is a %s, llama.cpp reads an f32", v.Type)
 	}
-	if _, ok := f.Get("general.alignment"); ok {
-		t.Errorf("general.alignment written for the default alignment")
+	if v, _ := f.Get("general.alignment"); v.V != uint32(SaveAlignment) {
+		t.Errorf("general.alignment is %v, want %d", v.V, SaveAlignment)
+	}
+	for _, ti := range f.Tensors {
+		if (f.DataOffset+int64(ti.Offset))%64 != 0 {
+			t.Errorf("tensor %s starts at byte %d, not on a cache line", ti.Name, f.DataOffset+int64(ti.Offset))
+		}
 	}
 	if f.Tensor("output.weight") == nil || f.Tensor("blk.1.ffn_down.weight") == nil {
 		t.Errorf("GGUF tensor names missing")

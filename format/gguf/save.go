@@ -46,7 +46,8 @@ var tokenizerKeys = []string{
 // Save writes m as a GGUF file llama.cpp can load, atomically; an existing path
 // is replaced only when force is set. Hugging Face q/k rows are permuted to
 // llama.cpp's RoPE layout, tensors get GGUF names and llama.cpp's order, and
-// m.Metadata follows the derived keys in sorted order.
+// m.Metadata follows the derived keys in sorted order. Tensor data is aligned
+// to SaveAlignment (64 bytes).
 func Save(path string, m *model.Model, force bool) error {
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	kvs, tensors, err := encodeModel(m, name)
@@ -110,6 +111,7 @@ func encodeModel(m *model.Model, name string) ([]KV, []TensorInfo, error) {
 		name = s
 	}
 	l.add("general.name", Value{Type: TypeString, V: name})
+	l.add("general.alignment", Value{Type: TypeUint32, V: uint32(SaveAlignment)})
 	p := arch + "."
 	for _, kv := range []struct {
 		key string
