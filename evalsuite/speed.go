@@ -75,71 +75,28 @@ type Speed struct {
 // model m, and measures the machine bounds they are judged against.
 func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 	o = o.withDefaults()
-	c := m.Config
-	if c.Arch != "llama" {
-		return Speed{}, fmt.Errorf("speed: %s is a %q model; speed is measured on llama-family models", m.Source, c.Arch)
-	}
-	if o.PromptTokens+o.GenTokens > c.ContextLength {
-		return Speed{}, fmt.Errorf("speed: %d prompt + %d generated tokens exceed the context of %d",
-			o.PromptTokens, o.GenTokens, c.ContextLength)
-	}
-	l, err := inference.NewLlama(m, inference.Options{Threads: o.Threads})
+	d, err := NewDecodeTimer(m, o)
 	if err != nil {
 		return Speed{}, err
 	}
-	defer l.Close()
-
-	r := rand.New(rand.NewPCG(o.Seed, 0))
-	prompt := make([]int, o.PromptTokens)
-	for i := range prompt {
-		prompt[i] = r.IntN(c.VocabSize)
-	}
-	gen := make([]int, o.GenTokens)
-	for i := range gen {
-		gen[i] = r.IntN(c.VocabSize)
-	}
-	s := l.NewState(o.PromptTokens + o.GenTokens)
-	logits := make([]float32, c.VocabSize)
-	var prefill, decode []float64
-	latency := make([]float64, 0, o.Repeats*o.GenTokens) // seconds per decoded token
+	defer d.Close()
 	for rep := 0; rep <= o.Repeats; rep++ {
-		s.Reset()
-		start := time.Now()
-		if err := l.Forward(s, prompt, logits); err != nil {
+		if err := d.Run(rep > 0); err != nil { // the first pass warms caches and page tables
 			return Speed{}, err
-		}
-		mid := time.Now()
-		prev := mid
-		for _, t := range gen {
-			if err := l.Forward(s, []int{t}, logits); err != nil {
-				return Speed{}, err
-			}
-			if rep > 0 {
-				now := time.Now()
-				latency = append(latency, now.Sub(prev).Seconds())
-				prev = now
-			}
-		}
-		end := time.Now()
-		if rep > 0 { // the first pass warms caches and page tables
-			prefill = append(prefill, float64(o.PromptTokens)/mid.Sub(start).Seconds())
-			decode = append(decode, float64(o.GenTokens)/end.Sub(mid).Seconds())
 		}
 		if o.OnRepeat != nil {
 			o.OnRepeat()
 		}
 	}
-
+	c := m.Config
 	sp := Speed{
-		Threads: l.Threads(), PromptTokens: o.PromptTokens, GenTokens: o.GenTokens, Repeats: o.Repeats,
+		Threads: d.l.Threads(), PromptTokens: o.PromptTokens, GenTokens: o.GenTokens, Repeats: o.Repeats,
 		Kernels:           kernels.Features(),
-		PrefillTokensPerS: median(prefill),
-		DecodeTokensPerS:  median(decode),
-		BytesPerToken:     l.WeightBytes(),
+		PrefillTokensPerS: d.PrefillTokensPerS(),
+		DecodeTokensPerS:  d.DecodeTokensPerS(),
+		BytesPerToken:     d.l.WeightBytes(),
 	}
-	slices.Sort(latency)
-	sp.DecodeLatencyP50Ms = 1e3 * percentile(latency, 0.50)
-	sp.DecodeLatencyP95Ms = 1e3 * percentile(latency, 0.95)
+	sp.DecodeLatencyP50Ms, sp.DecodeLatencyP95Ms = d.LatencyMs(0.50), d.LatencyMs(0.95)
 	sp.BandwidthBytesPerS = StreamBandwidth(sp.Threads, sp.BytesPerToken, 5)
 	if sp.BandwidthBytesPerS > 0 {
 		sp.BandwidthFraction = sp.DecodeTokensPerS * float64(sp.BytesPerToken) / sp.BandwidthBytesPerS
@@ -151,6 +108,97 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 	}
 	return sp, nil
 }
+
+// A DecodeTimer times a llama-family model one run at a time: a batched
+// prefill of a random prompt, then one-token decode of random tokens. Runs
+// of several models can so be interleaved, and a change in the machine's
+// speed (other work, clocks) then falls on all of them alike.
+type DecodeTimer struct {
+	l               *inference.Llama
+	s               *inference.State
+	prompt, gen     []int
+	logits          []float32
+	prefill, decode []float64 // tokens/s of each timed run
+	latency         []float64 // seconds of each timed decoded token
+	decodeSeconds   float64   // of the timed runs
+}
+
+// NewDecodeTimer prepares runs of m with o's threads, prompt and generated
+// token counts and seed (o.Repeats and o.OnRepeat are not used). Close it.
+func NewDecodeTimer(m *model.Model, o SpeedOptions) (*DecodeTimer, error) {
+	o = o.withDefaults()
+	c := m.Config
+	if c.Arch != "llama" {
+		return nil, fmt.Errorf("speed: %s is a %q model; speed is measured on llama-family models", m.Source, c.Arch)
+	}
+	if o.PromptTokens+o.GenTokens > c.ContextLength {
+		return nil, fmt.Errorf("speed: %d prompt + %d generated tokens exceed the context of %d",
+			o.PromptTokens, o.GenTokens, c.ContextLength)
+	}
+	l, err := inference.NewLlama(m, inference.Options{Threads: o.Threads})
+	if err != nil {
+		return nil, err
+	}
+	r := rand.New(rand.NewPCG(o.Seed, 0))
+	d := &DecodeTimer{l: l, s: l.NewState(o.PromptTokens + o.GenTokens), logits: make([]float32, c.VocabSize),
+		prompt: make([]int, o.PromptTokens), gen: make([]int, o.GenTokens)}
+	for i := range d.prompt {
+		d.prompt[i] = r.IntN(c.VocabSize)
+	}
+	for i := range d.gen {
+		d.gen[i] = r.IntN(c.VocabSize)
+	}
+	return d, nil
+}
+
+// Run prefills the prompt and decodes the generated tokens once; a timed
+// run counts in the rates and latencies, an untimed one (a warm-up) not.
+func (d *DecodeTimer) Run(timed bool) error {
+	d.s.Reset()
+	start := time.Now()
+	if err := d.l.Forward(d.s, d.prompt, d.logits); err != nil {
+		return err
+	}
+	mid := time.Now()
+	prev := mid
+	for _, t := range d.gen {
+		if err := d.l.Forward(d.s, []int{t}, d.logits); err != nil {
+			return err
+		}
+		if timed {
+			now := time.Now()
+			d.latency = append(d.latency, now.Sub(prev).Seconds())
+			prev = now
+		}
+	}
+	if timed {
+		sec := time.Since(mid).Seconds()
+		d.decodeSeconds += sec
+		d.prefill = append(d.prefill, float64(len(d.prompt))/mid.Sub(start).Seconds())
+		d.decode = append(d.decode, float64(len(d.gen))/sec)
+	}
+	return nil
+}
+
+// Runs is the number of timed runs so far, and Seconds the time their
+// decoding took.
+func (d *DecodeTimer) Runs() int        { return len(d.decode) }
+func (d *DecodeTimer) Seconds() float64 { return d.decodeSeconds }
+
+// PrefillTokensPerS and DecodeTokensPerS are the medians over the timed runs.
+func (d *DecodeTimer) PrefillTokensPerS() float64 { return median(d.prefill) }
+func (d *DecodeTimer) DecodeTokensPerS() float64  { return median(d.decode) }
+
+// LatencyMs is the f-th percentile (0 <= f <= 1) of the time one decoded
+// token took, over every token of the timed runs, in milliseconds.
+func (d *DecodeTimer) LatencyMs(f float64) float64 {
+	s := slices.Clone(d.latency)
+	slices.Sort(s)
+	return 1e3 * percentile(s, f)
+}
+
+// Close releases the engine.
+func (d *DecodeTimer) Close() { d.l.Close() }
 
 // PrefillFLOPs is the arithmetic of a batched prefill of n tokens from an
 // empty cache, counting a multiply-add as two: the q, k, v, o and FFN matrix

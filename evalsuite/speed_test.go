@@ -71,6 +71,41 @@ func TestMeasureSpeed(t *testing.T) {
 	}
 }
 
+// TestDecodeTimer checks that only timed runs count, in the rates, the
+// seconds and the latencies.
+func TestDecodeTimer(t *testing.T) {
+	m, err := model.Synthesize(model.Presets["stories260k"], 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecodeTimer(m, SpeedOptions{Threads: 1, PromptTokens: 8, GenTokens: 4, Repeats: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Run(false); err != nil {
+		t.Fatal(err)
+	}
+	if d.Runs() != 0 || d.Seconds() != 0 || d.DecodeTokensPerS() != 0 || d.LatencyMs(0.5) != 0 {
+		t.Fatalf("an untimed run counted: %d runs, %g s, %g tok/s", d.Runs(), d.Seconds(), d.DecodeTokensPerS())
+	}
+	for range 3 {
+		if err := d.Run(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.Runs() != 3 || !(d.Seconds() > 0) || !(d.DecodeTokensPerS() > 0) || !(d.PrefillTokensPerS() > 0) {
+		t.Fatalf("after 3 timed runs: %d runs, %g s, decode %g tok/s, prefill %g tok/s",
+			d.Runs(), d.Seconds(), d.DecodeTokensPerS(), d.PrefillTokensPerS())
+	}
+	if p50, p95 := d.LatencyMs(0.5), d.LatencyMs(0.95); !(p50 > 0 && p95 >= p50) {
+		t.Errorf("latency p50 %g ms, p95 %g ms", p50, p95)
+	}
+	if _, err := NewDecodeTimer(m, SpeedOptions{PromptTokens: 500, GenTokens: 64}); err == nil {
+		t.Error("a run longer than the context was accepted")
+	}
+}
+
 func TestMeasureSpeedErrors(t *testing.T) {
 	m, err := model.Synthesize(model.Presets["stories260k"], 1)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,6 +30,7 @@ const (
 	decodeTokens  = 32
 	decodeRepeats = 3
 	decodeMinTime = 0.25 // seconds of timed decoding per variant, at least
+	decodeMaxRuns = 301
 )
 
 // compareConfig is what compare's flags ask for.
@@ -73,7 +75,10 @@ func newCompareCmd(g *globalFlags) *cobra.Command {
             with BASE as the reference the mean and 99th-percentile
             KL(BASE || variant) and the top-1 agreement
   speed     median decode tokens/s of ` + fmt.Sprint(decodeTokens) + ` tokens after a ` + fmt.Sprint(decodePrompt) + `-token prompt, over
-            ` + fmt.Sprint(decodeRepeats) + ` runs or as many more as take ` + fmt.Sprint(decodeMinTime) + ` s, the speedup over BASE, the
+            ` + fmt.Sprint(decodeRepeats) + ` runs or as many more as take ` + fmt.Sprint(decodeMinTime) + ` s, the variants' runs taken
+            in turn (one run of each, then the next round) so that a
+            slower or busier spell of the machine falls on all of them
+            alike; the speedup over BASE, the
             95th percentile of one token's time (p50 too in JSON and CSV),
             and (JSON, CSV) the seconds from opening the file to a ready
             engine
@@ -308,6 +313,9 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 			return nil, err
 		}
 	}
+	if err := measureSpeeds(cfg, variants, files, base); err != nil {
+		return nil, err
+	}
 	rep.Variants = variants
 	rep.Relate()
 	return rep, nil
@@ -398,8 +406,8 @@ func compareCalibration(cfg compareConfig, base *model.Model, scored int, rest [
 }
 
 // measureVariant measures v's quality against ref (the base: v's own
-// perplexity for the base itself) and its decode speed, loading it from file
-// unless that is "". It returns the number of scored tokens.
+// perplexity for the base itself), loading it from file unless that is "".
+// It returns the number of scored tokens.
 func measureVariant(cfg compareConfig, v *evalsuite.Variant, file, label string, base *model.Model,
 	ref *inference.Llama, tokens []int, popts evalsuite.PerplexityOptions) (int, error) {
 	m, where := base, cfg.base
@@ -440,27 +448,59 @@ func measureVariant(cfg compareConfig, v *evalsuite.Variant, file, label string,
 		v.KLMean, v.KLP99, v.Top1Agreement = r.Ref.KLMean, r.Ref.KLP99, r.Ref.Top1Agreement
 	}
 	v.Perplexity, v.PerplexityStderr = r.Perplexity, r.PerplexityStderr
-	return r.ScoredTokens, finishSpeed(v, m, cfg, bar, label)
+	return r.ScoredTokens, nil
 }
 
-// finishSpeed measures v's decode speed.
-func finishSpeed(v *evalsuite.Variant, m *model.Model, cfg compareConfig, bar *progress.Bar, label string) error {
-	bar.Label(label + " (speed)")
-	o := evalsuite.SpeedOptions{Threads: cfg.threads, PromptTokens: decodePrompt, GenTokens: decodeTokens,
-		Repeats: decodeRepeats, Seed: cfg.seed}
-	sp, err := evalsuite.MeasureSpeed(m, o)
-	if err != nil {
-		return fmt.Errorf("%s: %w", v.Name, err)
+// measureSpeeds times the decode of every variant (loaded from its file,
+// the base as loaded) in rounds of one run each, after a warm-up run each,
+// until every variant has decodeRepeats runs and decodeMinTime seconds of
+// timed decoding (at most decodeMaxRuns runs).
+func measureSpeeds(cfg compareConfig, variants []evalsuite.Variant, files []string, base *model.Model) error {
+	o := evalsuite.SpeedOptions{Threads: cfg.threads, PromptTokens: decodePrompt, GenTokens: decodeTokens, Seed: cfg.seed}
+	timers := make([]*evalsuite.DecodeTimer, 0, len(variants))
+	defer func() {
+		for _, t := range timers {
+			t.Close()
+		}
+	}()
+	warm := math.Inf(1) // the shortest warm-up, to size the bar
+	for i := range variants {
+		m := base
+		if files[i] != "" {
+			var err error
+			if m, _, err = format.Load(files[i], cfg.lopts); err != nil {
+				return err
+			}
+			defer m.Close()
+		}
+		t, err := evalsuite.NewDecodeTimer(m, o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", variants[i].Name, err)
+		}
+		timers = append(timers, t)
+		start := time.Now()
+		if err := t.Run(false); err != nil {
+			return fmt.Errorf("%s: %w", variants[i].Name, err)
+		}
+		warm = min(warm, time.Since(start).Seconds())
 	}
-	// Runs of a millisecond or two are mostly timer and scheduler noise:
-	// time enough of them to fill decodeMinTime.
-	if perRun := decodeTokens / sp.DecodeTokensPerS; float64(o.Repeats)*perRun < decodeMinTime {
-		o.Repeats = min(301, int(decodeMinTime/perRun)|1)
-		if sp, err = evalsuite.MeasureSpeed(m, o); err != nil {
-			return fmt.Errorf("%s: %w", v.Name, err)
+	rounds := max(decodeRepeats, min(decodeMaxRuns, int(decodeMinTime/warm)+1))
+	bar := progress.New("speed", int64(rounds*len(timers)), "runs", cfg.quiet)
+	defer bar.Finish()
+	for done := false; !done; {
+		done = true
+		for i, t := range timers {
+			if err := t.Run(true); err != nil {
+				return fmt.Errorf("%s: %w", variants[i].Name, err)
+			}
+			bar.Add(1)
+			done = done && (t.Runs() >= decodeMaxRuns || t.Runs() >= decodeRepeats && t.Seconds() >= decodeMinTime)
 		}
 	}
-	v.DecodeTokensPerS, v.LatencyP50Ms, v.LatencyP95Ms = sp.DecodeTokensPerS, sp.DecodeLatencyP50Ms, sp.DecodeLatencyP95Ms
+	for i, t := range timers {
+		v := &variants[i]
+		v.DecodeTokensPerS, v.LatencyP50Ms, v.LatencyP95Ms = t.DecodeTokensPerS(), t.LatencyMs(0.50), t.LatencyMs(0.95)
+	}
 	return nil
 }
 
