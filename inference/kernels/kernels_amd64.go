@@ -5,6 +5,7 @@ package kernels
 import (
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -54,6 +55,18 @@ func matVec8AVX512(out, w, x *float32, groups, cols int)
 
 //go:noescape
 func matVec4AVX2(out, w, x *float32, groups, cols int)
+
+// matVec8UAVX512 is matVec8AVX512 for rows that start m floats past a
+// 64-byte boundary (0 < m < 16, cols a multiple of 16), given idx =
+// &lineIndex[m]: it reads every cache line once, aligned.
+//
+//go:noescape
+func matVec8UAVX512(out, w, x *float32, groups, cols int, idx *int32)
+
+// lineIndex[m:m+16] are the VPERMT2PS indices that take 16 floats starting
+// m floats into one 64-byte line from it and the next.
+var lineIndex = [32]int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31}
 
 // mmPanelAVX512 is the AVX-512 matMul micro-kernel: for tiles tiles of 8
 // tokens x rows ldx floats apart and a panel of 48 weight rows packed column
@@ -280,7 +293,9 @@ func streamRead(buf []float32) float32 {
 }
 
 // matVec runs the eight-row (AVX-512) or four-row (AVX2) assembly kernel over
-// whole groups of rows and dot over the rest. len(w) == len(out)*cols and
+// whole groups of rows and dot over the rest. With AVX-512, rows of whole
+// vectors that start off a cache line (as in a GGUF file aligned to 32
+// bytes) are read a line at a time by matVec8UAVX512. len(w) == len(out)*cols and
 // len(x) == cols.
 func matVec(out, w, x []float32, cols int) {
 	if impl == implGeneric {
@@ -294,7 +309,11 @@ func matVec(out, w, x []float32, cols int) {
 	r := 0
 	if impl == implAVX512 {
 		if g := len(out) / 8; g > 0 {
-			matVec8AVX512(&out[0], &w[0], &x[0], g, cols)
+			if m := uintptr(unsafe.Pointer(&w[0])) & 63; m != 0 && m&3 == 0 && cols&15 == 0 {
+				matVec8UAVX512(&out[0], &w[0], &x[0], g, cols, &lineIndex[m/4])
+			} else {
+				matVec8AVX512(&out[0], &w[0], &x[0], g, cols)
+			}
 			r = 8 * g
 		}
 		if len(out)-r >= 4 {

@@ -312,6 +312,159 @@ mv8reduce:
 	VZEROUPPER
 	RET
 
+// func matVec8UAVX512(out, w, x *float32, groups, cols int, idx *int32)
+// matVec8AVX512 for rows that start m floats (1 <= m <= 15) past a 64-byte
+// boundary, cols a multiple of 16: idx[j] = m+j for j < 16. Each line of a
+// row is loaded once, aligned, and each 16 floats of the row are assembled
+// from two neighbouring lines (VPERMT2PS), so no load straddles two lines
+// (which costs about 10% of F32 decode from memory). The vectors, and so the
+// FMAs and the results, are those of matVec8AVX512. Every line read holds at
+// least one float of a row, so nothing past the rows is touched beyond
+// their own cache lines.
+TEXT ·matVec8UAVX512(SB), NOSPLIT, $0-48
+	MOVQ      out+0(FP), DI
+	MOVQ      w+8(FP), R8
+	MOVQ      x+16(FP), SI
+	MOVQ      cols+32(FP), CX
+	MOVQ      idx+40(FP), AX
+	VMOVDQU32 (AX), Z31           // Z31: the permute indices m..m+15
+	MOVL      (AX), AX
+	SHLQ      $2, AX
+	SUBQ      AX, R8               // R8: the aligned line holding row 0's start
+	MOVQ      CX, DX
+	SHLQ      $2, DX               // DX: row stride in bytes, a multiple of 64
+	MOVQ      DX, BX               // BX: bytes of a row
+	MOVQ      DX, CX
+	ANDQ      $-128, CX            // CX: bytes covered by the 32-float loop
+
+mvu8group:
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	LEAQ (R11)(DX*1), R12
+	LEAQ (R12)(DX*1), R13
+	LEAQ (R13)(DX*1), R14
+	LEAQ (R14)(DX*1), R15
+	ZERO4Z(Z0, Z1, Z2, Z3)
+	ZERO4Z(Z4, Z5, Z6, Z7)
+	ZERO4Z(Z8, Z9, Z10, Z11)
+	ZERO4Z(Z12, Z13, Z14, Z15)
+	VMOVAPS     (R8), Z18
+	VMOVAPS     (R9), Z19
+	VMOVAPS     (R10), Z20
+	VMOVAPS     (R11), Z21
+	VMOVAPS     (R12), Z22
+	VMOVAPS     (R13), Z23
+	VMOVAPS     (R14), Z24
+	VMOVAPS     (R15), Z25
+	XORQ  AX, AX
+	TESTQ CX, CX
+	JZ    mvu8step16
+
+mvu8loop32:
+	VMOVUPS     (SI)(AX*1), Z16
+	VMOVUPS     64(SI)(AX*1), Z17
+	VMOVAPS     64(R8)(AX*1), Z28
+	VPERMT2PS   Z28, Z31, Z18
+	VFMADD231PS Z18, Z16, Z0
+	VMOVAPS     128(R8)(AX*1), Z18
+	VPERMT2PS   Z18, Z31, Z28
+	VFMADD231PS Z28, Z17, Z8
+	VMOVAPS     64(R9)(AX*1), Z29
+	VPERMT2PS   Z29, Z31, Z19
+	VFMADD231PS Z19, Z16, Z1
+	VMOVAPS     128(R9)(AX*1), Z19
+	VPERMT2PS   Z19, Z31, Z29
+	VFMADD231PS Z29, Z17, Z9
+	VMOVAPS     64(R10)(AX*1), Z28
+	VPERMT2PS   Z28, Z31, Z20
+	VFMADD231PS Z20, Z16, Z2
+	VMOVAPS     128(R10)(AX*1), Z20
+	VPERMT2PS   Z20, Z31, Z28
+	VFMADD231PS Z28, Z17, Z10
+	VMOVAPS     64(R11)(AX*1), Z29
+	VPERMT2PS   Z29, Z31, Z21
+	VFMADD231PS Z21, Z16, Z3
+	VMOVAPS     128(R11)(AX*1), Z21
+	VPERMT2PS   Z21, Z31, Z29
+	VFMADD231PS Z29, Z17, Z11
+	VMOVAPS     64(R12)(AX*1), Z28
+	VPERMT2PS   Z28, Z31, Z22
+	VFMADD231PS Z22, Z16, Z4
+	VMOVAPS     128(R12)(AX*1), Z22
+	VPERMT2PS   Z22, Z31, Z28
+	VFMADD231PS Z28, Z17, Z12
+	VMOVAPS     64(R13)(AX*1), Z29
+	VPERMT2PS   Z29, Z31, Z23
+	VFMADD231PS Z23, Z16, Z5
+	VMOVAPS     128(R13)(AX*1), Z23
+	VPERMT2PS   Z23, Z31, Z29
+	VFMADD231PS Z29, Z17, Z13
+	VMOVAPS     64(R14)(AX*1), Z28
+	VPERMT2PS   Z28, Z31, Z24
+	VFMADD231PS Z24, Z16, Z6
+	VMOVAPS     128(R14)(AX*1), Z24
+	VPERMT2PS   Z24, Z31, Z28
+	VFMADD231PS Z28, Z17, Z14
+	VMOVAPS     64(R15)(AX*1), Z29
+	VPERMT2PS   Z29, Z31, Z25
+	VFMADD231PS Z25, Z16, Z7
+	VMOVAPS     128(R15)(AX*1), Z25
+	VPERMT2PS   Z25, Z31, Z29
+	VFMADD231PS Z29, Z17, Z15
+	ADDQ        $128, AX
+	CMPQ        AX, CX
+	JB          mvu8loop32
+
+mvu8step16:
+	CMPQ        AX, BX
+	JAE         mvu8reduce
+	VMOVUPS     (SI)(AX*1), Z16
+	VMOVAPS     64(R8)(AX*1), Z28
+	VPERMT2PS   Z28, Z31, Z18
+	VFMADD231PS Z18, Z16, Z0
+	VMOVAPS     64(R9)(AX*1), Z29
+	VPERMT2PS   Z29, Z31, Z19
+	VFMADD231PS Z19, Z16, Z1
+	VMOVAPS     64(R10)(AX*1), Z28
+	VPERMT2PS   Z28, Z31, Z20
+	VFMADD231PS Z20, Z16, Z2
+	VMOVAPS     64(R11)(AX*1), Z29
+	VPERMT2PS   Z29, Z31, Z21
+	VFMADD231PS Z21, Z16, Z3
+	VMOVAPS     64(R12)(AX*1), Z28
+	VPERMT2PS   Z28, Z31, Z22
+	VFMADD231PS Z22, Z16, Z4
+	VMOVAPS     64(R13)(AX*1), Z29
+	VPERMT2PS   Z29, Z31, Z23
+	VFMADD231PS Z23, Z16, Z5
+	VMOVAPS     64(R14)(AX*1), Z28
+	VPERMT2PS   Z28, Z31, Z24
+	VFMADD231PS Z24, Z16, Z6
+	VMOVAPS     64(R15)(AX*1), Z29
+	VPERMT2PS   Z29, Z31, Z25
+	VFMADD231PS Z25, Z16, Z7
+
+mvu8reduce:
+	VADDPS  Z8, Z0, Z0
+	VADDPS  Z9, Z1, Z1
+	VADDPS  Z10, Z2, Z2
+	VADDPS  Z11, Z3, Z3
+	VADDPS  Z12, Z4, Z4
+	VADDPS  Z13, Z5, Z5
+	VADDPS  Z14, Z6, Z6
+	VADDPS  Z15, Z7, Z7
+	HSUM4Z(Z0, Z1, Z2, Z3, Y0, Y1, Y2, Y3, Y0, Y1, Y2, Y3, X0, X1)
+	HSUM4Z(Z4, Z5, Z6, Z7, Y4, Y5, Y6, Y7, Y4, Y5, Y6, Y7, X4, X5)
+	VMOVUPS X0, (DI)
+	VMOVUPS X4, 16(DI)
+	ADDQ    $32, DI
+	LEAQ    (R15)(DX*1), R8
+	DECQ    groups+24(FP)
+	JNZ     mvu8group
+	VZEROUPPER
+	RET
+
 // MatMul, AVX-512: Y = X·Wᵀ as outer products. A panel of 48 weight rows is
 // first packed column by column (transpose16AVX512: 16x16 transposes), so that
 // one k of the panel is three vectors; the micro-kernel then broadcasts x[t][k]

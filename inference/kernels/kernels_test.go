@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // sizes are the lengths every kernel is tested at: around the 8- and 16-float
@@ -141,6 +142,37 @@ func TestMatVecSplit(t *testing.T) {
 				for r := range out {
 					if d := Dot(w[r*cols:(r+1)*cols], x); out[r] != d || part[r] != d {
 						t.Fatalf("cols=%d split=%d row %d: MatVec %g, split MatVec %g, Dot %g", cols, split, r, out[r], part[r], d)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestMatVecAlignments runs MatVec on rows that start 0 to 15 floats past a
+// cache line (the AVX-512 kernel assembles such rows from aligned loads):
+// every row must equal Dot on it to the bit, and a float64 sum to rounding.
+func TestMatVecAlignments(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(61, 62))
+		for _, cols := range []int{16, 32, 48, 64, 768} {
+			for _, rows := range []int{8, 9, 13, 16, 24} {
+				buf := make([]float32, rows*cols+32)
+				a := int(-uintptr(unsafe.Pointer(&buf[0])) & 63 / 4) // buf[a] starts a cache line
+				for m := range 16 {
+					w := buf[a+m : a+m+rows*cols]
+					for i := range w {
+						w[i] = float32(rng.NormFloat64())
+					}
+					x := poisoned(rng, cols)
+					out := poisoned(rng, rows)
+					MatVec(out, w, x, cols)
+					for r := range out {
+						row := w[r*cols : (r+1)*cols]
+						want, mag := dot64(row, x)
+						if d := Dot(row, x); out[r] != d || !near(out[r], want, mag) {
+							t.Fatalf("cols=%d rows=%d m=%d: row %d = %g, Dot %g, want %g", cols, rows, m, r, out[r], d, want)
+						}
 					}
 				}
 			}

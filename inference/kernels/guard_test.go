@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 // guarded returns a slice of n bytes whose first byte follows an
@@ -61,6 +62,44 @@ func TestQMatMulGuard(t *testing.T) {
 								}
 							}
 						})
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestMatVecGuard runs MatVec on rows that start or end a few floats from
+// an inaccessible page, so that the kernels for rows off a cache-line
+// boundary, which load whole lines, must keep to the lines of the rows.
+func TestMatVecGuard(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(51, 52))
+		for _, cols := range []int{16, 48, 768} {
+			for _, rows := range []int{8, 13} {
+				for _, d := range []int{1, 8, 15} {
+					for _, atEnd := range []bool{true, false} {
+						n := rows * cols
+						mem := guarded(t, 4*(n+d), atEnd)
+						all := unsafe.Slice((*float32)(unsafe.Pointer(&mem[0])), n+d)
+						w := all[d:] // d floats after the page before
+						if atEnd {
+							w = all[:n] // d floats before the page after
+						}
+						for i := range w {
+							w[i] = float32(rng.NormFloat64())
+						}
+						x := make([]float32, cols)
+						for i := range x {
+							x[i] = float32(rng.NormFloat64())
+						}
+						out := make([]float32, rows)
+						MatVec(out, w, x, cols)
+						for r := range out {
+							if want := Dot(w[r*cols:(r+1)*cols], x); out[r] != want {
+								t.Fatalf("cols=%d rows=%d d=%d end=%v: row %d = %g, Dot %g", cols, rows, d, atEnd, r, out[r], want)
+							}
+						}
 					}
 				}
 			}
