@@ -161,6 +161,16 @@ DATA qShuf20<>+112(SB)/8, $0x0504808080808080
 DATA qShuf20<>+120(SB)/8, $0x0706808080808080
 GLOBL qShuf20<>(SB), RODATA|NOPTR, $128
 
+DATA qBytes64<>+0(SB)/8, $0x0706050403020100
+DATA qBytes64<>+8(SB)/8, $0x0f0e0d0c0b0a0908
+DATA qBytes64<>+16(SB)/8, $0x1716151413121110
+DATA qBytes64<>+24(SB)/8, $0x1f1e1d1c1b1a1918
+DATA qBytes64<>+32(SB)/8, $0x2726252423222120
+DATA qBytes64<>+40(SB)/8, $0x2f2e2d2c2b2a2928
+DATA qBytes64<>+48(SB)/8, $0x3736353433323130
+DATA qBytes64<>+56(SB)/8, $0x3f3e3d3c3b3a3938
+GLOBL qBytes64<>(SB), RODATA|NOPTR, $64
+
 DATA qBytes<>+0(SB)/8, $0x0706050403020100
 DATA qBytes<>+8(SB)/8, $0x0f0e0d0c0b0a0908
 DATA qBytes<>+16(SB)/8, $0x1716151413121110
@@ -668,17 +678,19 @@ last: \
 	CVT4; \
 	FMA4BCST(S, a0, a1, a2, a3)
 
-// CONSTS_Q8VNNI(k) sets up Q8_0: gather offsets (Y31), lane numbers (Y30),
-// k (Y20), 0x80 bytes (Y15).
+// CONSTS_Q8VNNI(k) sets up Q8_0: the pass's scale permute (Z30) and byte
+// numbers 0-63 (Z31), k (Y20), 0x80 bytes (Y15).
 #define CONSTS_Q8VNNI(k) \
-	VMOVDQU64 qIdx34<>(SB), Y31; \
-	VMOVDQU64 qLanes<>(SB), Y30; \
+	MOVQ      $0x6362414023220100, AX; \
+	VMOVQ     AX, X30; \
+	VMOVDQU64 qBytes64<>(SB), Z31; \
 	BCAST32(k, X0, Y0); \
 	VMOVDQA64 Y0, Y20; \
 	BCAST32($0x80808080, X15, Y15)
 
-// The inits run once per input row: clear the odd accumulators and o, and
-// set the gather mask to whole chunks.
+// The inits run once per input row: clear the odd accumulators and o
+// (Q8_0 keeps o[0] and o[1] in Z16, o[2] and o[3] in Z17; the Q4 kernels
+// one row each in Y16-Y19).
 #define INIT_VNNI \
 	VPXORD Y21, Y21, Y21; \
 	VPXORD Y22, Y22, Y22; \
@@ -689,36 +701,76 @@ last: \
 	VPXORD Y18, Y18, Y18; \
 	VPXORD Y19, Y19, Y19
 
-#define INIT_Q8VNNI \
-	INIT_VNNI; \
-	KXNORW K1, K1, K1
+#define INIT_Q8VNNI INIT_VNNI
 
-// PASS_Q8VNNI gathers the dwords at the starts of the blocks (the CX-skip
-// left in a last chunk: mask K1), whose low words are the scales.
-#define PASSROW_Q8VNNI(base, dest, r, Yo) \
-	VPXORD      Y1, Y1, Y1; \
-	KMOVW       K1, K2; \
-	VPGATHERDD  (base)(Y31*1), K2, Y1; \
-	VPMOVDW     Y1, X2; \
-	VCVTPH2PS   X2, Y2; \
-	VMULPS      (R12), Y2, Y3; \
-	VMOVUPS     Y3, (r*SROW)(dest); \
-	VFMADD231PS (R10), Y2, Yo
+// The Q8_0 pass takes the rows in pairs. A row's eight scales lie at 34j
+// from the chunk's start: two 64-byte tables 68 bytes apart hold four of
+// them, at bytes 0, 34, 64+0 and 64+34 of the pair, which one two-source
+// byte permute (Z30) gathers into a qword; an unpack joins a row's two
+// qwords, an insert the pair's two rows, and one conversion, one multiply
+// by d_x (Z26: d_x of the chunk in both halves) and one FMA with c_x (Z27)
+// do sixteen blocks. In a last chunk the table loads are masked (K3-K6)
+// to the bytes of the CX-skip blocks left, so the missing blocks' scales
+// are 0. Gathers cost several times more.
+//
+// SCW_Q8(a, b, c, d, t0, t1) leaves in X(t0) the fp16 scales of a row
+// of a whole chunk from the tables at a, b (68 bytes on) and c, d (136 and
+// 204 bytes on); SCT_Q8 does the same with masked loads.
+#define SCW_Q8(a, b, c, d, t0, t1) \
+	VMOVDQU64   a, t0; \
+	VPERMT2B    b, Z30, t0; \
+	VMOVDQU64   c, t1; \
+	VPERMT2B    d, Z30, t1; \
+	VPUNPCKLQDQ t1, t0, t0
 
+#define SCT_Q8(a, b, c, d, t0, t1) \
+	VMOVDQU8.Z  a, K3, t0; \
+	VMOVDQU8.Z  b, K4, Z9; \
+	VPERMT2B    Z9, Z30, t0; \
+	VMOVDQU8.Z  c, K5, t1; \
+	VMOVDQU8.Z  d, K6, Z9; \
+	VPERMT2B    Z9, Z30, t1; \
+	VPUNPCKLQDQ t1, t0, t0
+
+// PAIR_Q8(SC, base, R, R1, off, Zo) does the pair of rows at base+R and
+// base+R1 (addressing suffixes), storing s at off(R13) and adding into Zo.
+#define PAIR_Q8(SC, base, R, R1, off, Zo) \
+	SC((base)R, 68(base)R, 136(base)R, 204(base)R, Z1, Z2); \
+	SC((base)R1, 68(base)R1, 136(base)R1, 204(base)R1, Z3, Z4); \
+	VINSERTI32X4 $1, X3, Y1, Y1; \
+	VCVTPH2PS    Y1, Z1; \
+	VMULPS       Z26, Z1, Z2; \
+	VMOVUPS      Z2, off(R13); \
+	VFMADD231PS  Z27, Z1, Zo
+
+#define PASS4_Q8(SC, base) \
+	PAIR_Q8(SC, base, NONE, (R9*1), 0, Z16); \
+	PAIR_Q8(SC, base, (R9*2), (BX*1), 2*SROW, Z17)
+
+// PASS_Q8VNNI fetches the scales of the chunk at base into the s at dest
+// (always R13).
 #define PASS_Q8VNNI(base, dest, skip, full, done) \
+	VBROADCASTF32X8 (R12), Z26; \
+	VBROADCASTF32X8 (R10), Z27; \
 	CMPQ         CX, $(8+skip); \
 	JGE          full; \
-	LEAQ         -skip(CX), AX; \
-	VPBROADCASTD AX, Y5; \
-	VPCMPGTD     Y30, Y5, K1; \
+	IMUL3Q       $34, CX, AX; \
+	SUBQ         $(skip*34), AX; \
+	VPBROADCASTB AX, Z8; \
+	VPCMPUB      $1, Z8, Z31, K3; \
+	MOVL         $68, AX; \
+	VPBROADCASTB AX, Z7; \
+	VPSUBUSB     Z7, Z8, Z8; \
+	VPCMPUB      $1, Z8, Z31, K4; \
+	VPSUBUSB     Z7, Z8, Z8; \
+	VPCMPUB      $1, Z8, Z31, K5; \
+	VPSUBUSB     Z7, Z8, Z8; \
+	VPCMPUB      $1, Z8, Z31, K6; \
+	PASS4_Q8(SCT_Q8, base); \
+	JMP          done; \
 full: \
-	PASSROW_Q8VNNI(base, dest, 0, Y16); \
-	LEAQ         (base)(R9*1), AX; \
-	PASSROW_Q8VNNI(AX, dest, 1, Y17); \
-	LEAQ         (base)(R9*2), AX; \
-	PASSROW_Q8VNNI(AX, dest, 2, Y18); \
-	LEAQ         (base)(BX*1), AX; \
-	PASSROW_Q8VNNI(AX, dest, 3, Y19); \
+	PASS4_Q8(SCW_Q8, base); \
+done: \
 	ADDQ         $32, R12; \
 	ADDQ         $32, R10
 
@@ -729,15 +781,14 @@ full: \
 	VADDPS Y23, Y12, Y12; \
 	VADDPS Y24, Y13, Y13
 
-#define ADDO_VNNI \
-	VFMADD231PS Y20, Y16, Y10; \
-	VFMADD231PS Y20, Y17, Y11; \
-	VFMADD231PS Y20, Y18, Y12; \
-	VFMADD231PS Y20, Y19, Y13
-
 #define FINAL_Q8VNNI \
 	ADDB_VNNI; \
-	ADDO_VNNI
+	VEXTRACTF32X8 $1, Z16, Y18; \
+	VEXTRACTF32X8 $1, Z17, Y19; \
+	VFMADD231PS   Y20, Y16, Y10; \
+	VFMADD231PS   Y20, Y18, Y11; \
+	VFMADD231PS   Y20, Y17, Y12; \
+	VFMADD231PS   Y20, Y19, Y13
 
 // ---------------------------------------------------------------- AVX2
 
