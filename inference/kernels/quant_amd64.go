@@ -41,6 +41,7 @@ type qScratch struct {
 	s [2][4][8]float32
 	o [4][8]float32
 	k [4][8]uint32
+	w [4][8]float32 // Q4_0 VNNI: d_w of a last chunk's blocks, per row
 }
 
 // qArgs are the operands of a kernel call, read by field offset (go_asm.h).

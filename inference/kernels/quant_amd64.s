@@ -594,6 +594,156 @@ tail: \
 last: \
 	QM(Z10, Z11, Z12, Z13)
 
+// ---------------------------------------------------------------- Q4_0 VNNI, whole chunks
+
+// The Q4_0 VNNI kernel does each whole chunk row by row, fetching its
+// scales from the loads of its blocks: four loads of a row's chunk (bytes
+// 0-63, 64-127, 72-135 and 136-143) feed the scales' permute (qPass18, Z26:
+// tables 0-63 and 64-127) and the two quads' (qQuadC18, Z29: tables at the
+// quad's start and 64 bytes on), s = d_w*d_x stays in a register and
+// VSHUFF32X4 broadcasts its quads, and o[r] takes d_w*c_x as the pass does:
+// the same operations on the same values as the pass and QUAD, in the same
+// order. A last chunk of fewer than eight blocks has its scales fetched
+// ahead by the pass's masked path (PASSC_Q40VNNI), which leaves d_w in
+// qScratch.w for the tail to add into o (TAILO_Q40) after the whole chunks.
+// Registers: Z0, Z1 and Z27, Z28 the inputs of the chunk's two quads, Z2-Z9
+// temporaries.
+
+DATA qQuadC18<>+0(SB)/8, $0x1716151405040302
+DATA qQuadC18<>+8(SB)/8, $0x3b3a393829282726
+DATA qQuadC18<>+16(SB)/8, $0x1b1a191809080706
+DATA qQuadC18<>+24(SB)/8, $0x3f3e3d3c2d2c2b2a
+DATA qQuadC18<>+32(SB)/8, $0x1f1e1d1c0d0c0b0a
+DATA qQuadC18<>+40(SB)/8, $0x4342414031302f2e
+DATA qQuadC18<>+48(SB)/8, $0x2322212011100f0e
+DATA qQuadC18<>+56(SB)/8, $0x4746454435343332
+GLOBL qQuadC18<>(SB), RODATA|NOPTR, $64
+
+#define CONSTS_Q40C \
+	CONSTS_Q40QUAD; \
+	VMOVDQU64 qQuadC18<>(SB), Z29
+
+// XQUAD2 forms the inputs of the chunk's two quads.
+#define XQUAD2 \
+	VMOVDQU64 (SI), Z0; \
+	VMOVDQU64 64(SI), Z9; \
+	VMOVDQA64 Z0, Z1; \
+	VPERMT2D  Z9, Z20, Z0; \
+	VPERMT2D  Z9, Z31, Z1; \
+	VMOVDQU64 128(SI), Z27; \
+	VMOVDQU64 192(SI), Z9; \
+	VMOVDQA64 Z27, Z28; \
+	VPERMT2D  Z9, Z20, Z27; \
+	VPERMT2D  Z9, Z31, Z28
+
+// DOTC(t, u, v, xl, xh, s, a) adds the quad in t (permuted nibble bytes)
+// times its scales s into a, as NIBQ and DOTQ do.
+#define DOTC(t, u, v, xl, xh, s, a) \
+	VGF2P8AFFINEQB $0, Z14, t, u; \
+	VPANDD         Z15, t, t; \
+	VPXORD         v, v, v; \
+	VPDPBUSD       xl, t, v; \
+	VPDPBUSD       xh, u, v; \
+	VCVTDQ2PS      v, v; \
+	VFMADD231PS    s, v, a
+
+// ROWC40(R, Yo, ae, ao) does a whole chunk of the row at R11 plus the
+// addressing suffix R: its scales (o[r] in Yo), its first quad into ae and
+// its second into ao.
+#define ROWC40(R, Yo, ae, ao) \
+	VMOVDQU64   (R11)R, Z2; \
+	VMOVDQU64   64(R11)R, Z3; \
+	VMOVDQA64   Z26, Z4; \
+	VPERMI2B    Z3, Z2, Z4; \
+	VCVTPH2PS   X4, Y4; \
+	VFMADD231PS (R10), Y4, Yo; \
+	VMULPS      (R12), Y4, Y4; \
+	VPERMT2B    Z3, Z29, Z2; \
+	VMOVDQU64   72(R11)R, Z3; \
+	VMOVQ       136(R11)R, X5; \
+	VPERMT2B    Z5, Z29, Z3; \
+	VSHUFF32X4  $0x00, Z4, Z4, Z8; \
+	DOTC(Z2, Z6, Z7, Z0, Z1, Z8, ae); \
+	VSHUFF32X4  $0x55, Z4, Z4, Z9; \
+	DOTC(Z3, Z5, Z6, Z27, Z28, Z9, ao)
+
+// OW_Q4VNNI keeps d_w (Y5) of a last chunk's row in qScratch.w.
+#define OW_Q4VNNI(Yo) VMOVUPS Y5, Yo
+
+// PASSC_Q40VNNI fetches the scales of a last chunk of fewer than eight
+// blocks at base (the pass's masked path, with R12 and R10 moved to that
+// chunk meanwhile); whole chunks fetch their own.
+#define PASSC_Q40VNNI(base, dest, skip, full, done) \
+	CMPQ         CX, $(8+skip); \
+	JGE          done; \
+	ADDQ         $(4*skip), R12; \
+	IMUL3Q       $18, CX, AX; \
+	SUBQ         $(skip*18), AX; \
+	VPBROADCASTB AX, Y8; \
+	VPCMPUB      $1, Y8, Y25, K3; \
+	MOVL         $36, AX; \
+	VPBROADCASTB AX, Y7; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K4; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K5; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K6; \
+	PASSROWM_Q4VNNI(base, dest, 18, 0, OW_Q4VNNI, qScratch_w(DI), NONE); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROWM_Q4VNNI(AX, dest, 18, 1, OW_Q4VNNI, (qScratch_w+32)(DI), NONE); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROWM_Q4VNNI(AX, dest, 18, 2, OW_Q4VNNI, (qScratch_w+64)(DI), NONE); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROWM_Q4VNNI(AX, dest, 18, 3, OW_Q4VNNI, (qScratch_w+96)(DI), NONE); \
+	SUBQ         $(4*skip), R12; \
+done:
+
+// TAILO_Q40 adds a last chunk's d_w*c_x into o.
+#define TAILO_Q40 \
+	VMOVUPS     qScratch_w(DI), Y2; \
+	VFMADD231PS (R10), Y2, Y16; \
+	VMOVUPS     (qScratch_w+32)(DI), Y3; \
+	VFMADD231PS (R10), Y3, Y17; \
+	VMOVUPS     (qScratch_w+64)(DI), Y4; \
+	VFMADD231PS (R10), Y4, Y18; \
+	VMOVUPS     (qScratch_w+96)(DI), Y5; \
+	VFMADD231PS (R10), Y5, Y19
+
+// BLOCKSC40 is the block section of the Q4_0 kernel: a whole chunk row by
+// row, or a last chunk as BLOCKSQ does.
+#define BLOCKSC40 \
+blocks: \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	XQUAD2; \
+	ROWC40(NONE, Y16, Z10, Z21); \
+	ROWC40((R9*1), Y17, Z11, Z22); \
+	ROWC40((R9*2), Y18, Z12, Z23); \
+	ROWC40((BX*1), Y19, Z13, Z24); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*18), R11; \
+	ADDQ   $32, R12; \
+	ADDQ   $32, R10; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	TAILO_Q40; \
+	CMPQ   CX, $4; \
+	JLT    last; \
+	QUAD40(0, 0, 0, Z10, Z11, Z12, Z13); \
+	ADDQ   $128, SI; \
+	ADDQ   $(4*18), R11; \
+	ADDQ   $16, DX; \
+	SUBQ   $4, CX; \
+	JZ     final; \
+	QUADM40(Z21, Z22, Z23, Z24); \
+	JMP    final; \
+last: \
+	QUADM40(Z10, Z11, Z12, Z13)
+
 #define QUAD40(X, W, S, a0, a1, a2, a3) QUAD(18, 2, X, W, S, a0, a1, a2, a3)
 #define QUAD41(X, W, S, a0, a1, a2, a3) QUAD(20, 4, X, W, S, a0, a1, a2, a3)
 #define QUADM40(a0, a1, a2, a3) QUADM(18, 2, a0, a1, a2, a3)
@@ -1096,7 +1246,7 @@ TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, QUAD40, QUADM40, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFLIN(PFL18, PFL18T1))
+	QKERNEL(18, CONSTS_Q40C, INIT_Q4QUAD, PASSC_Q40VNNI, BLOCKSC40, FINAL_Q4QUAD, PFLIN(PFL18, PFL18T1))
 
 // func qmmQ4_1VNNI(a *qArgs)
 TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
