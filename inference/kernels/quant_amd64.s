@@ -828,6 +828,150 @@ last: \
 	CVT4; \
 	FMA4BCST(S, a0, a1, a2, a3)
 
+// BLOCK2_Q8VNNI does two blocks of the four rows in zmm registers: a
+// row's two blocks' weights (a load and an insert) meet both blocks'
+// inputs (one load) in one VPDPBUSD, whose low eight lanes are the even
+// block's sums and the high eight the odd one's, so one accumulator a row
+// (Z10-Z13) holds the even blocks' sums in its low half and the odd ones'
+// in its high half; one VPERMPS spreads the two blocks' scales over the
+// halves from the row's s (loaded into Z26, Z27, Z18, Z19 once a chunk;
+// the permutes of block pairs 0-3 are Z14, Z25, Z28, Z29). These are
+// BLOCK_Q8VNNI's operations on the same lanes, without a load per scale.
+#define ROW2_Q8(o1, o2, yt, zt) \
+	VMOVDQU      o1, yt; \
+	VINSERTI64X4 $1, o2, zt, zt; \
+	VPXORD       Z15, zt, zt
+
+#define BLOCK2_Q8VNNI(X, W, P) \
+	VMOVDQU64 X(SI), Z0; \
+	ROW2_Q8((W+2)(R11), (W+36)(R11), Y2, Z2); \
+	ROW2_Q8((W+2)(R11)(R9*1), (W+36)(R11)(R9*1), Y3, Z3); \
+	ROW2_Q8((W+2)(R11)(R9*2), (W+36)(R11)(R9*2), Y4, Z4); \
+	ROW2_Q8((W+2)(R11)(BX*1), (W+36)(R11)(BX*1), Y5, Z5); \
+	VPXORD    Z6, Z6, Z6; \
+	VPXORD    Z7, Z7, Z7; \
+	VPXORD    Z8, Z8, Z8; \
+	VPXORD    Z9, Z9, Z9; \
+	VPDPBUSD  Z0, Z2, Z6; \
+	VPDPBUSD  Z0, Z3, Z7; \
+	VPDPBUSD  Z0, Z4, Z8; \
+	VPDPBUSD  Z0, Z5, Z9; \
+	VCVTDQ2PS Z6, Z6; \
+	VCVTDQ2PS Z7, Z7; \
+	VCVTDQ2PS Z8, Z8; \
+	VCVTDQ2PS Z9, Z9; \
+	VPERMPS   Z26, P, Z2; \
+	VFMADD231PS Z2, Z6, Z10; \
+	VPERMPS   Z27, P, Z3; \
+	VFMADD231PS Z3, Z7, Z11; \
+	VPERMPS   Z18, P, Z4; \
+	VFMADD231PS Z4, Z8, Z12; \
+	VPERMPS   Z19, P, Z5; \
+	VFMADD231PS Z5, Z9, Z13
+
+// LOADS_Q8 loads the four rows' s of the chunk at DX.
+#define LOADS_Q8 \
+	VMOVUPS (DX), Y26; \
+	VMOVUPS SROW(DX), Y27; \
+	VMOVUPS (2*SROW)(DX), Y18; \
+	VMOVUPS (3*SROW)(DX), Y19
+
+// BLOCK1_Q8VNNI(X, W, S) does a last single block into the low halves (K1).
+#define BLOCK1_Q8VNNI(X, W, S) \
+	VMOVDQU X(SI), Y0; \
+	VPXORD  (W+2)(R11), Y15, Y2; \
+	VPXORD  (W+2)(R11)(R9*1), Y15, Y3; \
+	VPXORD  (W+2)(R11)(R9*2), Y15, Y4; \
+	VPXORD  (W+2)(R11)(BX*1), Y15, Y5; \
+	ZERO4; \
+	DPBUSD4; \
+	CVT4; \
+	VFMADD231PS.BCST S(DX), Z6, K1, Z10; \
+	VFMADD231PS.BCST (S+SROW)(DX), Z7, K1, Z11; \
+	VFMADD231PS.BCST (S+2*SROW)(DX), Z8, K1, Z12; \
+	VFMADD231PS.BCST (S+3*SROW)(DX), Z9, K1, Z13
+
+// BLOCKS8Z is BLOCKS8 for Q8_0 VNNI, two blocks at a time; a last chunk
+// of CX < 8 blocks does its pairs, then a last single block.
+#define BLOCKS8Z \
+blocks: \
+	LOADS_Q8; \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	BLOCK2_Q8VNNI(0, 0, Z14); \
+	BLOCK2_Q8VNNI(64, 2*34, Z25); \
+	BLOCK2_Q8VNNI(128, 4*34, Z28); \
+	BLOCK2_Q8VNNI(192, 6*34, Z29); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*34), R11; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	MOVQ   CX, AX; \
+	SHRQ   $1, AX; \
+	JZ     single0; \
+	BLOCK2_Q8VNNI(0, 0, Z14); \
+	DECQ   AX; \
+	JZ     single1; \
+	BLOCK2_Q8VNNI(64, 2*34, Z25); \
+	DECQ   AX; \
+	JZ     single2; \
+	BLOCK2_Q8VNNI(128, 4*34, Z28); \
+	TESTQ  $1, CX; \
+	JZ     final; \
+	BLOCK1_Q8VNNI(192, 6*34, 24); \
+	JMP    final; \
+single0: \
+	BLOCK1_Q8VNNI(0, 0, 0); \
+	JMP    final; \
+single1: \
+	TESTQ  $1, CX; \
+	JZ     final; \
+	BLOCK1_Q8VNNI(64, 2*34, 8); \
+	JMP    final; \
+single2: \
+	TESTQ  $1, CX; \
+	JZ     final; \
+	BLOCK1_Q8VNNI(128, 4*34, 16)
+
+// qPair holds the VPERMPS indices of block pairs 0-3: 2p in the low
+// eight lanes, 2p+1 in the high ones.
+DATA qPair<>+0(SB)/8, $0x0000000000000000
+DATA qPair<>+8(SB)/8, $0x0000000000000000
+DATA qPair<>+16(SB)/8, $0x0000000000000000
+DATA qPair<>+24(SB)/8, $0x0000000000000000
+DATA qPair<>+32(SB)/8, $0x0000000100000001
+DATA qPair<>+40(SB)/8, $0x0000000100000001
+DATA qPair<>+48(SB)/8, $0x0000000100000001
+DATA qPair<>+56(SB)/8, $0x0000000100000001
+DATA qPair<>+64(SB)/8, $0x0000000200000002
+DATA qPair<>+72(SB)/8, $0x0000000200000002
+DATA qPair<>+80(SB)/8, $0x0000000200000002
+DATA qPair<>+88(SB)/8, $0x0000000200000002
+DATA qPair<>+96(SB)/8, $0x0000000300000003
+DATA qPair<>+104(SB)/8, $0x0000000300000003
+DATA qPair<>+112(SB)/8, $0x0000000300000003
+DATA qPair<>+120(SB)/8, $0x0000000300000003
+DATA qPair<>+128(SB)/8, $0x0000000400000004
+DATA qPair<>+136(SB)/8, $0x0000000400000004
+DATA qPair<>+144(SB)/8, $0x0000000400000004
+DATA qPair<>+152(SB)/8, $0x0000000400000004
+DATA qPair<>+160(SB)/8, $0x0000000500000005
+DATA qPair<>+168(SB)/8, $0x0000000500000005
+DATA qPair<>+176(SB)/8, $0x0000000500000005
+DATA qPair<>+184(SB)/8, $0x0000000500000005
+DATA qPair<>+192(SB)/8, $0x0000000600000006
+DATA qPair<>+200(SB)/8, $0x0000000600000006
+DATA qPair<>+208(SB)/8, $0x0000000600000006
+DATA qPair<>+216(SB)/8, $0x0000000600000006
+DATA qPair<>+224(SB)/8, $0x0000000700000007
+DATA qPair<>+232(SB)/8, $0x0000000700000007
+DATA qPair<>+240(SB)/8, $0x0000000700000007
+DATA qPair<>+248(SB)/8, $0x0000000700000007
+GLOBL qPair<>(SB), RODATA|NOPTR, $256
+
 // CONSTS_Q8VNNI(k) sets up Q8_0: the pass's scale permute (Z30) and byte
 // numbers 0-63 (Z31), k (Y20), 0x80 bytes (Y15).
 #define CONSTS_Q8VNNI(k) \
@@ -836,7 +980,14 @@ last: \
 	VMOVDQU64 qBytes64<>(SB), Z31; \
 	BCAST32(k, X0, Y0); \
 	VMOVDQA64 Y0, Y20; \
-	BCAST32($0x80808080, X15, Y15)
+	BCAST32($0x80808080, X15, Y15); \
+	VPBROADCASTD X15, Z15; \
+	VMOVDQU64 qPair<>(SB), Z14; \
+	VMOVDQU64 qPair<>+64(SB), Z25; \
+	VMOVDQU64 qPair<>+128(SB), Z28; \
+	VMOVDQU64 qPair<>+192(SB), Z29; \
+	MOVW      $0x00ff, AX; \
+	KMOVW     AX, K1
 
 // The inits run once per input row: clear the odd accumulators and o
 // (Q8_0 keeps o[0] and o[1] in Z16, o[2] and o[3] in Z17; the Q4 kernels
@@ -932,6 +1083,10 @@ done: \
 	VADDPS Y24, Y13, Y13
 
 #define FINAL_Q8VNNI \
+	VEXTRACTF32X8 $1, Z10, Y21; \
+	VEXTRACTF32X8 $1, Z11, Y22; \
+	VEXTRACTF32X8 $1, Z12, Y23; \
+	VEXTRACTF32X8 $1, Z13, Y24; \
 	ADDB_VNNI; \
 	VEXTRACTF32X8 $1, Z16, Y18; \
 	VEXTRACTF32X8 $1, Z17, Y19; \
@@ -1242,7 +1397,7 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8(34, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24), FINAL_Q8VNNI, PFROWS(PF34, PF34T1))
+	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8Z, FINAL_Q8VNNI, PFROWS(PF34, PF34T1))
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
