@@ -8,8 +8,8 @@
 // and each input row, over the blocks in chunks of eight:
 //
 //   pass:  fetch the fp16 scales of the chunk's eight blocks of each row at
-//          once (byte permutes of a few loads for Q4 VNNI, a gather for
-//          Q8_0 and AVX2), convert them, and store s[r][j] = d_w*d_x
+//          once (byte permutes of a few loads for VNNI, a gather for
+//          AVX2), convert them, and store s[r][j] = d_w*d_x
 //          in qScratch; meanwhile sum d_w*c_x (Q4_1: m*c_x) into eight
 //          lanes o[r] (lane j: blocks j, 8+j, ... in order, by FMA);
 //   block: integer dot products of the weights with the quantized inputs,
@@ -20,7 +20,9 @@
 //          row, and store the four floats at out + t*ldo.
 //
 // The pass of the next chunk runs before the blocks of the current one, so
-// that the blocks never wait for their scales. Every chunk's cache lines
+// that the blocks never wait for their scales; Q4_0 VNNI instead does a
+// whole chunk's pass row by row with its blocks, from the same loads (see
+// "Q4_0 VNNI, whole chunks"), the same operations in the same order. Every chunk's cache lines
 // are prefetched two groups (eight rows) ahead into L1 and six groups
 // ahead into L2 (Q4 VNNI: a chunk's share of those groups' contiguous
 // bytes, with about half the prefetches of one chunk of each row, PFROWS).
@@ -50,10 +52,11 @@
 //         into the next one (O after a whole quad, else E). Then, per
 //         lane, E+O; lanes l and l+8 (l < 8) added; fma(k, o[r][l], that);
 //         and the tree ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
-//   Q8_0 VNNI: one block at a time in eight lanes, E[l] = fma(float(sum_l),
-//         s[block], E[l]) for even blocks and the same into O for odd ones
-//         (a last odd block into E); then E+O, fma(k, o[r][l], that) and
-//         the same tree.
+//   Q8_0 VNNI: eight lanes a block, E[l] = fma(float(sum_l), s[block],
+//         E[l]) for even blocks and the same into O for odd ones (a last
+//         odd block into E), E and O being the low and high halves of one
+//         zmm accumulator that a pair of blocks updates at once; then E+O,
+//         fma(k, o[r][l], that) and the same tree.
 //   AVX2: as Q8_0 VNNI with one accumulator per row for all blocks.
 
 // SROW is the distance between the rows of a half of qScratch.s in bytes.
@@ -278,8 +281,6 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 // lane and the odd blocks' in the high one, whose words an unpack
 // interleaves. Gathers and word permutes cost several times more. MF and
 // MT put Q4_1's minimums in X7.
-#define OD_Q4VNNI(Yo) VFMADD231PS (R10), Y5, Yo
-
 // OM_Q4VNNI adds Q4_1's m*c_x, the minimums being in X7.
 #define OM_Q4VNNI(Yo) \
 	VCVTPH2PS   X7, Y7; \
@@ -347,7 +348,6 @@ done: \
 	ADDQ         $32, R12; \
 	ADDQ         $32, R10
 
-#define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, PASSROW_Q40QUAD, base, dest, skip, full, done)
 #define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, PASSROW_Q41QUAD, base, dest, skip, full, done)
 
 // ---------------------------------------------------------------- VNNI, four blocks a register
@@ -453,16 +453,6 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 #define CONSTS_Q41QUAD \
 	CONSTS_Q4QUAD(qShuf20, qQuad20, $0x3f800000); \
 	VMOVDQU64 qPass20<>(SB), Z26
-
-// PASSROW_Q40QUAD fetches a row's eight Q4_0 scales of a whole chunk with
-// one two-source byte permute of the chunk's first 128 bytes.
-#define PASSROW_Q40QUAD(base, dest, bb, r, OP, Yo, MIN) \
-	VMOVDQU64 (base), Z1; \
-	VPERMT2B  64(base), Z26, Z1; \
-	VCVTPH2PS X1, Y5; \
-	VMULPS    (R12), Y5, Y6; \
-	VMOVUPS   Y6, (r*SROW)(dest); \
-	OP(Yo)
 
 // PASSROW_Q41QUAD fetches a row's eight Q4_1 scales and minimums of a
 // whole chunk with one two-source byte permute of its bytes 0-63 and
@@ -781,13 +771,15 @@ last: \
 
 // ---------------------------------------------------------------- VNNI, Q8_0
 
-// The Q8_0 VNNI kernel does one block at a time in ymm registers (a quad
-// form like Q4's, two permutes a row, ran 1.3-1.5x faster from L2 and in
-// prefill but ~15-20% slower in decode streaming the whole model from
-// DRAM; see the branch history). Registers: Y0 inputs, Y2-Y5 weights,
-// Y6-Y9 sums, Y10-Y13 and Y21-Y24 the accumulators of even and odd blocks,
-// Y15 0x80 bytes, Y16-Y19 o[r], Y20 k; the pass uses Y1-Y5, Y30 and Y31
-// (lane numbers and gather offsets) and K1-K2.
+// The Q8_0 VNNI kernel does two blocks at a time in zmm registers, each
+// block's weights loaded whole (a quad form like Q4's, two permutes a row,
+// ran 1.3-1.5x faster from L2 and in prefill but ~15-20% slower in decode
+// streaming the whole model from DRAM; see the branch history). Registers:
+// Z0 inputs, Z2-Z5 weights, Z6-Z9 sums, Z10-Z13 the accumulators (even
+// blocks in the low halves, odd ones in the high), Z15 0x80 bytes, Z16 and
+// Z17 o, Y20 k, Z14, Z25, Z28 and Z29 the scale permutes, Z26, Z27, Z18 and
+// Z19 the rows' s, K1 the low halves; the pass uses Z1-Z9, Z26, Z27, Z30
+// (its byte permute), Z31 (byte numbers) and K3-K6.
 
 // ZERO4, DPBUSD4 and CVT4 start, compute and convert the four rows' sums.
 #define ZERO4 \
@@ -808,26 +800,6 @@ last: \
 	VCVTDQ2PS Y8, Y8; \
 	VCVTDQ2PS Y9, Y9
 
-// FMA4BCST adds Y6-Y9 times s[r][j] into a0-a3.
-#define FMA4BCST(S, a0, a1, a2, a3) \
-	VFMADD231PS.BCST S(DX), Y6, a0; \
-	VFMADD231PS.BCST (S+SROW)(DX), Y7, a1; \
-	VFMADD231PS.BCST (S+2*SROW)(DX), Y8, a2; \
-	VFMADD231PS.BCST (S+3*SROW)(DX), Y9, a3
-
-// BLOCK_Q8VNNI does one block of the four rows; w XOR 0x80 = w+128 as an
-// unsigned byte.
-#define BLOCK_Q8VNNI(X, W, S, a0, a1, a2, a3) \
-	VMOVDQU X(SI), Y0; \
-	VPXORD  (W+2)(R11), Y15, Y2; \
-	VPXORD  (W+2)(R11)(R9*1), Y15, Y3; \
-	VPXORD  (W+2)(R11)(R9*2), Y15, Y4; \
-	VPXORD  (W+2)(R11)(BX*1), Y15, Y5; \
-	ZERO4; \
-	DPBUSD4; \
-	CVT4; \
-	FMA4BCST(S, a0, a1, a2, a3)
-
 // BLOCK2_Q8VNNI does two blocks of the four rows in zmm registers: a
 // row's two blocks' weights (a load and an insert) meet both blocks'
 // inputs (one load) in one VPDPBUSD, whose low eight lanes are the even
@@ -836,7 +808,9 @@ last: \
 // in its high half; one VPERMPS spreads the two blocks' scales over the
 // halves from the row's s (loaded into Z26, Z27, Z18, Z19 once a chunk;
 // the permutes of block pairs 0-3 are Z14, Z25, Z28, Z29). These are
-// BLOCK_Q8VNNI's operations on the same lanes, without a load per scale.
+// the one-block form's operations on the same lanes (a last single block
+// still takes that form, BLOCK1_Q8VNNI), without a load per scale; w XOR
+// 0x80 = w+128 as an unsigned byte.
 #define ROW2_Q8(o1, o2, yt, zt) \
 	VMOVDQU      o1, yt; \
 	VINSERTI64X4 $1, o2, zt, zt; \
@@ -989,20 +963,11 @@ GLOBL qPair<>(SB), RODATA|NOPTR, $256
 	MOVW      $0x00ff, AX; \
 	KMOVW     AX, K1
 
-// The inits run once per input row: clear the odd accumulators and o
-// (Q8_0 keeps o[0] and o[1] in Z16, o[2] and o[3] in Z17; the Q4 kernels
-// one row each in Y16-Y19).
-#define INIT_VNNI \
-	VPXORD Y21, Y21, Y21; \
-	VPXORD Y22, Y22, Y22; \
-	VPXORD Y23, Y23, Y23; \
-	VPXORD Y24, Y24, Y24; \
+// INIT_Q8VNNI runs once per input row: clear o (o[0] and o[1] in Z16,
+// o[2] and o[3] in Z17).
+#define INIT_Q8VNNI \
 	VPXORD Y16, Y16, Y16; \
-	VPXORD Y17, Y17, Y17; \
-	VPXORD Y18, Y18, Y18; \
-	VPXORD Y19, Y19, Y19
-
-#define INIT_Q8VNNI INIT_VNNI
+	VPXORD Y17, Y17, Y17
 
 // The Q8_0 pass takes the rows in pairs. A row's eight scales lie at 34j
 // from the chunk's start: two 64-byte tables 68 bytes apart hold four of
