@@ -1217,7 +1217,9 @@ full: \
 	PFT1(R15); \
 
 // PFLIN(PF, PFT1) prefetches the chunk's share of the groups two and six
-// groups on into L1 (PF) and L2 (PFT1): the rows of the groups are
+// groups on into L1 (PF) and L2 (PFT1) (Q8_0 and Q4 VNNI; on Q8_0 it
+// issues 17 prefetches a chunk instead of PFROWS's 24 and ran 2-7% faster
+// from DRAM): the rows of the groups are
 // contiguous, and the chunks of a group's four rows (4*8*bb bytes each
 // time) map in order onto its 4*rb bytes from 4*(R11-R8) on.
 #define PFLIN(PF, PFT1) \
@@ -1244,6 +1246,26 @@ full: \
 #define LIN20(I, p) \
 	LIN18(I, p); \
 	I 576(p)
+#define LIN34(I, p) \
+	I (p); \
+	I 64(p); \
+	I 128(p); \
+	I 192(p); \
+	I 256(p); \
+	I 320(p); \
+	I 384(p); \
+	I 448(p); \
+	I 512(p); \
+	I 576(p); \
+	I 640(p); \
+	I 704(p); \
+	I 768(p); \
+	I 832(p); \
+	I 896(p); \
+	I 960(p); \
+	I 1024(p)
+#define PFL34(p) LIN34(PREFETCHT0, p)
+#define PFL34T1(p) LIN34(PREFETCHT1, p)
 #define PFL18(p) LIN18(PREFETCHT0, p)
 #define PFL18T1(p) LIN18(PREFETCHT1, p)
 #define PFL20(p) LIN20(PREFETCHT0, p)
@@ -1362,7 +1384,7 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8Z, FINAL_Q8VNNI, PFROWS(PF34, PF34T1))
+	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8Z, FINAL_Q8VNNI, PFLIN(PFL34, PFL34T1))
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
