@@ -33,7 +33,8 @@ func qVariant() int {
 // qScratch is a kernel call's working memory. Each half of s holds, for a
 // chunk of eight blocks of the current group of four rows and input row,
 // s[r][j] = d_w(r,j)*d_x(j): the blocks use one half while the pass fills
-// the other for the next chunk. o[r] holds the eight lanes of Σ_b
+// the other for the next chunk (Q4_0 VNNI only for a last chunk of fewer
+// than eight blocks, whose d_w it keeps in w). o[r] holds the eight lanes of Σ_b
 // d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2 routines (the VNNI
 // ones keep o in registers and their final factor k in o[0][0]), and k
 // constants of the passes.
@@ -41,6 +42,7 @@ type qScratch struct {
 	s [2][4][8]float32
 	o [4][8]float32
 	k [4][8]uint32
+	w [4][8]float32 // Q4_0 VNNI: d_w of a last chunk's blocks, per row
 }
 
 // qArgs are the operands of a kernel call, read by field offset (go_asm.h).
@@ -79,8 +81,9 @@ type qArgs struct {
 // setting out[t*ldo+4g+r] (bytes; see qArgs) to what qDotGeneric computes
 // for row 4g+r and input row t, with the integer sums exact and the scaled
 // sums added in another order (the header of quant_amd64.s gives it). The
-// Q4 VNNI routines take four blocks a 512-bit register and need AVX-512
-// VNNI, VBMI (byte permutes), BW and GFNI; the others one block at a time.
+// Q4 VNNI routines take four blocks a 512-bit register and Q8_0 VNNI two,
+// and need AVX-512 VNNI, VBMI (byte permutes), BW and GFNI; the AVX2 ones
+// take one block at a time.
 //
 //go:noescape
 func qmmQ8_0VNNI(a *qArgs)

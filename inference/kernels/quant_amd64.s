@@ -8,8 +8,8 @@
 // and each input row, over the blocks in chunks of eight:
 //
 //   pass:  fetch the fp16 scales of the chunk's eight blocks of each row at
-//          once (byte permutes of a few loads for Q4 VNNI, a gather for
-//          Q8_0 and AVX2), convert them, and store s[r][j] = d_w*d_x
+//          once (byte permutes of a few loads for VNNI, a gather for
+//          AVX2), convert them, and store s[r][j] = d_w*d_x
 //          in qScratch; meanwhile sum d_w*c_x (Q4_1: m*c_x) into eight
 //          lanes o[r] (lane j: blocks j, 8+j, ... in order, by FMA);
 //   block: integer dot products of the weights with the quantized inputs,
@@ -20,7 +20,9 @@
 //          row, and store the four floats at out + t*ldo.
 //
 // The pass of the next chunk runs before the blocks of the current one, so
-// that the blocks never wait for their scales. Every chunk's cache lines
+// that the blocks never wait for their scales; Q4_0 VNNI instead does a
+// whole chunk's pass row by row with its blocks, from the same loads (see
+// "Q4_0 VNNI, whole chunks"), the same operations in the same order. Every chunk's cache lines
 // are prefetched two groups (eight rows) ahead into L1 and six groups
 // ahead into L2 (Q4 VNNI: a chunk's share of those groups' contiguous
 // bytes, with about half the prefetches of one chunk of each row, PFROWS).
@@ -50,10 +52,11 @@
 //         into the next one (O after a whole quad, else E). Then, per
 //         lane, E+O; lanes l and l+8 (l < 8) added; fma(k, o[r][l], that);
 //         and the tree ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
-//   Q8_0 VNNI: one block at a time in eight lanes, E[l] = fma(float(sum_l),
-//         s[block], E[l]) for even blocks and the same into O for odd ones
-//         (a last odd block into E); then E+O, fma(k, o[r][l], that) and
-//         the same tree.
+//   Q8_0 VNNI: eight lanes a block, E[l] = fma(float(sum_l), s[block],
+//         E[l]) for even blocks and the same into O for odd ones (a last
+//         odd block into E), E and O being the low and high halves of one
+//         zmm accumulator that a pair of blocks updates at once; then E+O,
+//         fma(k, o[r][l], that) and the same tree.
 //   AVX2: as Q8_0 VNNI with one accumulator per row for all blocks.
 
 // SROW is the distance between the rows of a half of qScratch.s in bytes.
@@ -160,6 +163,16 @@ DATA qShuf20<>+104(SB)/8, $0x0302808080808080
 DATA qShuf20<>+112(SB)/8, $0x0504808080808080
 DATA qShuf20<>+120(SB)/8, $0x0706808080808080
 GLOBL qShuf20<>(SB), RODATA|NOPTR, $128
+
+DATA qBytes64<>+0(SB)/8, $0x0706050403020100
+DATA qBytes64<>+8(SB)/8, $0x0f0e0d0c0b0a0908
+DATA qBytes64<>+16(SB)/8, $0x1716151413121110
+DATA qBytes64<>+24(SB)/8, $0x1f1e1d1c1b1a1918
+DATA qBytes64<>+32(SB)/8, $0x2726252423222120
+DATA qBytes64<>+40(SB)/8, $0x2f2e2d2c2b2a2928
+DATA qBytes64<>+48(SB)/8, $0x3736353433323130
+DATA qBytes64<>+56(SB)/8, $0x3f3e3d3c3b3a3938
+GLOBL qBytes64<>(SB), RODATA|NOPTR, $64
 
 DATA qBytes<>+0(SB)/8, $0x0706050403020100
 DATA qBytes<>+8(SB)/8, $0x0f0e0d0c0b0a0908
@@ -268,8 +281,6 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 // lane and the odd blocks' in the high one, whose words an unpack
 // interleaves. Gathers and word permutes cost several times more. MF and
 // MT put Q4_1's minimums in X7.
-#define OD_Q4VNNI(Yo) VFMADD231PS (R10), Y5, Yo
-
 // OM_Q4VNNI adds Q4_1's m*c_x, the minimums being in X7.
 #define OM_Q4VNNI(Yo) \
 	VCVTPH2PS   X7, Y7; \
@@ -337,7 +348,6 @@ done: \
 	ADDQ         $32, R12; \
 	ADDQ         $32, R10
 
-#define PASS_Q40VNNI(base, dest, skip, full, done) PASS_Q4VNNI(18, OD_Q4VNNI, NONE, NONE, PASSROW_Q40QUAD, base, dest, skip, full, done)
 #define PASS_Q41VNNI(base, dest, skip, full, done) PASS_Q4VNNI(20, OM_Q4VNNI, MINF, MINT, PASSROW_Q41QUAD, base, dest, skip, full, done)
 
 // ---------------------------------------------------------------- VNNI, four blocks a register
@@ -443,16 +453,6 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 #define CONSTS_Q41QUAD \
 	CONSTS_Q4QUAD(qShuf20, qQuad20, $0x3f800000); \
 	VMOVDQU64 qPass20<>(SB), Z26
-
-// PASSROW_Q40QUAD fetches a row's eight Q4_0 scales of a whole chunk with
-// one two-source byte permute of the chunk's first 128 bytes.
-#define PASSROW_Q40QUAD(base, dest, bb, r, OP, Yo, MIN) \
-	VMOVDQU64 (base), Z1; \
-	VPERMT2B  64(base), Z26, Z1; \
-	VCVTPH2PS X1, Y5; \
-	VMULPS    (R12), Y5, Y6; \
-	VMOVUPS   Y6, (r*SROW)(dest); \
-	OP(Yo)
 
 // PASSROW_Q41QUAD fetches a row's eight Q4_1 scales and minimums of a
 // whole chunk with one two-source byte permute of its bytes 0-63 and
@@ -584,6 +584,156 @@ tail: \
 last: \
 	QM(Z10, Z11, Z12, Z13)
 
+// ---------------------------------------------------------------- Q4_0 VNNI, whole chunks
+
+// The Q4_0 VNNI kernel does each whole chunk row by row, fetching its
+// scales from the loads of its blocks: four loads of a row's chunk (bytes
+// 0-63, 64-127, 72-135 and 136-143) feed the scales' permute (qPass18, Z26:
+// tables 0-63 and 64-127) and the two quads' (qQuadC18, Z29: tables at the
+// quad's start and 64 bytes on), s = d_w*d_x stays in a register and
+// VSHUFF32X4 broadcasts its quads, and o[r] takes d_w*c_x as the pass does:
+// the same operations on the same values as the pass and QUAD, in the same
+// order. A last chunk of fewer than eight blocks has its scales fetched
+// ahead by the pass's masked path (PASSC_Q40VNNI), which leaves d_w in
+// qScratch.w for the tail to add into o (TAILO_Q40) after the whole chunks.
+// Registers: Z0, Z1 and Z27, Z28 the inputs of the chunk's two quads, Z2-Z9
+// temporaries.
+
+DATA qQuadC18<>+0(SB)/8, $0x1716151405040302
+DATA qQuadC18<>+8(SB)/8, $0x3b3a393829282726
+DATA qQuadC18<>+16(SB)/8, $0x1b1a191809080706
+DATA qQuadC18<>+24(SB)/8, $0x3f3e3d3c2d2c2b2a
+DATA qQuadC18<>+32(SB)/8, $0x1f1e1d1c0d0c0b0a
+DATA qQuadC18<>+40(SB)/8, $0x4342414031302f2e
+DATA qQuadC18<>+48(SB)/8, $0x2322212011100f0e
+DATA qQuadC18<>+56(SB)/8, $0x4746454435343332
+GLOBL qQuadC18<>(SB), RODATA|NOPTR, $64
+
+#define CONSTS_Q40C \
+	CONSTS_Q40QUAD; \
+	VMOVDQU64 qQuadC18<>(SB), Z29
+
+// XQUAD2 forms the inputs of the chunk's two quads.
+#define XQUAD2 \
+	VMOVDQU64 (SI), Z0; \
+	VMOVDQU64 64(SI), Z9; \
+	VMOVDQA64 Z0, Z1; \
+	VPERMT2D  Z9, Z20, Z0; \
+	VPERMT2D  Z9, Z31, Z1; \
+	VMOVDQU64 128(SI), Z27; \
+	VMOVDQU64 192(SI), Z9; \
+	VMOVDQA64 Z27, Z28; \
+	VPERMT2D  Z9, Z20, Z27; \
+	VPERMT2D  Z9, Z31, Z28
+
+// DOTC(t, u, v, xl, xh, s, a) adds the quad in t (permuted nibble bytes)
+// times its scales s into a, as NIBQ and DOTQ do.
+#define DOTC(t, u, v, xl, xh, s, a) \
+	VGF2P8AFFINEQB $0, Z14, t, u; \
+	VPANDD         Z15, t, t; \
+	VPXORD         v, v, v; \
+	VPDPBUSD       xl, t, v; \
+	VPDPBUSD       xh, u, v; \
+	VCVTDQ2PS      v, v; \
+	VFMADD231PS    s, v, a
+
+// ROWC40(R, Yo, ae, ao) does a whole chunk of the row at R11 plus the
+// addressing suffix R: its scales (o[r] in Yo), its first quad into ae and
+// its second into ao.
+#define ROWC40(R, Yo, ae, ao) \
+	VMOVDQU64   (R11)R, Z2; \
+	VMOVDQU64   64(R11)R, Z3; \
+	VMOVDQA64   Z26, Z4; \
+	VPERMI2B    Z3, Z2, Z4; \
+	VCVTPH2PS   X4, Y4; \
+	VFMADD231PS (R10), Y4, Yo; \
+	VMULPS      (R12), Y4, Y4; \
+	VPERMT2B    Z3, Z29, Z2; \
+	VMOVDQU64   72(R11)R, Z3; \
+	VMOVQ       136(R11)R, X5; \
+	VPERMT2B    Z5, Z29, Z3; \
+	VSHUFF32X4  $0x00, Z4, Z4, Z8; \
+	DOTC(Z2, Z6, Z7, Z0, Z1, Z8, ae); \
+	VSHUFF32X4  $0x55, Z4, Z4, Z9; \
+	DOTC(Z3, Z5, Z6, Z27, Z28, Z9, ao)
+
+// OW_Q4VNNI keeps d_w (Y5) of a last chunk's row in qScratch.w.
+#define OW_Q4VNNI(Yo) VMOVUPS Y5, Yo
+
+// PASSC_Q40VNNI fetches the scales of a last chunk of fewer than eight
+// blocks at base (the pass's masked path, with R12 and R10 moved to that
+// chunk meanwhile); whole chunks fetch their own.
+#define PASSC_Q40VNNI(base, dest, skip, full, done) \
+	CMPQ         CX, $(8+skip); \
+	JGE          done; \
+	ADDQ         $(4*skip), R12; \
+	IMUL3Q       $18, CX, AX; \
+	SUBQ         $(skip*18), AX; \
+	VPBROADCASTB AX, Y8; \
+	VPCMPUB      $1, Y8, Y25, K3; \
+	MOVL         $36, AX; \
+	VPBROADCASTB AX, Y7; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K4; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K5; \
+	VPSUBUSB     Y7, Y8, Y8; \
+	VPCMPUB      $1, Y8, Y25, K6; \
+	PASSROWM_Q4VNNI(base, dest, 18, 0, OW_Q4VNNI, qScratch_w(DI), NONE); \
+	LEAQ         (base)(R9*1), AX; \
+	PASSROWM_Q4VNNI(AX, dest, 18, 1, OW_Q4VNNI, (qScratch_w+32)(DI), NONE); \
+	LEAQ         (base)(R9*2), AX; \
+	PASSROWM_Q4VNNI(AX, dest, 18, 2, OW_Q4VNNI, (qScratch_w+64)(DI), NONE); \
+	LEAQ         (base)(BX*1), AX; \
+	PASSROWM_Q4VNNI(AX, dest, 18, 3, OW_Q4VNNI, (qScratch_w+96)(DI), NONE); \
+	SUBQ         $(4*skip), R12; \
+done:
+
+// TAILO_Q40 adds a last chunk's d_w*c_x into o.
+#define TAILO_Q40 \
+	VMOVUPS     qScratch_w(DI), Y2; \
+	VFMADD231PS (R10), Y2, Y16; \
+	VMOVUPS     (qScratch_w+32)(DI), Y3; \
+	VFMADD231PS (R10), Y3, Y17; \
+	VMOVUPS     (qScratch_w+64)(DI), Y4; \
+	VFMADD231PS (R10), Y4, Y18; \
+	VMOVUPS     (qScratch_w+96)(DI), Y5; \
+	VFMADD231PS (R10), Y5, Y19
+
+// BLOCKSC40 is the block section of the Q4_0 kernel: a whole chunk row by
+// row, or a last chunk as BLOCKSQ does.
+#define BLOCKSC40 \
+blocks: \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	XQUAD2; \
+	ROWC40(NONE, Y16, Z10, Z21); \
+	ROWC40((R9*1), Y17, Z11, Z22); \
+	ROWC40((R9*2), Y18, Z12, Z23); \
+	ROWC40((BX*1), Y19, Z13, Z24); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*18), R11; \
+	ADDQ   $32, R12; \
+	ADDQ   $32, R10; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	TAILO_Q40; \
+	CMPQ   CX, $4; \
+	JLT    last; \
+	QUAD40(0, 0, 0, Z10, Z11, Z12, Z13); \
+	ADDQ   $128, SI; \
+	ADDQ   $(4*18), R11; \
+	ADDQ   $16, DX; \
+	SUBQ   $4, CX; \
+	JZ     final; \
+	QUADM40(Z21, Z22, Z23, Z24); \
+	JMP    final; \
+last: \
+	QUADM40(Z10, Z11, Z12, Z13)
+
 #define QUAD40(X, W, S, a0, a1, a2, a3) QUAD(18, 2, X, W, S, a0, a1, a2, a3)
 #define QUAD41(X, W, S, a0, a1, a2, a3) QUAD(20, 4, X, W, S, a0, a1, a2, a3)
 #define QUADM40(a0, a1, a2, a3) QUADM(18, 2, a0, a1, a2, a3)
@@ -621,13 +771,15 @@ last: \
 
 // ---------------------------------------------------------------- VNNI, Q8_0
 
-// The Q8_0 VNNI kernel does one block at a time in ymm registers (a quad
-// form like Q4's, two permutes a row, ran 1.3-1.5x faster from L2 and in
-// prefill but ~15-20% slower in decode streaming the whole model from
-// DRAM; see the branch history). Registers: Y0 inputs, Y2-Y5 weights,
-// Y6-Y9 sums, Y10-Y13 and Y21-Y24 the accumulators of even and odd blocks,
-// Y15 0x80 bytes, Y16-Y19 o[r], Y20 k; the pass uses Y1-Y5, Y30 and Y31
-// (lane numbers and gather offsets) and K1-K2.
+// The Q8_0 VNNI kernel does two blocks at a time in zmm registers, each
+// block's weights loaded whole (a quad form like Q4's, two permutes a row,
+// ran 1.3-1.5x faster from L2 and in prefill but ~15-20% slower in decode
+// streaming the whole model from DRAM; see the branch history). Registers:
+// Z0 inputs, Z2-Z5 weights, Z6-Z9 sums, Z10-Z13 the accumulators (even
+// blocks in the low halves, odd ones in the high), Z15 0x80 bytes, Z16 and
+// Z17 o, Y20 k, Z14, Z25, Z28 and Z29 the scale permutes, Z26, Z27, Z18 and
+// Z19 the rows' s, K1 the low halves; the pass uses Z1-Z9, Z26, Z27, Z30
+// (its byte permute), Z31 (byte numbers) and K3-K6.
 
 // ZERO4, DPBUSD4 and CVT4 start, compute and convert the four rows' sums.
 #define ZERO4 \
@@ -648,16 +800,58 @@ last: \
 	VCVTDQ2PS Y8, Y8; \
 	VCVTDQ2PS Y9, Y9
 
-// FMA4BCST adds Y6-Y9 times s[r][j] into a0-a3.
-#define FMA4BCST(S, a0, a1, a2, a3) \
-	VFMADD231PS.BCST S(DX), Y6, a0; \
-	VFMADD231PS.BCST (S+SROW)(DX), Y7, a1; \
-	VFMADD231PS.BCST (S+2*SROW)(DX), Y8, a2; \
-	VFMADD231PS.BCST (S+3*SROW)(DX), Y9, a3
+// BLOCK2_Q8VNNI does two blocks of the four rows in zmm registers: a
+// row's two blocks' weights (a load and an insert) meet both blocks'
+// inputs (one load) in one VPDPBUSD, whose low eight lanes are the even
+// block's sums and the high eight the odd one's, so one accumulator a row
+// (Z10-Z13) holds the even blocks' sums in its low half and the odd ones'
+// in its high half; one VPERMPS spreads the two blocks' scales over the
+// halves from the row's s (loaded into Z26, Z27, Z18, Z19 once a chunk;
+// the permutes of block pairs 0-3 are Z14, Z25, Z28, Z29). These are
+// the one-block form's operations on the same lanes (a last single block
+// still takes that form, BLOCK1_Q8VNNI), without a load per scale; w XOR
+// 0x80 = w+128 as an unsigned byte.
+#define ROW2_Q8(o1, o2, yt, zt) \
+	VMOVDQU      o1, yt; \
+	VINSERTI64X4 $1, o2, zt, zt; \
+	VPXORD       Z15, zt, zt
 
-// BLOCK_Q8VNNI does one block of the four rows; w XOR 0x80 = w+128 as an
-// unsigned byte.
-#define BLOCK_Q8VNNI(X, W, S, a0, a1, a2, a3) \
+#define BLOCK2_Q8VNNI(X, W, P) \
+	VMOVDQU64 X(SI), Z0; \
+	ROW2_Q8((W+2)(R11), (W+36)(R11), Y2, Z2); \
+	ROW2_Q8((W+2)(R11)(R9*1), (W+36)(R11)(R9*1), Y3, Z3); \
+	ROW2_Q8((W+2)(R11)(R9*2), (W+36)(R11)(R9*2), Y4, Z4); \
+	ROW2_Q8((W+2)(R11)(BX*1), (W+36)(R11)(BX*1), Y5, Z5); \
+	VPXORD    Z6, Z6, Z6; \
+	VPXORD    Z7, Z7, Z7; \
+	VPXORD    Z8, Z8, Z8; \
+	VPXORD    Z9, Z9, Z9; \
+	VPDPBUSD  Z0, Z2, Z6; \
+	VPDPBUSD  Z0, Z3, Z7; \
+	VPDPBUSD  Z0, Z4, Z8; \
+	VPDPBUSD  Z0, Z5, Z9; \
+	VCVTDQ2PS Z6, Z6; \
+	VCVTDQ2PS Z7, Z7; \
+	VCVTDQ2PS Z8, Z8; \
+	VCVTDQ2PS Z9, Z9; \
+	VPERMPS   Z26, P, Z2; \
+	VFMADD231PS Z2, Z6, Z10; \
+	VPERMPS   Z27, P, Z3; \
+	VFMADD231PS Z3, Z7, Z11; \
+	VPERMPS   Z18, P, Z4; \
+	VFMADD231PS Z4, Z8, Z12; \
+	VPERMPS   Z19, P, Z5; \
+	VFMADD231PS Z5, Z9, Z13
+
+// LOADS_Q8 loads the four rows' s of the chunk at DX.
+#define LOADS_Q8 \
+	VMOVUPS (DX), Y26; \
+	VMOVUPS SROW(DX), Y27; \
+	VMOVUPS (2*SROW)(DX), Y18; \
+	VMOVUPS (3*SROW)(DX), Y19
+
+// BLOCK1_Q8VNNI(X, W, S) does a last single block into the low halves (K1).
+#define BLOCK1_Q8VNNI(X, W, S) \
 	VMOVDQU X(SI), Y0; \
 	VPXORD  (W+2)(R11), Y15, Y2; \
 	VPXORD  (W+2)(R11)(R9*1), Y15, Y3; \
@@ -666,59 +860,183 @@ last: \
 	ZERO4; \
 	DPBUSD4; \
 	CVT4; \
-	FMA4BCST(S, a0, a1, a2, a3)
+	VFMADD231PS.BCST S(DX), Z6, K1, Z10; \
+	VFMADD231PS.BCST (S+SROW)(DX), Z7, K1, Z11; \
+	VFMADD231PS.BCST (S+2*SROW)(DX), Z8, K1, Z12; \
+	VFMADD231PS.BCST (S+3*SROW)(DX), Z9, K1, Z13
 
-// CONSTS_Q8VNNI(k) sets up Q8_0: gather offsets (Y31), lane numbers (Y30),
-// k (Y20), 0x80 bytes (Y15).
+// BLOCKS8Z is BLOCKS8 for Q8_0 VNNI, two blocks at a time; a last chunk
+// of CX < 8 blocks does its pairs, then a last single block.
+#define BLOCKS8Z \
+blocks: \
+	LOADS_Q8; \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	BLOCK2_Q8VNNI(0, 0, Z14); \
+	BLOCK2_Q8VNNI(64, 2*34, Z25); \
+	BLOCK2_Q8VNNI(128, 4*34, Z28); \
+	BLOCK2_Q8VNNI(192, 6*34, Z29); \
+	ADDQ   $256, SI; \
+	ADDQ   $(8*34), R11; \
+	MOVQ   R13, DX; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	MOVQ   CX, AX; \
+	SHRQ   $1, AX; \
+	JZ     single0; \
+	BLOCK2_Q8VNNI(0, 0, Z14); \
+	DECQ   AX; \
+	JZ     single1; \
+	BLOCK2_Q8VNNI(64, 2*34, Z25); \
+	DECQ   AX; \
+	JZ     single2; \
+	BLOCK2_Q8VNNI(128, 4*34, Z28); \
+	TESTQ  $1, CX; \
+	JZ     final; \
+	BLOCK1_Q8VNNI(192, 6*34, 24); \
+	JMP    final; \
+single0: \
+	BLOCK1_Q8VNNI(0, 0, 0); \
+	JMP    final; \
+single1: \
+	TESTQ  $1, CX; \
+	JZ     final; \
+	BLOCK1_Q8VNNI(64, 2*34, 8); \
+	JMP    final; \
+single2: \
+	TESTQ  $1, CX; \
+	JZ     final; \
+	BLOCK1_Q8VNNI(128, 4*34, 16)
+
+// qPair holds the VPERMPS indices of block pairs 0-3: 2p in the low
+// eight lanes, 2p+1 in the high ones.
+DATA qPair<>+0(SB)/8, $0x0000000000000000
+DATA qPair<>+8(SB)/8, $0x0000000000000000
+DATA qPair<>+16(SB)/8, $0x0000000000000000
+DATA qPair<>+24(SB)/8, $0x0000000000000000
+DATA qPair<>+32(SB)/8, $0x0000000100000001
+DATA qPair<>+40(SB)/8, $0x0000000100000001
+DATA qPair<>+48(SB)/8, $0x0000000100000001
+DATA qPair<>+56(SB)/8, $0x0000000100000001
+DATA qPair<>+64(SB)/8, $0x0000000200000002
+DATA qPair<>+72(SB)/8, $0x0000000200000002
+DATA qPair<>+80(SB)/8, $0x0000000200000002
+DATA qPair<>+88(SB)/8, $0x0000000200000002
+DATA qPair<>+96(SB)/8, $0x0000000300000003
+DATA qPair<>+104(SB)/8, $0x0000000300000003
+DATA qPair<>+112(SB)/8, $0x0000000300000003
+DATA qPair<>+120(SB)/8, $0x0000000300000003
+DATA qPair<>+128(SB)/8, $0x0000000400000004
+DATA qPair<>+136(SB)/8, $0x0000000400000004
+DATA qPair<>+144(SB)/8, $0x0000000400000004
+DATA qPair<>+152(SB)/8, $0x0000000400000004
+DATA qPair<>+160(SB)/8, $0x0000000500000005
+DATA qPair<>+168(SB)/8, $0x0000000500000005
+DATA qPair<>+176(SB)/8, $0x0000000500000005
+DATA qPair<>+184(SB)/8, $0x0000000500000005
+DATA qPair<>+192(SB)/8, $0x0000000600000006
+DATA qPair<>+200(SB)/8, $0x0000000600000006
+DATA qPair<>+208(SB)/8, $0x0000000600000006
+DATA qPair<>+216(SB)/8, $0x0000000600000006
+DATA qPair<>+224(SB)/8, $0x0000000700000007
+DATA qPair<>+232(SB)/8, $0x0000000700000007
+DATA qPair<>+240(SB)/8, $0x0000000700000007
+DATA qPair<>+248(SB)/8, $0x0000000700000007
+GLOBL qPair<>(SB), RODATA|NOPTR, $256
+
+// CONSTS_Q8VNNI(k) sets up Q8_0: the pass's scale permute (Z30) and byte
+// numbers 0-63 (Z31), k (Y20), 0x80 bytes (Y15).
 #define CONSTS_Q8VNNI(k) \
-	VMOVDQU64 qIdx34<>(SB), Y31; \
-	VMOVDQU64 qLanes<>(SB), Y30; \
+	MOVQ      $0x6362414023220100, AX; \
+	VMOVQ     AX, X30; \
+	VMOVDQU64 qBytes64<>(SB), Z31; \
 	BCAST32(k, X0, Y0); \
 	VMOVDQA64 Y0, Y20; \
-	BCAST32($0x80808080, X15, Y15)
+	BCAST32($0x80808080, X15, Y15); \
+	VPBROADCASTD X15, Z15; \
+	VMOVDQU64 qPair<>(SB), Z14; \
+	VMOVDQU64 qPair<>+64(SB), Z25; \
+	VMOVDQU64 qPair<>+128(SB), Z28; \
+	VMOVDQU64 qPair<>+192(SB), Z29; \
+	MOVW      $0x00ff, AX; \
+	KMOVW     AX, K1
 
-// The inits run once per input row: clear the odd accumulators and o, and
-// set the gather mask to whole chunks.
-#define INIT_VNNI \
-	VPXORD Y21, Y21, Y21; \
-	VPXORD Y22, Y22, Y22; \
-	VPXORD Y23, Y23, Y23; \
-	VPXORD Y24, Y24, Y24; \
-	VPXORD Y16, Y16, Y16; \
-	VPXORD Y17, Y17, Y17; \
-	VPXORD Y18, Y18, Y18; \
-	VPXORD Y19, Y19, Y19
-
+// INIT_Q8VNNI runs once per input row: clear o (o[0] and o[1] in Z16,
+// o[2] and o[3] in Z17).
 #define INIT_Q8VNNI \
-	INIT_VNNI; \
-	KXNORW K1, K1, K1
+	VPXORD Y16, Y16, Y16; \
+	VPXORD Y17, Y17, Y17
 
-// PASS_Q8VNNI gathers the dwords at the starts of the blocks (the CX-skip
-// left in a last chunk: mask K1), whose low words are the scales.
-#define PASSROW_Q8VNNI(base, dest, r, Yo) \
-	VPXORD      Y1, Y1, Y1; \
-	KMOVW       K1, K2; \
-	VPGATHERDD  (base)(Y31*1), K2, Y1; \
-	VPMOVDW     Y1, X2; \
-	VCVTPH2PS   X2, Y2; \
-	VMULPS      (R12), Y2, Y3; \
-	VMOVUPS     Y3, (r*SROW)(dest); \
-	VFMADD231PS (R10), Y2, Yo
+// The Q8_0 pass takes the rows in pairs. A row's eight scales lie at 34j
+// from the chunk's start: two 64-byte tables 68 bytes apart hold four of
+// them, at bytes 0, 34, 64+0 and 64+34 of the pair, which one two-source
+// byte permute (Z30) gathers into a qword; an unpack joins a row's two
+// qwords, an insert the pair's two rows, and one conversion, one multiply
+// by d_x (Z26: d_x of the chunk in both halves) and one FMA with c_x (Z27)
+// do sixteen blocks. In a last chunk the table loads are masked (K3-K6)
+// to the bytes of the CX-skip blocks left, so the missing blocks' scales
+// are 0. Gathers cost several times more.
+//
+// SCW_Q8(a, b, c, d, t0, t1) leaves in X(t0) the fp16 scales of a row
+// of a whole chunk from the tables at a, b (68 bytes on) and c, d (136 and
+// 204 bytes on); SCT_Q8 does the same with masked loads.
+#define SCW_Q8(a, b, c, d, t0, t1) \
+	VMOVDQU64   a, t0; \
+	VPERMT2B    b, Z30, t0; \
+	VMOVDQU64   c, t1; \
+	VPERMT2B    d, Z30, t1; \
+	VPUNPCKLQDQ t1, t0, t0
 
+#define SCT_Q8(a, b, c, d, t0, t1) \
+	VMOVDQU8.Z  a, K3, t0; \
+	VMOVDQU8.Z  b, K4, Z9; \
+	VPERMT2B    Z9, Z30, t0; \
+	VMOVDQU8.Z  c, K5, t1; \
+	VMOVDQU8.Z  d, K6, Z9; \
+	VPERMT2B    Z9, Z30, t1; \
+	VPUNPCKLQDQ t1, t0, t0
+
+// PAIR_Q8(SC, base, R, R1, off, Zo) does the pair of rows at base+R and
+// base+R1 (addressing suffixes), storing s at off(R13) and adding into Zo.
+#define PAIR_Q8(SC, base, R, R1, off, Zo) \
+	SC((base)R, 68(base)R, 136(base)R, 204(base)R, Z1, Z2); \
+	SC((base)R1, 68(base)R1, 136(base)R1, 204(base)R1, Z3, Z4); \
+	VINSERTI32X4 $1, X3, Y1, Y1; \
+	VCVTPH2PS    Y1, Z1; \
+	VMULPS       Z26, Z1, Z2; \
+	VMOVUPS      Z2, off(R13); \
+	VFMADD231PS  Z27, Z1, Zo
+
+#define PASS4_Q8(SC, base) \
+	PAIR_Q8(SC, base, NONE, (R9*1), 0, Z16); \
+	PAIR_Q8(SC, base, (R9*2), (BX*1), 2*SROW, Z17)
+
+// PASS_Q8VNNI fetches the scales of the chunk at base into the s at dest
+// (always R13).
 #define PASS_Q8VNNI(base, dest, skip, full, done) \
+	VBROADCASTF32X8 (R12), Z26; \
+	VBROADCASTF32X8 (R10), Z27; \
 	CMPQ         CX, $(8+skip); \
 	JGE          full; \
-	LEAQ         -skip(CX), AX; \
-	VPBROADCASTD AX, Y5; \
-	VPCMPGTD     Y30, Y5, K1; \
+	IMUL3Q       $34, CX, AX; \
+	SUBQ         $(skip*34), AX; \
+	VPBROADCASTB AX, Z8; \
+	VPCMPUB      $1, Z8, Z31, K3; \
+	MOVL         $68, AX; \
+	VPBROADCASTB AX, Z7; \
+	VPSUBUSB     Z7, Z8, Z8; \
+	VPCMPUB      $1, Z8, Z31, K4; \
+	VPSUBUSB     Z7, Z8, Z8; \
+	VPCMPUB      $1, Z8, Z31, K5; \
+	VPSUBUSB     Z7, Z8, Z8; \
+	VPCMPUB      $1, Z8, Z31, K6; \
+	PASS4_Q8(SCT_Q8, base); \
+	JMP          done; \
 full: \
-	PASSROW_Q8VNNI(base, dest, 0, Y16); \
-	LEAQ         (base)(R9*1), AX; \
-	PASSROW_Q8VNNI(AX, dest, 1, Y17); \
-	LEAQ         (base)(R9*2), AX; \
-	PASSROW_Q8VNNI(AX, dest, 2, Y18); \
-	LEAQ         (base)(BX*1), AX; \
-	PASSROW_Q8VNNI(AX, dest, 3, Y19); \
+	PASS4_Q8(SCW_Q8, base); \
+done: \
 	ADDQ         $32, R12; \
 	ADDQ         $32, R10
 
@@ -729,15 +1047,18 @@ full: \
 	VADDPS Y23, Y12, Y12; \
 	VADDPS Y24, Y13, Y13
 
-#define ADDO_VNNI \
-	VFMADD231PS Y20, Y16, Y10; \
-	VFMADD231PS Y20, Y17, Y11; \
-	VFMADD231PS Y20, Y18, Y12; \
-	VFMADD231PS Y20, Y19, Y13
-
 #define FINAL_Q8VNNI \
+	VEXTRACTF32X8 $1, Z10, Y21; \
+	VEXTRACTF32X8 $1, Z11, Y22; \
+	VEXTRACTF32X8 $1, Z12, Y23; \
+	VEXTRACTF32X8 $1, Z13, Y24; \
 	ADDB_VNNI; \
-	ADDO_VNNI
+	VEXTRACTF32X8 $1, Z16, Y18; \
+	VEXTRACTF32X8 $1, Z17, Y19; \
+	VFMADD231PS   Y20, Y16, Y10; \
+	VFMADD231PS   Y20, Y18, Y11; \
+	VFMADD231PS   Y20, Y17, Y12; \
+	VFMADD231PS   Y20, Y19, Y13
 
 // ---------------------------------------------------------------- AVX2
 
@@ -896,7 +1217,9 @@ full: \
 	PFT1(R15); \
 
 // PFLIN(PF, PFT1) prefetches the chunk's share of the groups two and six
-// groups on into L1 (PF) and L2 (PFT1): the rows of the groups are
+// groups on into L1 (PF) and L2 (PFT1) (Q8_0 and Q4 VNNI; on Q8_0 it
+// issues 17 prefetches a chunk instead of PFROWS's 24 and ran 2-7% faster
+// from DRAM): the rows of the groups are
 // contiguous, and the chunks of a group's four rows (4*8*bb bytes each
 // time) map in order onto its 4*rb bytes from 4*(R11-R8) on.
 #define PFLIN(PF, PFT1) \
@@ -923,10 +1246,54 @@ full: \
 #define LIN20(I, p) \
 	LIN18(I, p); \
 	I 576(p)
+#define LIN34(I, p) \
+	I (p); \
+	I 64(p); \
+	I 128(p); \
+	I 192(p); \
+	I 256(p); \
+	I 320(p); \
+	I 384(p); \
+	I 448(p); \
+	I 512(p); \
+	I 576(p); \
+	I 640(p); \
+	I 704(p); \
+	I 768(p); \
+	I 832(p); \
+	I 896(p); \
+	I 960(p); \
+	I 1024(p)
+#define PFL34(p) LIN34(PREFETCHT0, p)
+#define PFL34T1(p) LIN34(PREFETCHT1, p)
 #define PFL18(p) LIN18(PREFETCHT0, p)
 #define PFL18T1(p) LIN18(PREFETCHT1, p)
 #define PFL20(p) LIN20(PREFETCHT0, p)
 #define PFL20T1(p) LIN20(PREFETCHT1, p)
+// PROLOGUE prefetches a call's first two groups of rows into L1 and the
+// next four into L2: the chunks prefetch two and six groups ahead of
+// their own, so without it a call whose rows are not already on their way
+// (the first block of a matrix, a thread's first in a run) starts with
+// demand misses only (Q4_0 VNNI: whole-model decode of llama-134m q4_0
+// from DRAM got 5-8% back, which it had lost when the whole chunks went row
+// by row; on Q8_0 it made no difference).
+#define PROLOGUE \
+	MOVQ       qArgs_w(R14), AX; \
+	MOVQ       qArgs_rb(R14), CX; \
+	SHLQ       $3, CX; \
+	LEAQ       (AX)(CX*1), DX; \
+pro0: \
+	PREFETCHT0 (AX); \
+	ADDQ       $64, AX; \
+	CMPQ       AX, DX; \
+	JB         pro0; \
+	LEAQ       (DX)(CX*2), DX; \
+pro1: \
+	PREFETCHT1 (AX); \
+	ADDQ       $64, AX; \
+	CMPQ       AX, DX; \
+	JB         pro1
+
 // QKERNEL is the body of every routine: CONSTS sets up constants, INIT
 // starts an input row, PASS(base, dest, skip, labels) fetches the scales of
 // the chunk at base into dest, BLOCK(X, W, S, a0-a3) does one block of four
@@ -1041,11 +1408,11 @@ final: \
 
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8(34, BLOCK_Q8VNNI, Y21, Y22, Y23, Y24), FINAL_Q8VNNI, PFROWS(PF34, PF34T1))
+	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8Z, FINAL_Q8VNNI, PFLIN(PFL34, PFL34T1))
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_Q40QUAD, INIT_Q4QUAD, PASS_Q40VNNI, BLOCKSQ(18, QUAD40, QUADM40, Z21, Z22, Z23, Z24), FINAL_Q4QUAD, PFLIN(PFL18, PFL18T1))
+	QKERNEL(18, CONSTS_Q40C; PROLOGUE, INIT_Q4QUAD, PASSC_Q40VNNI, BLOCKSC40, FINAL_Q4QUAD, PFLIN(PFL18, PFL18T1))
 
 // func qmmQ4_1VNNI(a *qArgs)
 TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
