@@ -208,6 +208,38 @@ mv512reduce:
 	VZEROUPPER
 	RET
 
+// MV8ROWS points R9-R15 at the seven rows after R8's, DX bytes apart, and
+// clears the eight rows' accumulators Z0-Z15.
+#define MV8ROWS \
+	LEAQ (R8)(DX*1), R9; \
+	LEAQ (R9)(DX*1), R10; \
+	LEAQ (R10)(DX*1), R11; \
+	LEAQ (R11)(DX*1), R12; \
+	LEAQ (R12)(DX*1), R13; \
+	LEAQ (R13)(DX*1), R14; \
+	LEAQ (R14)(DX*1), R15; \
+	ZERO4Z(Z0, Z1, Z2, Z3); \
+	ZERO4Z(Z4, Z5, Z6, Z7); \
+	ZERO4Z(Z8, Z9, Z10, Z11); \
+	ZERO4Z(Z12, Z13, Z14, Z15)
+
+// MV8STORE adds each row's two accumulators (Z(8+r) into Z(r)), reduces
+// the eight rows and stores their sums at DI, which it advances.
+#define MV8STORE \
+	VADDPS  Z8, Z0, Z0; \
+	VADDPS  Z9, Z1, Z1; \
+	VADDPS  Z10, Z2, Z2; \
+	VADDPS  Z11, Z3, Z3; \
+	VADDPS  Z12, Z4, Z4; \
+	VADDPS  Z13, Z5, Z5; \
+	VADDPS  Z14, Z6, Z6; \
+	VADDPS  Z15, Z7, Z7; \
+	HSUM4Z(Z0, Z1, Z2, Z3, Y0, Y1, Y2, Y3, Y0, Y1, Y2, Y3, X0, X1); \
+	HSUM4Z(Z4, Z5, Z6, Z7, Y4, Y5, Y6, Y7, Y4, Y5, Y6, Y7, X4, X5); \
+	VMOVUPS X0, (DI); \
+	VMOVUPS X4, 16(DI); \
+	ADDQ    $32, DI
+
 // func matVec8AVX512(out, w, x *float32, groups, cols int)
 // For g < groups and r < 8: out[8g+r] = dot(w[(8g+r)*cols:][:cols], x[:cols]).
 // Eight rows share every load of x (and keep eight streams of cache misses
@@ -227,17 +259,7 @@ TEXT ·matVec8AVX512(SB), NOSPLIT, $0-40
 	ANDQ $-128, CX               // CX: bytes covered by the 32-float loop
 
 mv8group:
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	LEAQ (R11)(DX*1), R12
-	LEAQ (R12)(DX*1), R13
-	LEAQ (R13)(DX*1), R14
-	LEAQ (R14)(DX*1), R15
-	ZERO4Z(Z0, Z1, Z2, Z3)
-	ZERO4Z(Z4, Z5, Z6, Z7)
-	ZERO4Z(Z8, Z9, Z10, Z11)
-	ZERO4Z(Z12, Z13, Z14, Z15)
+	MV8ROWS
 	XORQ  AX, AX
 	TESTQ CX, CX
 	JZ    mv8step16
@@ -293,19 +315,7 @@ mv8mask:
 	VFMADD231PS (R15)(AX*1), Z16, K1, Z15
 
 mv8reduce:
-	VADDPS  Z8, Z0, Z0
-	VADDPS  Z9, Z1, Z1
-	VADDPS  Z10, Z2, Z2
-	VADDPS  Z11, Z3, Z3
-	VADDPS  Z12, Z4, Z4
-	VADDPS  Z13, Z5, Z5
-	VADDPS  Z14, Z6, Z6
-	VADDPS  Z15, Z7, Z7
-	HSUM4Z(Z0, Z1, Z2, Z3, Y0, Y1, Y2, Y3, Y0, Y1, Y2, Y3, X0, X1)
-	HSUM4Z(Z4, Z5, Z6, Z7, Y4, Y5, Y6, Y7, Y4, Y5, Y6, Y7, X4, X5)
-	VMOVUPS X0, (DI)
-	VMOVUPS X4, 16(DI)
-	ADDQ    $32, DI
+	MV8STORE
 	LEAQ    (R15)(DX*1), R8
 	DECQ    groups+24(FP)
 	JNZ     mv8group
@@ -338,17 +348,7 @@ TEXT ·matVec8UAVX512(SB), NOSPLIT, $0-48
 	ANDQ      $-128, CX            // CX: bytes covered by the 32-float loop
 
 mvu8group:
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	LEAQ (R11)(DX*1), R12
-	LEAQ (R12)(DX*1), R13
-	LEAQ (R13)(DX*1), R14
-	LEAQ (R14)(DX*1), R15
-	ZERO4Z(Z0, Z1, Z2, Z3)
-	ZERO4Z(Z4, Z5, Z6, Z7)
-	ZERO4Z(Z8, Z9, Z10, Z11)
-	ZERO4Z(Z12, Z13, Z14, Z15)
+	MV8ROWS
 	VMOVAPS     (R8), Z18
 	VMOVAPS     (R9), Z19
 	VMOVAPS     (R10), Z20
@@ -446,19 +446,7 @@ mvu8step16:
 	VFMADD231PS Z25, Z16, Z7
 
 mvu8reduce:
-	VADDPS  Z8, Z0, Z0
-	VADDPS  Z9, Z1, Z1
-	VADDPS  Z10, Z2, Z2
-	VADDPS  Z11, Z3, Z3
-	VADDPS  Z12, Z4, Z4
-	VADDPS  Z13, Z5, Z5
-	VADDPS  Z14, Z6, Z6
-	VADDPS  Z15, Z7, Z7
-	HSUM4Z(Z0, Z1, Z2, Z3, Y0, Y1, Y2, Y3, Y0, Y1, Y2, Y3, X0, X1)
-	HSUM4Z(Z4, Z5, Z6, Z7, Y4, Y5, Y6, Y7, Y4, Y5, Y6, Y7, X4, X5)
-	VMOVUPS X0, (DI)
-	VMOVUPS X4, 16(DI)
-	ADDQ    $32, DI
+	MV8STORE
 	LEAQ    (R15)(DX*1), R8
 	DECQ    groups+24(FP)
 	JNZ     mvu8group
