@@ -34,10 +34,10 @@ func qVariant() int {
 // chunk of eight blocks of the current group of four rows and input row,
 // s[r][j] = d_w(r,j)*d_x(j): the blocks use one half while the pass fills
 // the other for the next chunk (Q4_0 VNNI only for a last chunk of fewer
-// than eight blocks, whose d_w it keeps in w). o[r] holds the eight lanes of Σ_b
-// d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2 routines (the VNNI
-// ones keep o in registers and their final factor k in o[0][0]), and k
-// constants of the passes.
+// than eight blocks, whose d_w it keeps in w). o[r] holds the eight lanes
+// of Σ_b d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2 routines (the
+// VNNI ones keep o in registers and their final factor k in o[0][0]), and
+// k constants of the passes.
 type qScratch struct {
 	s [2][4][8]float32
 	o [4][8]float32

@@ -22,10 +22,12 @@
 // The pass of the next chunk runs before the blocks of the current one, so
 // that the blocks never wait for their scales; Q4_0 VNNI instead does a
 // whole chunk's pass row by row with its blocks, from the same loads (see
-// "Q4_0 VNNI, whole chunks"), the same operations in the same order. Every chunk's cache lines
-// are prefetched two groups (eight rows) ahead into L1 and six groups
-// ahead into L2 (Q4 VNNI: a chunk's share of those groups' contiguous
-// bytes, with about half the prefetches of one chunk of each row, PFROWS).
+// "Q4_0 VNNI, whole chunks"), the same operations in the same order.
+// Every chunk's cache lines are prefetched two groups (eight rows) ahead
+// into L1 and six groups ahead into L2: the VNNI routines a chunk's share
+// of those groups' contiguous bytes (PFLIN, about half the prefetches of
+// the AVX2 routines' one chunk of each row, PFROWS), and Q4_0 VNNI also a
+// call's first groups at its start (PROLOGUE).
 // A row is computed by the same instructions in any of the four slots and
 // for any number of input rows, so it gives the same bits in any group and
 // call, and a group of one row repeated (rb = 0) gives that row. The integer sums are exact:
