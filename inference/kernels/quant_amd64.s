@@ -308,6 +308,24 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 	VMOVUPS      Y6, (r*SROW)(dest); \
 	OP(Yo)
 
+// TAILMASKS(bb, skip, v, t, idx) sets K3-K6 to the bytes of a last chunk's
+// CX-skip blocks of bb bytes within each of the chunk's four loads, 2*bb
+// bytes apart (idx holds the byte indices 0, 1, ...; v and t are
+// clobbered, AX too).
+#define TAILMASKS(bb, skip, v, t, idx) \
+	IMUL3Q       $bb, CX, AX; \
+	SUBQ         $(skip*bb), AX; \
+	VPBROADCASTB AX, v; \
+	VPCMPUB      $1, v, idx, K3; \
+	MOVL         $(2*bb), AX; \
+	VPBROADCASTB AX, t; \
+	VPSUBUSB     t, v, v; \
+	VPCMPUB      $1, v, idx, K4; \
+	VPSUBUSB     t, v, v; \
+	VPCMPUB      $1, v, idx, K5; \
+	VPSUBUSB     t, v, v; \
+	VPCMPUB      $1, v, idx, K6
+
 #define PASSROWM_Q4VNNI(base, dest, bb, r, OP, Yo, MIN) \
 	VMOVDQU8.Z (base), K3, Y1; \
 	VMOVDQU8.Z (2*bb)(base), K4, Y2; \
@@ -318,18 +336,7 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 #define PASS_Q4VNNI(bb, OP, MF, MT, ROW, base, dest, skip, full, done) \
 	CMPQ         CX, $(8+skip); \
 	JGE          full; \
-	IMUL3Q       $bb, CX, AX; \
-	SUBQ         $(skip*bb), AX; \
-	VPBROADCASTB AX, Y8; \
-	VPCMPUB      $1, Y8, Y25, K3; \
-	MOVL         $(2*bb), AX; \
-	VPBROADCASTB AX, Y7; \
-	VPSUBUSB     Y7, Y8, Y8; \
-	VPCMPUB      $1, Y8, Y25, K4; \
-	VPSUBUSB     Y7, Y8, Y8; \
-	VPCMPUB      $1, Y8, Y25, K5; \
-	VPSUBUSB     Y7, Y8, Y8; \
-	VPCMPUB      $1, Y8, Y25, K6; \
+	TAILMASKS(bb, skip, Y8, Y7, Y25); \
 	PASSROWM_Q4VNNI(base, dest, bb, 0, OP, Y16, MT); \
 	LEAQ         (base)(R9*1), AX; \
 	PASSROWM_Q4VNNI(AX, dest, bb, 1, OP, Y17, MT); \
@@ -669,18 +676,7 @@ GLOBL qQuadC18<>(SB), RODATA|NOPTR, $64
 	CMPQ         CX, $(8+skip); \
 	JGE          done; \
 	ADDQ         $(4*skip), R12; \
-	IMUL3Q       $18, CX, AX; \
-	SUBQ         $(skip*18), AX; \
-	VPBROADCASTB AX, Y8; \
-	VPCMPUB      $1, Y8, Y25, K3; \
-	MOVL         $36, AX; \
-	VPBROADCASTB AX, Y7; \
-	VPSUBUSB     Y7, Y8, Y8; \
-	VPCMPUB      $1, Y8, Y25, K4; \
-	VPSUBUSB     Y7, Y8, Y8; \
-	VPCMPUB      $1, Y8, Y25, K5; \
-	VPSUBUSB     Y7, Y8, Y8; \
-	VPCMPUB      $1, Y8, Y25, K6; \
+	TAILMASKS(18, skip, Y8, Y7, Y25); \
 	PASSROWM_Q4VNNI(base, dest, 18, 0, OW_Q4VNNI, qScratch_w(DI), NONE); \
 	LEAQ         (base)(R9*1), AX; \
 	PASSROWM_Q4VNNI(AX, dest, 18, 1, OW_Q4VNNI, (qScratch_w+32)(DI), NONE); \
@@ -1022,18 +1018,7 @@ GLOBL qPair<>(SB), RODATA|NOPTR, $256
 	VBROADCASTF32X8 (R10), Z27; \
 	CMPQ         CX, $(8+skip); \
 	JGE          full; \
-	IMUL3Q       $34, CX, AX; \
-	SUBQ         $(skip*34), AX; \
-	VPBROADCASTB AX, Z8; \
-	VPCMPUB      $1, Z8, Z31, K3; \
-	MOVL         $68, AX; \
-	VPBROADCASTB AX, Z7; \
-	VPSUBUSB     Z7, Z8, Z8; \
-	VPCMPUB      $1, Z8, Z31, K4; \
-	VPSUBUSB     Z7, Z8, Z8; \
-	VPCMPUB      $1, Z8, Z31, K5; \
-	VPSUBUSB     Z7, Z8, Z8; \
-	VPCMPUB      $1, Z8, Z31, K6; \
+	TAILMASKS(34, skip, Z8, Z7, Z31); \
 	PASS4_Q8(SCT_Q8, base); \
 	JMP          done; \
 full: \

@@ -487,20 +487,24 @@ DATA qiUnpair<>+28(SB)/4, $7
 GLOBL qiUnpair<>(SB), RODATA|NOPTR, $32
 
 // VSETUP(lanes) loads the qiArgs into R12, sets R9 and R10, the gather
-// offsets (rb times the row of each lane), and the row-group cursors.
-#define VSETUP(lanes) \
-	MOVQ      a+0(FP), R12; \
-	MOVQ      qiArgs_rb(R12), R9; \
-	LEAQ      (R9)(R9*2), R10; \
-	MOVQ      R9, X12; \
-	VPBROADCASTD X12, Y12; \
-	VPMULLD   lanes<>(SB), Y12, Y29; \
-	MOVQ      qiArgs_w(R12), AX; \
-	MOVQ      AX, qiArgs_gw(R12); \
-	MOVQ      qiArgs_out(R12), AX; \
-	MOVQ      AX, qiArgs_gout(R12); \
-	MOVQ      qiArgs_n8(R12), AX; \
-	MOVQ      AX, qiArgs_gn(R12)
+// offsets in Y29 (rb times the row of each lane), and the row-group cursors.
+#define VSETUP(lanes) SETUP(lanes, X12, Y12, Y29)
+
+// SETUP(lanes, xt, yt, off) is VSETUP with the offsets in off, through the
+// temporaries xt and yt (its XMM and YMM views of one register).
+#define SETUP(lanes, xt, yt, off) \
+	MOVQ         a+0(FP), R12; \
+	MOVQ         qiArgs_rb(R12), R9; \
+	LEAQ         (R9)(R9*2), R10; \
+	MOVQ         R9, xt; \
+	VPBROADCASTD xt, yt; \
+	VPMULLD      lanes<>(SB), yt, off; \
+	MOVQ         qiArgs_w(R12), AX; \
+	MOVQ         AX, qiArgs_gw(R12); \
+	MOVQ         qiArgs_out(R12), AX; \
+	MOVQ         AX, qiArgs_gout(R12); \
+	MOVQ         qiArgs_n8(R12), AX; \
+	MOVQ         AX, qiArgs_gn(R12)
 
 // VROWGROUP starts a group of eight rows at its first input row.
 #define VROWGROUP \
@@ -875,18 +879,7 @@ GLOBL qiPackW<>(SB), RODATA|NOPTR, $32
 // ASETUP is VSETUP(qiPairLanes) for AVX2, with the gather offsets in Y13
 // and the constants Y8 and Y9.
 #define ASETUP \
-	MOVQ         a+0(FP), R12; \
-	MOVQ         qiArgs_rb(R12), R9; \
-	LEAQ         (R9)(R9*2), R10; \
-	MOVQ         R9, X13; \
-	VPBROADCASTD X13, Y13; \
-	VPMULLD      qiPairLanes<>(SB), Y13, Y13; \
-	MOVQ         qiArgs_w(R12), AX; \
-	MOVQ         AX, qiArgs_gw(R12); \
-	MOVQ         qiArgs_out(R12), AX; \
-	MOVQ         AX, qiArgs_gout(R12); \
-	MOVQ         qiArgs_n8(R12), AX; \
-	MOVQ         AX, qiArgs_gn(R12); \
+	SETUP(qiPairLanes, X13, Y13, Y13); \
 	BCAST32($0x0f0f0f0f, X8, Y8); \
 	BCAST32($0x00010001, X9, Y9)
 
