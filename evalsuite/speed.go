@@ -21,6 +21,8 @@ type SpeedOptions struct {
 	GenTokens    int    // tokens decoded one at a time after it; 0 means 64
 	Repeats      int    // timed repetitions, after one untimed warm-up; 0 means 5
 	Seed         uint64 // seeds the token ids, which do not change the speed
+	// KVCache is the engine's key/value cache type (inference.KVF32 by default).
+	KVCache inference.KVCache
 	// OnRepeat, when set, is called after each repetition (warm-up included).
 	OnRepeat func()
 }
@@ -45,6 +47,7 @@ type Speed struct {
 	GenTokens    int    `json:"gen_tokens"`
 	Repeats      int    `json:"repeats"`
 	Kernels      string `json:"kernels"`
+	KVCache      string `json:"kv_cache"`
 
 	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
 	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
@@ -92,6 +95,7 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 	sp := Speed{
 		Threads: d.l.Threads(), PromptTokens: o.PromptTokens, GenTokens: o.GenTokens, Repeats: o.Repeats,
 		Kernels:           kernels.Features(),
+		KVCache:           d.l.KVCache().String(),
 		PrefillTokensPerS: d.PrefillTokensPerS(),
 		DecodeTokensPerS:  d.DecodeTokensPerS(),
 		BytesPerToken:     d.l.WeightBytes(),
@@ -135,7 +139,7 @@ func NewDecodeTimer(m *model.Model, o SpeedOptions) (*DecodeTimer, error) {
 		return nil, fmt.Errorf("speed: %d prompt + %d generated tokens exceed the context of %d",
 			o.PromptTokens, o.GenTokens, c.ContextLength)
 	}
-	l, err := inference.NewLlama(m, inference.Options{Threads: o.Threads})
+	l, err := inference.NewLlama(m, inference.Options{Threads: o.Threads, KVCache: o.KVCache})
 	if err != nil {
 		return nil, err
 	}

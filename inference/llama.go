@@ -21,6 +21,43 @@ type Options struct {
 	// Threads is how many threads run each operation; 0 means every core Go
 	// may use (runtime.NumCPU, or GOMAXPROCS when that is lower).
 	Threads int
+	// KVCache is how a llama model's States store attention keys and
+	// values; the zero value is KVF32.
+	KVCache KVCache
+}
+
+// KVCache is the storage type of a State's attention keys and values.
+type KVCache uint8
+
+const (
+	// KVF32 keeps keys and values in float32: attention is exact, as in
+	// llama2.c's run.c and the Hugging Face reference implementation.
+	KVF32 KVCache = iota
+	// KVF16 rounds them to IEEE half precision (nearest even), llama.cpp's
+	// default: half the cache's memory, and half the bytes that decode's
+	// attention reads per token, for scores off by the rounding of keys
+	// and values to 11 significant bits.
+	KVF16
+)
+
+// KVCacheNames are the names ParseKVCache accepts, in KVCache order.
+var KVCacheNames = []string{"f32", "f16"}
+
+func (k KVCache) String() string {
+	if int(k) < len(KVCacheNames) {
+		return KVCacheNames[k]
+	}
+	return fmt.Sprintf("KVCache(%d)", uint8(k))
+}
+
+// ParseKVCache returns the KVCache named s ("f32" or "f16").
+func ParseKVCache(s string) (KVCache, error) {
+	for i, n := range KVCacheNames {
+		if s == n {
+			return KVCache(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown KV cache type %q (want f32 or f16)", s)
 }
 
 func (o Options) threads() int {
@@ -52,6 +89,7 @@ type Llama struct {
 	mats   map[string]*Weights // the replaceable matrices by tensor name (SetWeights)
 
 	threads int
+	kvCache KVCache
 	minWork int // see minParallelWork; tests lower it to exercise the pool
 	pool    *pool
 	mu      sync.Mutex
@@ -85,6 +123,9 @@ func NewLlama(m *model.Model, opts Options) (*Llama, error) {
 	if cfg.RopeLayout != model.RopePairs && cfg.RopeLayout != model.RopeHalf {
 		return nil, fmt.Errorf("inference %s: unknown RoPE layout %d", src, cfg.RopeLayout)
 	}
+	if opts.KVCache > KVF16 {
+		return nil, fmt.Errorf("inference %s: unknown %v", src, opts.KVCache)
+	}
 	l := &Llama{
 		cfg:     cfg,
 		dim:     cfg.HiddenSize,
@@ -98,6 +139,7 @@ func NewLlama(m *model.Model, opts Options) (*Llama, error) {
 		eps:     float32(cfg.RMSNormEps),
 		pairs:   cfg.RopeLayout == model.RopePairs,
 		threads: opts.threads(),
+		kvCache: opts.KVCache,
 		minWork: minParallelWork,
 	}
 	// As run.c: sqrtf(head_size), and freq = 1.0f / powf(theta, 2i / (float)head_size),
@@ -191,6 +233,9 @@ func (l *Llama) Config() model.Config { return l.cfg }
 // Threads is the number of threads each operation runs on.
 func (l *Llama) Threads() int { return l.threads }
 
+// KVCache is how the Llama's States store keys and values.
+func (l *Llama) KVCache() KVCache { return l.kvCache }
+
 // WeightBytes is the size of the weights one decoded token reads: every matrix
 // except the embedding table, of which only a row is read (unless it doubles
 // as the output head).
@@ -215,7 +260,11 @@ type State struct {
 	// The KV cache, per layer: keys and values are [kvHeads][max][headDim],
 	// so a new position is one contiguous row per head, the scores of one
 	// query are a single MatVec and its weighted values a single MatVecT.
-	k, v [][]float32
+	// k and v hold them for KVF32, kh and vh for KVF16; attention converts
+	// one head's rows at a time into kvf (per thread: [max][headDim]).
+	k, v   [][]float32
+	kh, vh [][]uint16
+	kvf    []float32
 
 	// Scratch for one chunk of up to prefillChunk tokens.
 	x, xb     []float32 // [n][dim]: residual stream, normalized copy / output of wo and down
@@ -244,15 +293,12 @@ func (l *Llama) NewState(maxTokens int) *State {
 func (l *Llama) newState(maxTokens, caches int) *State {
 	b := min(maxTokens, prefillChunk)
 	s := &State{l: l, max: maxTokens}
-	s.k = make([][]float32, len(l.layers))
-	s.v = make([][]float32, len(l.layers))
-	for i := range s.k {
-		if i < caches {
-			s.k[i] = make([]float32, l.kvHeads*maxTokens*l.headDim)
-			s.v[i] = make([]float32, l.kvHeads*maxTokens*l.headDim)
-		} else {
-			s.k[i], s.v[i] = s.k[i%caches], s.v[i%caches]
-		}
+	size := l.kvHeads * maxTokens * l.headDim
+	if l.kvCache == KVF16 {
+		s.kh, s.vh = kvCaches[uint16](len(l.layers), caches, size), kvCaches[uint16](len(l.layers), caches, size)
+		s.kvf = make([]float32, l.threads*maxTokens*l.headDim)
+	} else {
+		s.k, s.v = kvCaches[float32](len(l.layers), caches, size), kvCaches[float32](len(l.layers), caches, size)
 	}
 	s.x = make([]float32, b*l.dim)
 	s.xb = make([]float32, b*l.dim)
@@ -271,6 +317,42 @@ func (l *Llama) newState(maxTokens, caches int) *State {
 	}
 	s.attention.s = s
 	return s
+}
+
+// kvCaches returns layers caches of size elements, layer i using buffer
+// i%caches.
+func kvCaches[T float32 | uint16](layers, caches, size int) [][]T {
+	c := make([][]T, layers)
+	for i := range c {
+		if i < caches {
+			c[i] = make([]T, size)
+		} else {
+			c[i] = c[i%caches]
+		}
+	}
+	return c
+}
+
+// cached returns the first P positions of KV head g of layer li's keys
+// (values when values is set) as float32 rows: the cache itself for KVF32,
+// else thread tid's scratch, converted from half (and valid until that
+// thread's next call).
+func (s *State) cached(li, g, P, tid int, values bool) []float32 {
+	hd := s.l.headDim
+	off := g * s.max * hd
+	if s.kh == nil {
+		if values {
+			return s.v[li][off:][:P*hd]
+		}
+		return s.k[li][off:][:P*hd]
+	}
+	h := s.kh[li]
+	if values {
+		h = s.vh[li]
+	}
+	buf := s.kvf[tid*s.max*hd:][:P*hd]
+	kernels.F16ToF32(buf, h[off:][:P*hd])
+	return buf
 }
 
 // Pos is the number of tokens in the sequence, the position the next token gets.
@@ -400,7 +482,6 @@ func (l *Llama) layer(s *State, li, n, pos0 int, observe func(g LinearGroup, x [
 	s.mat.add(L.wv, s.vb)
 	l.runMat(&s.mat, n*(l.qDim+2*l.kvDim)*dim)
 
-	kc, vc := s.k[li], s.v[li]
 	for t := 0; t < n; t++ {
 		q := s.q[t*l.qDim : (t+1)*l.qDim]
 		k := s.kb[t*l.kvDim : (t+1)*l.kvDim]
@@ -423,8 +504,14 @@ func (l *Llama) layer(s *State, li, n, pos0 int, observe func(g LinearGroup, x [
 		p := pos0 + t
 		for g := 0; g < l.kvHeads; g++ {
 			off := (g*s.max + p) * l.headDim
-			copy(kc[off:off+l.headDim], k[g*l.headDim:(g+1)*l.headDim])
-			copy(vc[off:off+l.headDim], v[g*l.headDim:(g+1)*l.headDim])
+			kg, vg := k[g*l.headDim:(g+1)*l.headDim], v[g*l.headDim:(g+1)*l.headDim]
+			if s.kh != nil {
+				kernels.F32ToF16(s.kh[li][off:off+l.headDim], kg)
+				kernels.F32ToF16(s.vh[li][off:off+l.headDim], vg)
+			} else {
+				copy(s.k[li][off:off+l.headDim], kg)
+				copy(s.v[li][off:off+l.headDim], vg)
+			}
 		}
 	}
 	s.attention.layer, s.attention.n, s.attention.pos0 = li, n, pos0
@@ -664,8 +751,8 @@ func (o *attnOp) run(tid, nth int) {
 	l := s.l
 	hd := l.headDim
 	group := l.heads / l.kvHeads
-	kc, vc := s.k[o.layer], s.v[o.layer]
-	sc := s.scores[tid*s.max : tid*s.max+o.pos0+1]
+	P := o.pos0 + 1
+	sc := s.scores[tid*s.max : tid*s.max+P]
 	for {
 		h := int(o.next.Add(1) - 1)
 		if h >= l.heads {
@@ -673,9 +760,9 @@ func (o *attnOp) run(tid, nth int) {
 		}
 		g := h / group
 		q := s.q[h*hd : (h+1)*hd]
-		kernels.MatVec(sc, kc[g*s.max*hd:][:len(sc)*hd], q, hd)
+		kernels.MatVec(sc, s.cached(o.layer, g, P, tid, false), q, hd)
 		kernels.SoftmaxDiv(sc, l.sqrtHeadDim) // divided, not multiplied by a reciprocal, as run.c does
-		kernels.MatVecT(s.att[h*hd:(h+1)*hd], vc[g*s.max*hd:], sc, hd)
+		kernels.MatVecT(s.att[h*hd:(h+1)*hd], s.cached(o.layer, g, P, tid, true), sc, hd)
 	}
 }
 
@@ -688,7 +775,6 @@ func (o *attnOp) prefill(tid int) {
 	hd, n := l.headDim, o.n
 	P := o.pos0 + n
 	group := l.heads / l.kvHeads
-	kc, vc := s.k[o.layer], s.v[o.layer]
 	b := len(s.x) / l.dim // chunk capacity
 	sc := s.scores[tid*b*s.max:][:n*P]
 	qh := s.qh[tid*b*hd:][:n*hd]
@@ -702,14 +788,14 @@ func (o *attnOp) prefill(tid int) {
 		for t := 0; t < n; t++ {
 			copy(qh[t*hd:(t+1)*hd], s.q[t*l.qDim+h*hd:])
 		}
-		kernels.MatMul(sc, P, qh, kc[g*s.max*hd:][:P*hd], n, P, hd)
+		kernels.MatMul(sc, P, qh, s.cached(o.layer, g, P, tid, false), n, P, hd)
 		for t := 0; t < n; t++ {
 			row := sc[t*P : (t+1)*P]
 			last := o.pos0 + t + 1
 			kernels.SoftmaxDiv(row[:last], l.sqrtHeadDim)
 			clear(row[last:])
 		}
-		kernels.Transpose(vt, P, vc[g*s.max*hd:], hd, P, hd)
+		kernels.Transpose(vt, P, s.cached(o.layer, g, P, tid, true), hd, P, hd)
 		kernels.MatMul(s.att[h*hd:], l.qDim, sc, vt, n, hd, P)
 	}
 }

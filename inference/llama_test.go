@@ -55,7 +55,12 @@ func randomTokens(n, vocab int, seed uint64) []int {
 
 func newTestLlama(t testing.TB, m *model.Model, threads int) *Llama {
 	t.Helper()
-	l, err := NewLlama(m, Options{Threads: threads})
+	return newTestLlamaOpts(t, m, Options{Threads: threads})
+}
+
+func newTestLlamaOpts(t testing.TB, m *model.Model, opts Options) *Llama {
+	t.Helper()
+	l, err := NewLlama(m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,66 +69,135 @@ func newTestLlama(t testing.TB, m *model.Model, threads int) *Llama {
 }
 
 // TestLlamaMatchesReference checks prefill, token-by-token decode, and
-// prefill in segments on top of a filled cache against the float64 reference.
+// prefill in segments on top of a filled cache against the float64
+// reference, with either KV cache (the reference rounding keys and values
+// to half for KVF16).
 func TestLlamaMatchesReference(t *testing.T) {
 	for i, tc := range testConfigs {
-		t.Run(tc.name, func(t *testing.T) {
-			m := randomModel(t, tc.cfg, uint64(i))
-			tokens := randomTokens(23, tc.cfg.VocabSize, uint64(i))
-			want := newRefModel(t, m).forward(tokens)
-			V := tc.cfg.VocabSize
-			for _, threads := range []int{1, 2} {
-				l := newTestLlama(t, m, threads)
-				l.minWork = 0
+		for _, kv := range []KVCache{KVF32, KVF16} {
+			t.Run(tc.name+" "+kv.String(), func(t *testing.T) {
+				testMatchesReference(t, tc.cfg, uint64(i), kv)
+			})
+		}
+	}
+}
 
-				// Prefill, logits for every position.
-				s := l.NewState(0)
-				all := make([]float32, len(tokens)*V)
-				if err := l.Forward(s, tokens, all); err != nil {
-					t.Fatal(err)
-				}
-				for p := range tokens {
-					compareLogits(t, fmt.Sprintf("threads %d prefill pos %d", threads, p), all[p*V:(p+1)*V], want[p], 1e-4)
-				}
+func testMatchesReference(t *testing.T, cfg model.Config, seed uint64, kv KVCache) {
+	m := randomModel(t, cfg, seed)
+	tokens := randomTokens(23, cfg.VocabSize, seed)
+	ref := newRefModel(t, m)
+	ref.kvHalf = kv == KVF16
+	want := ref.forward(tokens)
+	V := cfg.VocabSize
+	tol := 1e-4
+	if kv == KVF16 {
+		// A key or value within float32 rounding of a midpoint between
+		// halves may round the other way than the reference's; one such
+		// moves a logit by about 1e-4 of the largest. TestKVF16 checks
+		// the rounding itself.
+		tol = 3e-4
+	}
+	for _, threads := range []int{1, 2} {
+		l := newTestLlamaOpts(t, m, Options{Threads: threads, KVCache: kv})
+		l.minWork = 0
 
-				// Decode, one token at a time.
-				s.Reset()
-				one := make([]float32, V)
-				for p, tok := range tokens {
-					if err := l.Forward(s, []int{tok}, one); err != nil {
-						t.Fatal(err)
-					}
-					compareLogits(t, fmt.Sprintf("threads %d decode pos %d", threads, p), one, want[p], 1e-4)
-				}
+		// Prefill, logits for every position.
+		s := l.NewState(0)
+		all := make([]float32, len(tokens)*V)
+		if err := l.Forward(s, tokens, all); err != nil {
+			t.Fatal(err)
+		}
+		for p := range tokens {
+			compareLogits(t, fmt.Sprintf("threads %d prefill pos %d", threads, p), all[p*V:(p+1)*V], want[p], tol)
+		}
 
-				// Segments of several sizes, each appended to the cache.
-				s.Reset()
-				p := 0
-				for _, n := range []int{5, 1, 8, 1, 2, 6} {
-					out := make([]float32, n*V)
-					if n == 1 {
-						out = out[:V]
-					}
-					if err := l.Forward(s, tokens[p:p+n], out); err != nil {
-						t.Fatal(err)
-					}
-					for j := 0; j < n; j++ {
-						compareLogits(t, fmt.Sprintf("threads %d segment pos %d", threads, p+j), out[j*V:(j+1)*V], want[p+j], 1e-4)
-					}
-					p += n
-				}
-				if s.Pos() != len(tokens) {
-					t.Fatalf("Pos() = %d, want %d", s.Pos(), len(tokens))
-				}
-
-				// Last-position logits only.
-				s.Reset()
-				if err := l.Forward(s, tokens, one); err != nil {
-					t.Fatal(err)
-				}
-				compareLogits(t, fmt.Sprintf("threads %d last only", threads), one, want[len(tokens)-1], 1e-4)
+		// Decode, one token at a time.
+		s.Reset()
+		one := make([]float32, V)
+		for p, tok := range tokens {
+			if err := l.Forward(s, []int{tok}, one); err != nil {
+				t.Fatal(err)
 			}
-		})
+			compareLogits(t, fmt.Sprintf("threads %d decode pos %d", threads, p), one, want[p], tol)
+		}
+
+		// Segments of several sizes, each appended to the cache.
+		s.Reset()
+		p := 0
+		for _, n := range []int{5, 1, 8, 1, 2, 6} {
+			out := make([]float32, n*V)
+			if n == 1 {
+				out = out[:V]
+			}
+			if err := l.Forward(s, tokens[p:p+n], out); err != nil {
+				t.Fatal(err)
+			}
+			for j := 0; j < n; j++ {
+				compareLogits(t, fmt.Sprintf("threads %d segment pos %d", threads, p+j), out[j*V:(j+1)*V], want[p+j], tol)
+			}
+			p += n
+		}
+		if s.Pos() != len(tokens) {
+			t.Fatalf("Pos() = %d, want %d", s.Pos(), len(tokens))
+		}
+
+		// Last-position logits only.
+		s.Reset()
+		if err := l.Forward(s, tokens, one); err != nil {
+			t.Fatal(err)
+		}
+		compareLogits(t, fmt.Sprintf("threads %d last only", threads), one, want[len(tokens)-1], tol)
+	}
+}
+
+// TestKVF16 wants the engine with a half-precision KV cache ten times
+// closer (RMS over every logit) to the reference that rounds keys and values
+// to half than that reference is to the exact one, and the float32 cache the
+// other way round: each engine rounds its cache as it says.
+func TestKVF16(t *testing.T) {
+	rms := func(a [][]float64, b []float32) float64 {
+		var s float64
+		for p := range a {
+			for j, v := range a[p] {
+				d := v - float64(b[p*len(a[p])+j])
+				s += d * d
+			}
+		}
+		return math.Sqrt(s / float64(len(b)))
+	}
+	for i, tc := range testConfigs {
+		m := randomModel(t, tc.cfg, uint64(i))
+		tokens := randomTokens(23, tc.cfg.VocabSize, uint64(i))
+		exact := newRefModel(t, m)
+		half := newRefModel(t, m)
+		half.kvHalf = true
+		wantExact, wantHalf := exact.forward(tokens), half.forward(tokens)
+		var gap float64
+		for p := range wantExact {
+			for j := range wantExact[p] {
+				d := wantExact[p][j] - wantHalf[p][j]
+				gap += d * d
+			}
+		}
+		gap = math.Sqrt(gap / float64(len(tokens)*tc.cfg.VocabSize))
+		for _, kv := range []KVCache{KVF32, KVF16} {
+			l := newTestLlamaOpts(t, m, Options{Threads: 2, KVCache: kv})
+			if l.KVCache() != kv {
+				t.Fatalf("KVCache() = %v, want %v", l.KVCache(), kv)
+			}
+			s := l.NewState(0)
+			got := make([]float32, len(tokens)*tc.cfg.VocabSize)
+			if err := l.Forward(s, tokens, got); err != nil {
+				t.Fatal(err)
+			}
+			near, far := rms(wantExact, got), rms(wantHalf, got)
+			if kv == KVF16 {
+				near, far = far, near
+			}
+			if !(near < gap/10) {
+				t.Errorf("%s %v: RMS %.3g from its reference, %.3g from the other; the references differ by %.3g", tc.name, kv, near, far, gap)
+			}
+		}
 	}
 }
 
@@ -244,7 +318,7 @@ func TestRopeLayoutsAgree(t *testing.T) {
 func TestDecodeAllocs(t *testing.T) {
 	m := randomModel(t, with(llamaConfig(128, 4, 2, 32, 256, 200, 2), nil2), 5)
 	for _, threads := range []int{1, 2} {
-		l := newTestLlama(t, m, threads)
+		l := newTestLlamaOpts(t, m, Options{Threads: threads, KVCache: KVCache(threads - 1)}) // f32 and f16 caches
 		l.minWork = 0
 		s := l.NewState(0)
 		logits := make([]float32, m.Config.VocabSize)

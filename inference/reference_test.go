@@ -53,6 +53,19 @@ type refModel struct {
 	// engine stores them; the difference from the exact reference says how
 	// far float32 storage alone moves the logits (see sensitivity).
 	round32 bool
+	// kvHalf rounds every key and value to IEEE half, as the engine's
+	// KVF16 cache stores them.
+	kvHalf bool
+}
+
+// kvStore rounds v to half precision when r.kvHalf is set, and returns v.
+func (r *refModel) kvStore(v []float64) []float64 {
+	if r.kvHalf {
+		for i := range v {
+			v[i] = float64(model.F16ToF32(model.F32ToF16(float32(v[i]))))
+		}
+	}
+	return v
 }
 
 // store rounds v to float32 in place when r.round32 is set, and returns v.
@@ -172,7 +185,8 @@ func (r *refModel) forward(tokens []int) [][]float64 {
 			rope(q[t], hd, t, c.RopeTheta, c.RopeLayout)
 			rope(k[t], hd, t, c.RopeTheta, c.RopeLayout)
 			r.store(q[t])
-			r.store(k[t])
+			r.kvStore(r.store(k[t]))
+			r.kvStore(v[t])
 		}
 		for t := range x {
 			att := make([]float64, c.NumHeads*hd)

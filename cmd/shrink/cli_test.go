@@ -140,6 +140,10 @@ func TestRunGreedyStory(t *testing.T) {
 	if !strings.Contains(errOut, "prefill: 1 tokens") || !strings.Contains(errOut, "tok/s") {
 		t.Errorf("no speed line on stderr: %q", errOut)
 	}
+	// Rounding the KV cache to half does not change this story's argmaxes.
+	if f16 := mustShrink(t, "run", bin, "--kv-cache", "f16", "-q"); f16 != out {
+		t.Errorf("greedy story with --kv-cache f16 differs:\n%s", f16)
+	}
 
 	// Sampling is seeded: the same seed gives the same text, another seed another.
 	s1 := mustShrink(t, "run", bin, "--temp", "0.9", "--top-p", "0.9", "--seed", "5", "-n", "60", "--quiet")
@@ -192,9 +196,14 @@ func TestSynthAndBench(t *testing.T) {
 			t.Errorf("run %d: threads %v", i, r["threads"])
 		}
 	}
-	table := mustShrink(t, "bench", g, "--threads", "1", "--prompt-tokens", "16", "--gen-tokens", "8", "--repeats", "1")
-	if !strings.Contains(table, "decode tok/s") || !strings.Contains(table, "of bandwidth") {
-		t.Errorf("bench table:\n%s", table)
+	for i, r := range runs {
+		if r["kv_cache"] != "f32" {
+			t.Errorf("run %d: kv_cache %v, want the default f32", i, r["kv_cache"])
+		}
+	}
+	table := mustShrink(t, "bench", g, "--threads", "1", "--prompt-tokens", "16", "--gen-tokens", "8", "--repeats", "1", "--kv-cache", "f16")
+	if !strings.Contains(table, "decode tok/s") || !strings.Contains(table, "of bandwidth") || !strings.Contains(table, "KV cache f16") {
+		t.Errorf("bench --kv-cache f16 table:\n%s", table)
 	}
 }
 
@@ -244,6 +253,7 @@ func TestBadInput(t *testing.T) {
 		{"bad preset", []string{"synth", filepath.Join(dir, "s.gguf"), "--preset", "gpt5"}, "", "--preset"},
 		{"synth needs shape", []string{"synth", filepath.Join(dir, "s.gguf"), "--dim", "64"}, "", "required"},
 		{"bench threads", []string{"bench", tiny, "--threads", "0"}, "", "--threads"},
+		{"bad kv cache", []string{"bench", tiny, "--kv-cache", "q8_0"}, "", `unknown KV cache type "q8_0"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

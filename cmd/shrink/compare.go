@@ -43,6 +43,7 @@ type compareConfig struct {
 	ctx, threads int
 	maxTokens    int
 	seed         uint64
+	kvCache      inference.KVCache // of every engine that scores or times a variant
 	// extra are variants made by the caller, measured after the recipes.
 	extra []variantSpec
 	// calibPath is the calibration text ("" for the text beyond the scored
@@ -195,6 +196,7 @@ written atomically and replaces a file only with --force.`,
 	f.IntVar(&cfg.ctx, "ctx", 128, "tokens per perplexity chunk")
 	f.IntVar(&cfg.maxTokens, "max-tokens", 100000, "score only the text's first N tokens, BOS included (0: all)")
 	f.IntVar(&cfg.threads, "threads", 0, "threads (default: every core)")
+	addKVCacheFlag(cmd, &cfg.kvCache)
 	f.Uint64Var(&cfg.seed, "seed", 1, "seed of the calibration windows and of the token ids the speed runs decode")
 	f.StringVar(&cfg.calibPath, "calib", "", "calibration text for gptq, awq, wanda and sparsegpt (default: --text after the scored tokens)")
 	f.IntVar(&cfg.calibTokens, "calib-tokens", 16384, "calibration tokens")
@@ -243,7 +245,7 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.base, err)
 	}
-	ref, err := inference.NewLlama(base, inference.Options{Threads: cfg.threads})
+	ref, err := inference.NewLlama(base, inference.Options{Threads: cfg.threads, KVCache: cfg.kvCache})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.base, err)
 	}
@@ -423,7 +425,7 @@ func measureVariant(cfg compareConfig, v *evalsuite.Variant, file, label string,
 			return 0, err
 		}
 		defer m.Close()
-		if l, err = inference.NewLlama(m, inference.Options{Threads: cfg.threads}); err != nil {
+		if l, err = inference.NewLlama(m, inference.Options{Threads: cfg.threads, KVCache: cfg.kvCache}); err != nil {
 			return 0, fmt.Errorf("%s: %w", where, err)
 		}
 		defer l.Close()
@@ -456,7 +458,7 @@ func measureVariant(cfg compareConfig, v *evalsuite.Variant, file, label string,
 // until every variant has decodeRepeats runs and decodeMinTime seconds of
 // timed decoding (at most decodeMaxRuns runs).
 func measureSpeeds(cfg compareConfig, variants []evalsuite.Variant, files []string, base *model.Model) error {
-	o := evalsuite.SpeedOptions{Threads: cfg.threads, PromptTokens: decodePrompt, GenTokens: decodeTokens, Seed: cfg.seed}
+	o := evalsuite.SpeedOptions{Threads: cfg.threads, PromptTokens: decodePrompt, GenTokens: decodeTokens, Seed: cfg.seed, KVCache: cfg.kvCache}
 	timers := make([]*evalsuite.DecodeTimer, 0, len(variants))
 	defer func() {
 		for _, t := range timers {

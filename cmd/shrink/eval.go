@@ -52,6 +52,7 @@ func newEvalCmd(g *globalFlags) *cobra.Command {
 		threads, maxTokens int
 		opts               evalsuite.PerplexityOptions
 		lopts              format.LoadOptions
+		kv                 inference.KVCache
 	)
 	cmd := &cobra.Command{
 		Use:   "eval MODEL",
@@ -113,7 +114,7 @@ ref_agreement and accuracy_change_points.`,
 				return fmt.Errorf("--text: %w", err)
 			}
 			loadStart := time.Now()
-			m, l, err := loadLlama(args[0], lopts, threads)
+			m, l, err := loadLlama(args[0], lopts, inference.Options{Threads: threads, KVCache: kv})
 			if err != nil {
 				return err
 			}
@@ -129,7 +130,7 @@ ref_agreement and accuracy_change_points.`,
 			}
 			var ref *inference.Llama
 			if refPath != "" {
-				rm, rl, err := loadLlama(refPath, lopts, threads)
+				rm, rl, err := loadLlama(refPath, lopts, inference.Options{Threads: threads, KVCache: kv})
 				if err != nil {
 					return err
 				}
@@ -179,6 +180,7 @@ ref_agreement and accuracy_change_points.`,
 	f.IntVar(&opts.Stride, "stride", 0, "score with a sliding window moving this many tokens (0: llama.cpp's chunks)")
 	f.StringVar(&refPath, "ref", "", "reference model to compare with (KL divergence, top-1 agreement)")
 	f.IntVar(&threads, "threads", 0, "threads (default: every core)")
+	addKVCacheFlag(cmd, &kv)
 	f.IntVar(&maxTokens, "max-tokens", 0, "score only the text's first N tokens, BOS included (0: all)")
 	f.BoolVar(&g.json, "json", false, "print JSON")
 	f.StringVar(&lopts.Arch, "arch", "", `architecture of a bare state dict`)
@@ -188,7 +190,7 @@ ref_agreement and accuracy_change_points.`,
 }
 
 // loadLlama loads a llama-family model and prepares it to run.
-func loadLlama(path string, lopts format.LoadOptions, threads int) (*model.Model, *inference.Llama, error) {
+func loadLlama(path string, lopts format.LoadOptions, opts inference.Options) (*model.Model, *inference.Llama, error) {
 	m, _, err := format.Load(path, lopts)
 	if err != nil {
 		return nil, nil, err
@@ -201,7 +203,7 @@ func loadLlama(path string, lopts format.LoadOptions, threads int) (*model.Model
 		}
 		return nil, nil, fmt.Errorf("%s: eval scores text and needs a llama-family model, not %q%s", path, m.Config.Arch, hint)
 	}
-	l, err := inference.NewLlama(m, inference.Options{Threads: threads})
+	l, err := inference.NewLlama(m, opts)
 	if err != nil {
 		m.Close()
 		return nil, nil, err

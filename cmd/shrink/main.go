@@ -9,6 +9,8 @@ import (
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shrinkml/shrink/inference"
 )
 
 // exitError carries the process exit status for an error: 1 for a regression
@@ -27,6 +29,25 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	return 2
+}
+
+// kvCacheFlag is a --kv-cache flag value: the engine's key/value cache type.
+type kvCacheFlag struct{ kv *inference.KVCache }
+
+func (f kvCacheFlag) String() string { return f.kv.String() }
+func (f kvCacheFlag) Type() string   { return "f32|f16" }
+func (f kvCacheFlag) Set(s string) error {
+	k, err := inference.ParseKVCache(s)
+	if err == nil {
+		*f.kv = k
+	}
+	return err
+}
+
+// addKVCacheFlag gives cmd a --kv-cache flag that sets kv.
+func addKVCacheFlag(cmd *cobra.Command, kv *inference.KVCache) {
+	cmd.Flags().Var(kvCacheFlag{kv}, "kv-cache", "attention key/value cache: f32 (exact) or f16 (half the memory and\n"+
+		"the bytes decode's attention reads; llama.cpp's default)")
 }
 
 // globalFlags are the flags every command shares.

@@ -27,6 +27,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		n, threads      int
 		sopts           inference.SamplerOptions
 		lopts           format.LoadOptions
+		kv              inference.KVCache
 	)
 	cmd := &cobra.Command{
 		Use:   "run MODEL",
@@ -71,7 +72,7 @@ it; --tokenizer names one elsewhere.`,
 			if err != nil {
 				return err
 			}
-			l, err := inference.NewLlama(m, inference.Options{Threads: threads})
+			l, err := inference.NewLlama(m, inference.Options{Threads: threads, KVCache: kv})
 			if err != nil {
 				return err
 			}
@@ -114,6 +115,7 @@ it; --tokenizer names one elsewhere.`,
 	f.Float64Var(&sopts.TopP, "top-p", 0, "sample from the smallest set of tokens with this much probability (0 or 1: all)")
 	f.Uint64Var(&sopts.Seed, "seed", 0, "random seed for sampling")
 	f.IntVar(&threads, "threads", 0, "threads (default: every core)")
+	addKVCacheFlag(cmd, &kv)
 	f.StringVar(&tokPath, "tokenizer", "", "llama2.c tokenizer file (tok*.bin) to use")
 	f.BoolVar(&g.json, "json", false, "print the text and speeds as JSON instead of streaming")
 	f.StringVar(&lopts.Arch, "arch", "", `architecture of a bare state dict`)
