@@ -260,8 +260,10 @@ type State struct {
 	// The KV cache, per layer: keys and values are [kvHeads][max][headDim],
 	// so a new position is one contiguous row per head, the scores of one
 	// query are a single MatVec and its weighted values a single MatVecT.
-	// k and v hold them for KVF32, kh and vh for KVF16; attention converts
-	// one head's rows at a time into kvf (per thread: [max][headDim]).
+	// k and v hold them for KVF32, kh and vh for KVF16, which decode reads
+	// with the half-precision kernels and prefill converts one head's rows
+	// at a time into kvf (per thread: [max][headDim]; the kernels' scratch
+	// where they cannot convert as they load).
 	k, v   [][]float32
 	kh, vh [][]uint16
 	kvf    []float32
@@ -759,10 +761,17 @@ func (o *attnOp) run(tid, nth int) {
 			return
 		}
 		g := h / group
-		q := s.q[h*hd : (h+1)*hd]
+		q, att := s.q[h*hd:(h+1)*hd], s.att[h*hd:(h+1)*hd]
+		if s.kh != nil {
+			off, scratch := g*s.max*hd, s.kvf[tid*s.max*hd:][:P*hd]
+			kernels.MatVecF16(sc, s.kh[o.layer][off:][:P*hd], q, hd, scratch)
+			kernels.SoftmaxDiv(sc, l.sqrtHeadDim)
+			kernels.MatVecTF16(att, s.vh[o.layer][off:][:P*hd], sc, hd, scratch)
+			continue
+		}
 		kernels.MatVec(sc, s.cached(o.layer, g, P, tid, false), q, hd)
 		kernels.SoftmaxDiv(sc, l.sqrtHeadDim) // divided, not multiplied by a reciprocal, as run.c does
-		kernels.MatVecT(s.att[h*hd:(h+1)*hd], s.cached(o.layer, g, P, tid, true), sc, hd)
+		kernels.MatVecT(att, s.cached(o.layer, g, P, tid, true), sc, hd)
 	}
 }
 

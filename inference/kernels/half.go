@@ -14,3 +14,39 @@ func F16ToF32(dst []float32, src []uint16) {
 func F32ToF16(dst []uint16, src []float32) {
 	floatToHalf(dst[:len(src)], src)
 }
+
+// MatVecF16 is MatVec for a matrix of IEEE halves: out[r] gets the bits
+// MatVec gives for row r converted to float32. The AVX-512 kernel converts
+// each vector as it loads it; the others convert w into scratch first,
+// which must then hold len(out)*cols floats. It panics if w, x or scratch
+// is too short.
+func MatVecF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
+	if len(out) == 0 {
+		return
+	}
+	matVecF16(out, w[:len(out)*cols], x[:cols], cols, scratch)
+}
+
+// MatVecTF16 is MatVecT for a matrix of IEEE halves: out gets the bits
+// MatVecT gives for w converted to float32, with scratch as for MatVecF16
+// (len(x)*cols floats). It panics if out, w or scratch is too short.
+func MatVecTF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
+	if cols <= 0 {
+		return
+	}
+	matVecTF16(out[:cols], w[:len(x)*cols], x, cols, scratch)
+}
+
+// convertedMatVecF16 and convertedMatVecTF16 convert w into scratch and run
+// the float32 kernel on it.
+func convertedMatVecF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
+	f := scratch[:len(w)]
+	halfToFloat(f, w)
+	matVec(out, f, x, cols)
+}
+
+func convertedMatVecTF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
+	f := scratch[:len(w)]
+	halfToFloat(f, w)
+	matVecT(out, f, x, cols)
+}

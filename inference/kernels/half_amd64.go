@@ -48,3 +48,41 @@ func floatToHalf(dst []uint16, src []float32) {
 		floatToHalfGeneric(dst, src)
 	}
 }
+
+// matVec8F16AVX512, dotF16AVX512 and matVecTF16AVX512 (kernels_amd64.s) are
+// matVec8AVX512, dotAVX512 and matVecTAVX512 for rows of halves, converting
+// as they load: the same sums of the same float32 values.
+//
+//go:noescape
+func matVec8F16AVX512(out *float32, w *uint16, x *float32, groups, cols int)
+
+//go:noescape
+func dotF16AVX512(a *uint16, b *float32, n int) float32
+
+//go:noescape
+func matVecTF16AVX512(out *float32, w *uint16, x *float32, rows, cols int)
+
+// matVecF16 runs the eight-row kernel over whole groups of rows and the
+// one-row one over the rest: every row gets dotAVX512's bits, as in matVec.
+func matVecF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
+	if impl != implAVX512 || cols == 0 {
+		convertedMatVecF16(out, w, x, cols, scratch)
+		return
+	}
+	r := 0
+	if g := len(out) / 8; g > 0 {
+		matVec8F16AVX512(&out[0], &w[0], &x[0], g, cols)
+		r = 8 * g
+	}
+	for ; r < len(out); r++ {
+		out[r] = dotF16AVX512(&w[r*cols], &x[0], cols)
+	}
+}
+
+func matVecTF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
+	if impl != implAVX512 || len(x) == 0 {
+		convertedMatVecTF16(out, w, x, cols, scratch)
+		return
+	}
+	matVecTF16AVX512(&out[0], &w[0], &x[0], len(x), cols)
+}

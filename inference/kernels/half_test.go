@@ -109,3 +109,54 @@ func TestFloatToHalf(t *testing.T) {
 		}
 	})
 }
+
+// randomHalves returns n halves of random values in [-2, 2) followed, in the
+// same backing array, by NaN halves, starting one half into it: a kernel
+// that reads past the end of its slice gets NaN.
+func randomHalves(rng *rand.Rand, n int) []uint16 {
+	buf := make([]uint16, n+40)
+	for i := range buf {
+		buf[i] = 0x7e00
+	}
+	s := buf[1 : 1+n]
+	for i := range s {
+		s[i] = model.F32ToF16(rng.Float32()*4 - 2)
+	}
+	return s
+}
+
+// TestMatVecF16 wants from MatVecF16 and MatVecTF16 the bits that MatVec and
+// MatVecT give on the converted matrix, in every variant, for row counts
+// around the eight-row groups and the test sizes of columns.
+func TestMatVecF16(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(43, 44))
+		for _, rows := range []int{1, 3, 7, 8, 9, 15, 16, 17, 33, 160} {
+			for _, cols := range sizes {
+				w := randomHalves(rng, rows*cols)
+				f := make([]float32, len(w))
+				F16ToF32(f, w)
+				x := poisoned(rng, cols)
+				got, want := make([]float32, rows), make([]float32, rows)
+				scratch := make([]float32, len(w))
+				MatVecF16(got, w, x, cols, scratch)
+				MatVec(want, f, x, cols)
+				for r := range got {
+					if !sameBits(got[r], want[r]) {
+						t.Fatalf("MatVecF16 %dx%d: row %d = %g, MatVec %g", rows, cols, r, got[r], want[r])
+					}
+				}
+				p := poisoned(rng, rows)
+				gotT, wantT := make([]float32, cols+1), make([]float32, cols+1)
+				gotT[cols], wantT[cols] = 7, 7
+				MatVecTF16(gotT[:cols], w, p, cols, scratch)
+				MatVecT(wantT[:cols], f, p, cols)
+				for j := range gotT {
+					if !sameBits(gotT[j], wantT[j]) {
+						t.Fatalf("MatVecTF16 %dx%d: out[%d] = %g, MatVecT %g", rows, cols, j, gotT[j], wantT[j])
+					}
+				}
+			}
+		}
+	})
+}

@@ -3019,3 +3019,232 @@ add512mask:
 add512done:
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------- AVX-512, half-precision rows
+
+// The attention kernels of a half-precision KV cache: matVec8AVX512,
+// dotAVX512 and matVecTAVX512 for rows of IEEE halves, each converted by
+// VCVTPH2PS as it is loaded and then meeting the same FMAs in the same order
+// as the float32 kernel's, so a result has the bits that kernel gives on the
+// converted rows. AX counts elements (x and out at AX*4, rows at AX*2).
+
+// CVTFMA8(off, xv, a0..a7) converts 16 halves at off(R8..R15)(AX*2) and adds
+// their products with xv into a0..a7.
+#define CVTFMA8(off, xv, a0, a1, a2, a3, a4, a5, a6, a7) \
+	VCVTPH2PS   off(R8)(AX*2), Z18; \
+	VCVTPH2PS   off(R9)(AX*2), Z19; \
+	VCVTPH2PS   off(R10)(AX*2), Z20; \
+	VCVTPH2PS   off(R11)(AX*2), Z21; \
+	VCVTPH2PS   off(R12)(AX*2), Z22; \
+	VCVTPH2PS   off(R13)(AX*2), Z23; \
+	VCVTPH2PS   off(R14)(AX*2), Z24; \
+	VCVTPH2PS   off(R15)(AX*2), Z25; \
+	VFMADD231PS Z18, xv, a0; \
+	VFMADD231PS Z19, xv, a1; \
+	VFMADD231PS Z20, xv, a2; \
+	VFMADD231PS Z21, xv, a3; \
+	VFMADD231PS Z22, xv, a4; \
+	VFMADD231PS Z23, xv, a5; \
+	VFMADD231PS Z24, xv, a6; \
+	VFMADD231PS Z25, xv, a7
+
+// CVTMASK(r, z, a) loads the last cols&15 halves of row r (K1) zero-extended,
+// converts them into z and adds their products with Z16 into a under K1.
+#define CVTMASK(r, z, a) \
+	VMOVDQU16.Z (r)(AX*2), K1, Y26; \
+	VCVTPH2PS   Y26, z; \
+	VFMADD231PS z, Z16, K1, a
+
+// func matVec8F16AVX512(out *float32, w *uint16, x *float32, groups, cols int)
+// For g < groups and r < 8: out[8g+r] = dot(float32(w[(8g+r)*cols:][:cols]), x[:cols]),
+// summed as matVec8AVX512 sums.
+TEXT ·matVec8F16AVX512(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ cols+32(FP), CX
+	MOVQ CX, DX
+	SHLQ $1, DX                  // DX: row stride in bytes
+	MOVQ CX, BX
+	ANDQ $-16, BX                // BX: elements in whole 16-element vectors
+	MASK16                       // K1: the last cols&15 elements
+	MOVQ BX, CX
+	ANDQ $-32, CX                // CX: elements covered by the 32-element loop
+
+mvh8group:
+	MV8ROWS
+	XORQ  AX, AX
+	TESTQ CX, CX
+	JZ    mvh8step16
+
+mvh8loop32:
+	VMOVUPS (SI)(AX*4), Z16
+	VMOVUPS 64(SI)(AX*4), Z17
+	CVTFMA8(0, Z16, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	CVTFMA8(32, Z17, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	ADDQ    $32, AX
+	CMPQ    AX, CX
+	JB      mvh8loop32
+
+mvh8step16:
+	CMPQ    AX, BX
+	JAE     mvh8mask
+	VMOVUPS (SI)(AX*4), Z16
+	CVTFMA8(0, Z16, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	ADDQ    $16, AX
+
+mvh8mask:
+	KORTESTW  K1, K1
+	JZ        mvh8reduce
+	VMOVUPS.Z (SI)(AX*4), K1, Z16
+	CVTMASK(R8, Z18, Z8)
+	CVTMASK(R9, Z19, Z9)
+	CVTMASK(R10, Z20, Z10)
+	CVTMASK(R11, Z21, Z11)
+	CVTMASK(R12, Z22, Z12)
+	CVTMASK(R13, Z23, Z13)
+	CVTMASK(R14, Z24, Z14)
+	CVTMASK(R15, Z25, Z15)
+
+mvh8reduce:
+	MV8STORE
+	LEAQ (R15)(DX*1), R8
+	DECQ groups+24(FP)
+	JNZ  mvh8group
+	VZEROUPPER
+	RET
+
+// func dotF16AVX512(a *uint16, b *float32, n int) float32
+// dot(float32(a[:n]), b[:n]), summed as dotAVX512 sums.
+TEXT ·dotF16AVX512(SB), NOSPLIT, $0-28
+	MOVQ   a+0(FP), SI
+	MOVQ   b+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	XORQ   AX, AX
+	MOVQ   CX, DX
+	ANDQ   $-32, DX
+	JZ     dh512step16
+
+dh512loop32:
+	VCVTPH2PS   (SI)(AX*2), Z4
+	VCVTPH2PS   32(SI)(AX*2), Z5
+	VFMADD231PS (DI)(AX*4), Z4, Z0
+	VFMADD231PS 64(DI)(AX*4), Z5, Z1
+	ADDQ        $32, AX
+	CMPQ        AX, DX
+	JB          dh512loop32
+
+dh512step16:
+	TESTQ       $16, CX
+	JZ          dh512mask
+	VCVTPH2PS   (SI)(AX*2), Z4
+	VFMADD231PS (DI)(AX*4), Z4, Z0
+	ADDQ        $16, AX
+
+dh512mask:
+	TESTQ $15, CX
+	JZ    dh512reduce
+	MASK16
+	VMOVDQU16.Z (SI)(AX*2), K1, Y4
+	VCVTPH2PS   Y4, Z4
+	VFMADD231PS (DI)(AX*4), Z4, K1, Z1
+
+dh512reduce:
+	VADDPS        Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VHADDPS       Y0, Y0, Y0
+	VHADDPS       Y0, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDSS        X1, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+24(FP)
+	RET
+
+// func matVecTF16AVX512(out *float32, w *uint16, x *float32, rows, cols int)
+// out[:cols] = Σ_r x[r]*float32(w[r*cols:][:cols]), summed as matVecTAVX512 sums.
+TEXT ·matVecTF16AVX512(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), R8
+	MOVQ cols+32(FP), CX
+	MOVQ CX, R10
+	SHLQ $1, R10                 // R10: row stride in bytes
+	MOVQ CX, R11
+	ANDQ $-64, R11               // R11: columns in whole 64-column blocks
+	MOVQ CX, R12
+	ANDQ $-16, R12               // R12: columns in whole 16-column vectors
+	MASK16                       // K1: the last cols&15 columns
+	XORQ BX, BX                  // BX: the current column
+
+mvth512block64:
+	CMPQ BX, R11
+	JAE  mvth512block16
+	ZERO4Z(Z0, Z1, Z2, Z3)
+	LEAQ (SI)(BX*2), AX
+	XORQ R9, R9
+
+mvth512row64:
+	VBROADCASTSS (DX)(R9*4), Z8
+	VCVTPH2PS    (AX), Z4
+	VCVTPH2PS    32(AX), Z5
+	VCVTPH2PS    64(AX), Z6
+	VCVTPH2PS    96(AX), Z7
+	VFMADD231PS  Z4, Z8, Z0
+	VFMADD231PS  Z5, Z8, Z1
+	VFMADD231PS  Z6, Z8, Z2
+	VFMADD231PS  Z7, Z8, Z3
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvth512row64
+	VMOVUPS      Z0, (DI)(BX*4)
+	VMOVUPS      Z1, 64(DI)(BX*4)
+	VMOVUPS      Z2, 128(DI)(BX*4)
+	VMOVUPS      Z3, 192(DI)(BX*4)
+	ADDQ         $64, BX
+	JMP          mvth512block64
+
+mvth512block16:
+	CMPQ   BX, R12
+	JAE    mvth512mask
+	VPXORD Z0, Z0, Z0
+	LEAQ   (SI)(BX*2), AX
+	XORQ   R9, R9
+
+mvth512row16:
+	VBROADCASTSS (DX)(R9*4), Z8
+	VCVTPH2PS    (AX), Z4
+	VFMADD231PS  Z4, Z8, Z0
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvth512row16
+	VMOVUPS      Z0, (DI)(BX*4)
+	ADDQ         $16, BX
+	JMP          mvth512block16
+
+mvth512mask:
+	KORTESTW K1, K1
+	JZ       mvth512done
+	VPXORD   Z0, Z0, Z0
+	LEAQ     (SI)(BX*2), AX
+	XORQ     R9, R9
+
+mvth512rowmask:
+	VBROADCASTSS (DX)(R9*4), Z8
+	VMOVDQU16.Z  (AX), K1, Y9
+	VCVTPH2PS    Y9, Z9
+	VFMADD231PS  Z9, Z8, Z0
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvth512rowmask
+	VMOVUPS      Z0, K1, (DI)(BX*4)
+
+mvth512done:
+	VZEROUPPER
+	RET
