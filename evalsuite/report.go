@@ -32,6 +32,7 @@ const ReportSchemaVersion = 1
 //	  "scored_tokens": 49203,
 //	  "decode_tokens": 32,              // tokens per timed decode run
 //	  "threads": 2,
+//	  "kv_cache": "f16",                // only when not the exact f32 cache
 //	  "variants": [ {Variant}, ... ]    // the base first
 //	}
 //
@@ -47,6 +48,8 @@ type Report struct {
 	ScoredTokens  int    `json:"scored_tokens"`
 	DecodeTokens  int    `json:"decode_tokens"`
 	Threads       int    `json:"threads"`
+	// KVCache is the engines' key/value cache type when it is not f32.
+	KVCache string `json:"kv_cache,omitempty"`
 	// Dataset and TestExamples replace the text's keys in a comparison of
 	// classifiers, which are scored on a data set's test examples.
 	Dataset      string    `json:"dataset,omitempty"`
@@ -214,9 +217,13 @@ func (r *Report) Summary() string {
 		return fmt.Sprintf("base %s; %s test set: %s examples; %s",
 			filepath.Base(r.Base), r.Dataset, commas(int64(r.TestExamples)), threadCount(r.Threads))
 	}
-	return fmt.Sprintf("base %s; %s: %s tokens, ctx %d, %s scored; decode %d tokens; %s",
+	kv := ""
+	if r.KVCache != "" {
+		kv = "; KV cache " + r.KVCache
+	}
+	return fmt.Sprintf("base %s; %s: %s tokens, ctx %d, %s scored; decode %d tokens; %s%s",
 		filepath.Base(r.Base), filepath.Base(r.Text), commas(int64(r.TextTokens)), r.Ctx,
-		commas(int64(r.ScoredTokens)), r.DecodeTokens, threadCount(r.Threads))
+		commas(int64(r.ScoredTokens)), r.DecodeTokens, threadCount(r.Threads), kv)
 }
 
 func threadCount(n int) string {

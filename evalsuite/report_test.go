@@ -167,6 +167,14 @@ func TestReportTable(t *testing.T) {
 			t.Errorf("bits/w not right-aligned (%q):\n%s", cell, out)
 		}
 	}
+	if strings.Contains(lines[0], "KV cache") {
+		t.Errorf("the f32 cache is the default, not worth a mention: %s", lines[0])
+	}
+	r := sampleReport()
+	r.KVCache = "f16"
+	if s := r.Summary(); !strings.HasSuffix(s, "; 2 threads; KV cache f16") {
+		t.Errorf("summary with a half-precision cache: %s", s)
+	}
 	if err := WriteReport(&buf, sampleReport(), "yaml"); err == nil || !strings.Contains(err.Error(), "table, markdown, json, csv") {
 		t.Errorf("unknown format: %v", err)
 	}

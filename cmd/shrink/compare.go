@@ -309,6 +309,9 @@ func compareVariants(cfg compareConfig) (*evalsuite.Report, error) {
 		SchemaVersion: evalsuite.ReportSchemaVersion, Base: cfg.base, Text: cfg.text, TextTokens: len(tokens),
 		Ctx: cfg.ctx, DecodeTokens: decodeTokens, Threads: ref.Threads(),
 	}
+	if cfg.kvCache != inference.KVF32 {
+		rep.KVCache = cfg.kvCache.String()
+	}
 	for i := range variants {
 		label := fmt.Sprintf("[%d/%d] %s", i+1, len(specs), specs[i].name)
 		if rep.ScoredTokens, err = measureVariant(cfg, &variants[i], files[i], label, base, ref, tokens, popts); err != nil {

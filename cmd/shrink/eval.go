@@ -38,6 +38,7 @@ type evalReport struct {
 	PerplexityChangePct *float64 `json:"perplexity_change_pct,omitempty"`
 
 	Threads int     `json:"threads"`
+	KVCache string  `json:"kv_cache"`
 	Seconds float64 `json:"seconds"`
 	// LoadSeconds is the time from opening MODEL to an engine ready to run;
 	// PeakRSSBytes the most memory the process held, reference included.
@@ -160,7 +161,7 @@ ref_agreement and accuracy_change_points.`,
 				SchemaVersion: 1, Model: args[0], Text: textPath, TextTokens: len(tokens),
 				Ctx: r.Ctx, Stride: r.Stride, Chunks: r.Chunks, ScoredTokens: r.ScoredTokens,
 				Perplexity: r.Perplexity, PerplexityStderr: r.PerplexityStderr, NLL: r.NLL, NLLStderr: r.NLLStderr,
-				Threads: l.Threads(), Seconds: time.Since(start).Seconds(),
+				Threads: l.Threads(), KVCache: l.KVCache().String(), Seconds: time.Since(start).Seconds(),
 				LoadSeconds: loadSeconds, PeakRSSBytes: evalsuite.PeakRSS(),
 			}
 			if r.Ref != nil {

@@ -75,8 +75,18 @@ func TestEvalSynthetic(t *testing.T) {
 			t.Errorf("key %q missing in\n%s", k, out)
 		}
 	}
-	if rep["threads"] != 1.0 || rep["ctx"] != 32.0 {
+	if rep["threads"] != 1.0 || rep["ctx"] != 32.0 || rep["kv_cache"] != "f32" {
 		t.Errorf("settings not reported:\n%s", out)
+	}
+	// A half-precision KV cache moves the perplexity, but only a little.
+	var rep16 map[string]any
+	if err := json.Unmarshal([]byte(mustShrink(t, "eval", gguf, "--text", text, "--ctx", "32", "--json", "--kv-cache", "f16")), &rep16); err != nil {
+		t.Fatal(err)
+	}
+	p32, _ := rep["perplexity"].(float64)
+	p16, _ := rep16["perplexity"].(float64)
+	if rep16["kv_cache"] != "f16" || !(math.Abs(p16/p32-1) < 1e-3) {
+		t.Errorf("--kv-cache f16: kv_cache %v, perplexity %v against %v with f32", rep16["kv_cache"], p16, p32)
 	}
 	if load, _ := rep["load_seconds"].(float64); !(load > 0 && load < 60) {
 		t.Errorf("load_seconds %v", rep["load_seconds"])
