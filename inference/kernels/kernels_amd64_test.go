@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -75,3 +76,24 @@ var fmaPeakGFLOPS = func() func(v int) float64 {
 }()
 
 func init() { peakGFLOPS = fmaPeakGFLOPS }
+
+// TestArrangeQ40 checks the assembly's arrangement of Q8Acts.xq against
+// arrangeQ40's loop, for rows of whole chunks and with a last partial one.
+func TestArrangeQ40(t *testing.T) {
+	if !hasVNNI {
+		t.Skip("no AVX-512 VNNI")
+	}
+	rng := rand.New(rand.NewPCG(61, 62))
+	for _, nb := range []int{1, 7, 8, 9, 16, 24, 31} {
+		x, _ := randomActs(rng, 3, nb*QBlock)
+		want := make([]int8, len(x.xq))
+		for r := 0; r < x.n; r++ {
+			arrangeQ40(want[r*x.xqs:(r+1)*x.xqs], x.q[r*x.cols:(r+1)*x.cols], x.d[r*x.stride:(r+1)*x.stride], 0)
+		}
+		for i := range want {
+			if x.xq[i] != want[i] {
+				t.Fatalf("nb=%d: xq[%d] = %d, want %d", nb, i, x.xq[i], want[i])
+			}
+		}
+	}
+}

@@ -128,6 +128,8 @@ type Q8Acts struct {
 	d           []float32 // [n][stride] scales; the padding is 0
 	c           []float32 // [n][stride] d*Σq: what a constant weight per block (Q4_1's m, an offset) multiplies
 	s           []int32   // [n][stride] Σq, exact: the int kernels take offset*Σq off their block sums; the padding is 0
+	xq          []int8    // [n][xqs] q and d rearranged for the Q4_0 VNNI kernel (amd64 with VNNI only; see arrangeQ40)
+	xqs         int       // bytes between the rows of xq
 }
 
 // Rows is the number of quantized rows and Cols their length.
@@ -158,6 +160,7 @@ func (a *Q8Acts) Quantize(x []float32, n, cols int) {
 		rs := a.s[t*stride : (t+1)*stride]
 		quantRow(a.q[t*cols:(t+1)*cols], a.d[t*stride:(t+1)*stride], a.c[t*stride:(t+1)*stride], rs, x[t*cols:(t+1)*cols])
 	}
+	arrangeActs(a)
 }
 
 // grow returns s resliced to n elements, reallocated when its capacity is short.

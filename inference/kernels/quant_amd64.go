@@ -2,7 +2,11 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 // The integer kernels have their own variants, chosen from impl at each call
 // so that tests which set impl exercise them too: with impl at AVX-512 and a
@@ -30,27 +34,26 @@ func qVariant() int {
 	return qAVX2
 }
 
-// qScratch is a kernel call's working memory. Each half of s holds, for a
-// chunk of eight blocks of the current group of four rows and input row,
-// s[r][j] = d_w(r,j)*d_x(j): the blocks use one half while the pass fills
-// the other for the next chunk (Q4_0 VNNI only for a last chunk of fewer
-// than eight blocks, whose d_w it keeps in w). o[r] holds the eight lanes
-// of Σ_b d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2 routines (the
-// VNNI ones keep o in registers and their final factor k in o[0][0]), and
-// k constants of the passes.
+// qScratch is a kernel call's working memory (Q4_0 VNNI needs none). Each
+// half of s holds, for a chunk of eight blocks of the current group of four
+// rows and input row, s[r][j] = d_w(r,j)*d_x(j): the blocks use one half
+// while the pass fills the other for the next chunk. o[r] holds the eight
+// lanes of Σ_b d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2
+// routines (the VNNI ones keep o in registers and their final factor k in
+// o[0][0]), and k constants of the passes.
 type qScratch struct {
 	s [2][4][8]float32
 	o [4][8]float32
 	k [4][8]uint32
-	w [4][8]float32 // Q4_0 VNNI: d_w of a last chunk's blocks, per row
 }
 
 // qArgs are the operands of a kernel call, read by field offset (go_asm.h).
 // The kernel sets out[t*ldo + 4g + r] to the product of row 4g+r with input
 // row t for g < groups, r < 4 and t < n; weight rows are rb bytes apart (rb
 // 0 repeats one row four times) and hold nb blocks. Byte strides: ldo
-// between output rows, qs between input rows of q, ss between those of d
-// and c. The g* and t* fields are the kernel's cursors.
+// between output rows, qs between input rows of q (Q4_0 VNNI: of
+// Q8Acts.xq, which q then points at), ss between those of d and c. The g*
+// and t* fields are the kernel's cursors.
 type qArgs struct {
 	out    *float32
 	ldo    int
@@ -81,9 +84,9 @@ type qArgs struct {
 // setting out[t*ldo+4g+r] (bytes; see qArgs) to what qDotGeneric computes
 // for row 4g+r and input row t, with the integer sums exact and the scaled
 // sums added in another order (the header of quant_amd64.s gives it). The
-// Q4 VNNI routines take four blocks a 512-bit register and Q8_0 VNNI two,
-// and need AVX-512 VNNI, VBMI (byte permutes), BW and GFNI; the AVX2 ones
-// take one block at a time.
+// VNNI routines take eight blocks a 512-bit register (Q4_0), four (Q4_1)
+// or two (Q8_0), and need AVX-512 VNNI, VBMI (byte permutes), BW and GFNI;
+// the AVX2 ones take one block at a time.
 //
 //go:noescape
 func qmmQ8_0VNNI(a *qArgs)
@@ -160,6 +163,10 @@ func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	rb := x.nb * f.BlockBytes()
 	a := qArgs{ldo: 4 * ldo, rb: rb, groups: rows / 4, q: &x.q[0], qs: x.cols, d: &x.d[0], c: &x.c[0],
 		ss: 4 * x.stride, n: x.n, nb: x.nb, sc: &sc}
+	q40 := f == Q4_0 && v == qVNNI
+	if q40 {
+		a.q, a.qs = &x.xq[0], x.xqs
+	}
 	if a.groups > 0 {
 		a.out, a.w = &out[0], &w[0]
 		qKernel(f, v, &a)
@@ -171,10 +178,96 @@ func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 			t := a
 			t.out, t.ldo, t.w, t.rb, t.groups, t.n = &tmp[0], 16, &w[r*rb], 0, 1, nt
 			t.q, t.d, t.c = &x.q[t0*x.cols], &x.d[t0*x.stride], &x.c[t0*x.stride]
+			if q40 {
+				t.q = &x.xq[t0*x.xqs]
+			}
 			qKernel(f, v, &t)
 			for i := 0; i < nt; i++ {
 				out[(t0+i)*ldo+r] = tmp[4*i]
 			}
 		}
 	}
+}
+
+// q40Chunk is the size of a chunk of eight blocks in Q8Acts.xq: the inputs
+// that meet the two registers of permuted nibbles (t0, t1) of the Q4_0
+// VNNI kernel, for the low nibbles and the high ones (256 bytes), then the
+// sixteen int32 lane biases and the sixteen float32 lane scales d_x.
+const q40Chunk = 384
+
+// arrangeActs fills a.xq from a.q and a.d when the CPU can run the Q4_0
+// VNNI kernel (whatever impl is now, so that a later change of impl finds
+// it).
+func arrangeActs(a *Q8Acts) {
+	if !hasVNNI {
+		a.xq, a.xqs = a.xq[:0], 0
+		return
+	}
+	a.xqs = (a.nb + 7) / 8 * q40Chunk
+	a.xq = grow(a.xq, a.n*a.xqs)
+	nc := a.nb / 8
+	for t := 0; t < a.n; t++ {
+		dst, q, d := a.xq[t*a.xqs:(t+1)*a.xqs], a.q[t*a.cols:(t+1)*a.cols], a.d[t*a.stride:(t+1)*a.stride]
+		if nc > 0 {
+			arrangeQ40VNNI(&dst[0], &q[0], &d[0], nc)
+		}
+		arrangeQ40(dst, q, d, nc*8)
+	}
+}
+
+// arrangeQ40VNNI does arrangeQ40 for the first nc whole chunks.
+//
+//go:noescape
+func arrangeQ40VNNI(dst, q *int8, d *float32, nc int)
+
+// q40Group is the group of four nibble bytes, 4g to 4g+3, of block b of a
+// chunk (b < 8) that dword lane b+8h of the Q4_0 VNNI kernel's register t
+// holds: t0 takes groups 2 and 3 and t1 groups 0 and 1, except in blocks 4
+// and 7, where they swap, so that each register's permute finds its bytes
+// in its two 64-byte loads (see "Q4_0 VNNI" in quant_amd64.s).
+func q40Group(t, b, h int) int {
+	if (t == 0) != (b == 4 || b == 7) {
+		return 2 + h
+	}
+	return h
+}
+
+// arrangeQ40 lays out one row of quantized inputs q, with its scales d, for
+// the Q4_0 VNNI kernel: per chunk of eight blocks, the inputs that meet the
+// low nibbles of t0 (lane l = b+8h, byte i: q[4g+i] of block b, g =
+// q40Group(0, b, h)) and its high ones (q[16+4g+i]), the same for t1, the
+// lane biases (-8 times the sum of a lane's sixteen inputs, which turn the
+// sums of the unsigned nibbles u = w+8 times q into those of w times q)
+// and the lane scales (d of block l%8). The blocks missing from a last
+// chunk are zeros. It starts at block b0, a multiple of 8.
+func arrangeQ40(dst, q []int8, d []float32, b0 int) {
+	nb := len(q) / QBlock
+	if nb%8 != 0 {
+		clear(dst[nb/8*q40Chunk:])
+	}
+	for c := b0; c < nb; c += 8 {
+		ch := dst[c/8*q40Chunk:][:q40Chunk]
+		for b := 0; b < min(8, nb-c); b++ {
+			src := q[(c+b)*QBlock:][:QBlock]
+			for h := 0; h < 2; h++ {
+				l := b + 8*h
+				var sum int32
+				for t := 0; t < 2; t++ {
+					g := q40Group(t, b, h)
+					x := ch[128*t:][:128]
+					for i := 0; i < 4; i++ {
+						lo, hi := src[4*g+i], src[16+4*g+i]
+						x[4*l+i], x[64+4*l+i] = lo, hi
+						sum += int32(lo) + int32(hi)
+					}
+				}
+				putU32(ch[256+4*l:], uint32(-8*sum))
+				putU32(ch[320+4*l:], math.Float32bits(d[c+b]))
+			}
+		}
+	}
+}
+
+func putU32(b []int8, v uint32) {
+	b[0], b[1], b[2], b[3] = int8(v), int8(v>>8), int8(v>>16), int8(v>>24)
 }

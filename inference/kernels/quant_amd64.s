@@ -20,23 +20,27 @@
 //          row, and store the four floats at out + t*ldo.
 //
 // The pass of the next chunk runs before the blocks of the current one, so
-// that the blocks never wait for their scales; Q4_0 VNNI instead does a
-// whole chunk's pass row by row with its blocks, from the same loads (see
-// "Q4_0 VNNI, whole chunks"), the same operations in the same order.
+// that the blocks never wait for their scales. Q4_0 VNNI has neither pass
+// nor o: it fetches each row's scales from the loads of its chunk, and its
+// integer sums carry the offset of its nibbles (see "Q4_0 VNNI, eight
+// blocks a register").
 // Every chunk's cache lines are prefetched two groups (eight rows) ahead
 // into L1 and six groups ahead into L2: the VNNI routines a chunk's share
 // of those groups' contiguous bytes (PFLIN, about half the prefetches of
-// the AVX2 routines' one chunk of each row, PFROWS), and Q4_0 VNNI also a
-// call's first groups at its start (PROLOGUE).
+// the AVX2 routines' one chunk of each row, PFROWS), except Q4_0 VNNI,
+// which prefetches six groups ahead into L1 only (PFLIN6) and also a call's
+// first groups at its start (PROLOGUE).
 // A row is computed by the same instructions in any of the four slots and
 // for any number of input rows, so it gives the same bits in any group and
 // call, and a group of one row repeated (rb = 0) gives that row. The integer sums are exact:
 //   VNNI: VPDPBUSD multiplies unsigned weight bytes by signed inputs and
 //         sums four products per int32 lane. Q8_0 weights are made unsigned
-//         by flipping their sign bit (u = w+128) and Q4_0 nibbles are
-//         u = w+8, so the lanes sum u*x and the final step adds -128 (-8)
-//         times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x. Lane sums are at most
-//         4*255*127 (Q8_0) and 8*15*127 (Q4: two VPDPBUSD).
+//         by flipping their sign bit (u = w+128), so the lanes sum u*x and
+//         the final step adds -128 times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x.
+//         Q4_0 nibbles are u = w+8, and each lane starts from -8 times the
+//         sum of its inputs (from Q8Acts.xq), so it ends with the sum of
+//         w*x. Lane sums are at most 4*255*127 (Q8_0), 8*15*127 (Q4_1: two
+//         VPDPBUSD) and 16*15*127 + 8*16*127 (Q4_0: four).
 //   AVX2: VPMADDUBSW pairs unsigned by signed bytes into int16, which cannot
 //         saturate (|w|*|x| <= 128*127 for Q8_0, whose signs VPSIGNB moves
 //         onto x; 15*127 for nibbles), and VPMADDWD by ones sums the pairs
@@ -44,7 +48,14 @@
 // Q4_1 adds Σ_b m*c_x, its minimums, with k = 1.
 //
 // The float sums of a row and input row are, in order:
-//   Q4 VNNI: four blocks ("a quad") at a time in 16 lanes, lane l holding an
+//   Q4_0 VNNI: a chunk of eight blocks at a time in 16 lanes, lane l
+//         holding the exact int32 sum (offset included) of 16 products of
+//         block l%8 (see "eight blocks a register" below):
+//         A[l] = fma(float(sum_l), d_w*d_x of the block, A[l]), chunk after
+//         chunk, a last chunk of n < 8 blocks as a whole one whose missing
+//         blocks add fma(0, 0, A[l]); then lanes l and l+8 (l < 8) added and
+//         the tree ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
+//   Q4_1 VNNI: four blocks ("a quad") at a time in 16 lanes, lane l holding an
 //         int32 sum of 8 products of block l%4 (see "four blocks a
 //         register" below): a whole chunk's first quad (blocks 8c..8c+3)
 //         goes into accumulator E and its second into O, each lane by
@@ -126,28 +137,10 @@ DATA qLanes<>+24(SB)/4, $6
 DATA qLanes<>+28(SB)/4, $7
 GLOBL qLanes<>(SB), RODATA|NOPTR, $32
 
-// qShuf18 and qShuf20 move the fp16 scales (and Q4_1's minimums) out of
-// four 32-byte loads at 2*bb apart, each holding two blocks' (one per
-// 128-bit lane), into word slot i (and 4+i) of their lane; qBytes holds
-// the byte numbers 0-31.
-DATA qShuf18<>+0(SB)/8, $0x8080808080800100
-DATA qShuf18<>+8(SB)/8, $0x8080808080808080
-DATA qShuf18<>+16(SB)/8, $0x8080808080800302
-DATA qShuf18<>+24(SB)/8, $0x8080808080808080
-DATA qShuf18<>+32(SB)/8, $0x8080808001008080
-DATA qShuf18<>+40(SB)/8, $0x8080808080808080
-DATA qShuf18<>+48(SB)/8, $0x8080808003028080
-DATA qShuf18<>+56(SB)/8, $0x8080808080808080
-DATA qShuf18<>+64(SB)/8, $0x8080010080808080
-DATA qShuf18<>+72(SB)/8, $0x8080808080808080
-DATA qShuf18<>+80(SB)/8, $0x8080030280808080
-DATA qShuf18<>+88(SB)/8, $0x8080808080808080
-DATA qShuf18<>+96(SB)/8, $0x0100808080808080
-DATA qShuf18<>+104(SB)/8, $0x8080808080808080
-DATA qShuf18<>+112(SB)/8, $0x0302808080808080
-DATA qShuf18<>+120(SB)/8, $0x8080808080808080
-GLOBL qShuf18<>(SB), RODATA|NOPTR, $128
-
+// qShuf20 moves the fp16 scales and minimums of Q4_1 out of four 32-byte
+// loads 40 bytes apart, each holding two blocks' (one per 128-bit lane),
+// into word slots i and 4+i of their lane; qBytes holds the byte numbers
+// 0-31.
 DATA qShuf20<>+0(SB)/8, $0x8080808080800100
 DATA qShuf20<>+8(SB)/8, $0x8080808080800302
 DATA qShuf20<>+16(SB)/8, $0x8080808080800504
@@ -274,9 +267,9 @@ GLOBL qPackW<>(SB), RODATA|NOPTR, $32
 // the CX-skip < 8 left in a last chunk) and store s at dest; R12 and R10
 // point at the chunk's d_x and c_x and move on by a chunk.
 
-// PASS_Q4VNNI(bb, OP, MF, MT, ROW) fetches the scales of Q4_0 (bb 18) and
-// Q4_1 (bb 20; also its minimums). In a whole chunk ROW does each row with
-// one two-source byte permute (qPass18, qPass20, below); in a last chunk
+// PASS_Q4VNNI(bb, OP, MF, MT, ROW) fetches the scales of Q4_1 (bb 20) and
+// its minimums. In a whole chunk ROW does each row with
+// one two-source byte permute (qPass20, below); in a last chunk
 // four 32-byte loads at 0, 2*bb, 4*bb and 6*bb, each holding two blocks'
 // scales, are masked (K3-K6) to the blocks left, and a byte shuffle each
 // (qShuf) and three ORs leave the even blocks' scales in the low 128-bit
@@ -361,26 +354,16 @@ done: \
 
 // ---------------------------------------------------------------- VNNI, four blocks a register
 
-// The Q4 VNNI kernels take four blocks of a row at once in 512-bit
+// The Q4_1 VNNI kernel takes four blocks of a row at once in 512-bit
 // registers, dword lane l (0-15) belonging to block l%4. One two-source
-// byte permute (qQuad18, qQuad20) of two loads that lie inside the four
+// byte permute (qQuad20) of two loads that lie inside the four
 // blocks puts nibble bytes 4(l/4) to 4(l/4)+3 of block l%4 in lane l; the
 // low nibbles (masked) and the high ones (a GF(2) affine shift by 4) meet
 // the matching inputs, which two dword permutes (qXLo, qXHi) of the 128
 // inputs form once for the four rows. Two VPDPBUSD leave in lane l the
 // sum of 8 products of block l%4, so one conversion and one FMA with the
 // four scales s[r][j..j+3] broadcast to every 128-bit lane do four blocks.
-// The nibbles are u = w+8 (Q4_0) or q (Q4_1), and the final step adds k*o[r].
-
-DATA qQuad18<>+0(SB)/8, $0x1514131203020100
-DATA qQuad18<>+8(SB)/8, $0x3938373627262524
-DATA qQuad18<>+16(SB)/8, $0x1918171607060504
-DATA qQuad18<>+24(SB)/8, $0x3d3c3b3a2b2a2928
-DATA qQuad18<>+32(SB)/8, $0x1d1c1b1a0b0a0908
-DATA qQuad18<>+40(SB)/8, $0x4b4a3f3e2f2e2d2c
-DATA qQuad18<>+48(SB)/8, $0x21201f1e0f0e0d0c
-DATA qQuad18<>+56(SB)/8, $0x4f4e4d4c33323130
-GLOBL qQuad18<>(SB), RODATA|NOPTR, $64
+// The nibbles are q, and the final step adds k*o[r] (the minimums).
 
 DATA qQuad20<>+0(SB)/8, $0x1716151403020100
 DATA qQuad20<>+8(SB)/8, $0x3f3e3d3c2b2a2928
@@ -392,7 +375,7 @@ DATA qQuad20<>+48(SB)/8, $0x232221200f0e0d0c
 DATA qQuad20<>+56(SB)/8, $0x4f4e4d4c37363534
 GLOBL qQuad20<>(SB), RODATA|NOPTR, $64
 
-// qPass20 (and qPass18 below) gather the scales (and minimums) of a whole chunk.
+// qPass20 gathers the scales and minimums of a whole chunk.
 DATA qPass20<>+0(SB)/8, $0x3d3c292815140100
 DATA qPass20<>+8(SB)/8, $0x7d7c696855544140
 DATA qPass20<>+16(SB)/8, $0x3f3e2b2a17160302
@@ -423,16 +406,6 @@ DATA qXHi<>+48(SB)/8, $0x0000000f00000007
 DATA qXHi<>+56(SB)/8, $0x0000001f00000017
 GLOBL qXHi<>(SB), RODATA|NOPTR, $64
 
-DATA qPass18<>+0(SB)/8, $0x3736252413120100
-DATA qPass18<>+8(SB)/8, $0x7f7e6d6c5b5a4948
-DATA qPass18<>+16(SB)/8, $0x0000000000000000
-DATA qPass18<>+24(SB)/8, $0x0000000000000000
-DATA qPass18<>+32(SB)/8, $0x0000000000000000
-DATA qPass18<>+40(SB)/8, $0x0000000000000000
-DATA qPass18<>+48(SB)/8, $0x0000000000000000
-DATA qPass18<>+56(SB)/8, $0x0000000000000000
-GLOBL qPass18<>(SB), RODATA|NOPTR, $64
-
 // Registers: Z0 and Z1 the inputs of four blocks that meet the low and
 // high nibbles, Z2-Z7 temporaries, Z10-Z13 and Z21-Z24 the accumulators of
 // even and odd quads, Z14 the shift matrix, Z15 0x0f bytes, Z16-Z19 o[r],
@@ -452,11 +425,6 @@ GLOBL qPass18<>(SB), RODATA|NOPTR, $64
 	VMOVDQU64       quad<>(SB), Z30; \
 	VMOVDQU64       qXLo<>(SB), Z20; \
 	VMOVDQU64       qXHi<>(SB), Z31
-
-// CONSTS_Q40QUAD also loads the whole-chunk pass's permute.
-#define CONSTS_Q40QUAD \
-	CONSTS_Q4QUAD(qShuf18, qQuad18, $0xc1000000); \
-	VMOVDQU64 qPass18<>(SB), Z26
 
 // CONSTS_Q41QUAD also loads the whole-chunk pass's permute.
 #define CONSTS_Q41QUAD \
@@ -593,148 +561,7 @@ tail: \
 last: \
 	QM(Z10, Z11, Z12, Z13)
 
-// ---------------------------------------------------------------- Q4_0 VNNI, whole chunks
-
-// The Q4_0 VNNI kernel does each whole chunk row by row, fetching its
-// scales from the loads of its blocks: four loads of a row's chunk (bytes
-// 0-63, 64-127, 72-135 and 136-143) feed the scales' permute (qPass18, Z26:
-// tables 0-63 and 64-127) and the two quads' (qQuadC18, Z29: tables at the
-// quad's start and 64 bytes on), s = d_w*d_x stays in a register and
-// VSHUFF32X4 broadcasts its quads, and o[r] takes d_w*c_x as the pass does:
-// the same operations on the same values as the pass and QUAD, in the same
-// order. A last chunk of fewer than eight blocks has its scales fetched
-// ahead by the pass's masked path (PASSC_Q40VNNI), which leaves d_w in
-// qScratch.w for the tail to add into o (TAILO_Q40) after the whole chunks.
-// Registers: Z0, Z1 and Z27, Z28 the inputs of the chunk's two quads, Z2-Z9
-// temporaries.
-
-DATA qQuadC18<>+0(SB)/8, $0x1716151405040302
-DATA qQuadC18<>+8(SB)/8, $0x3b3a393829282726
-DATA qQuadC18<>+16(SB)/8, $0x1b1a191809080706
-DATA qQuadC18<>+24(SB)/8, $0x3f3e3d3c2d2c2b2a
-DATA qQuadC18<>+32(SB)/8, $0x1f1e1d1c0d0c0b0a
-DATA qQuadC18<>+40(SB)/8, $0x4342414031302f2e
-DATA qQuadC18<>+48(SB)/8, $0x2322212011100f0e
-DATA qQuadC18<>+56(SB)/8, $0x4746454435343332
-GLOBL qQuadC18<>(SB), RODATA|NOPTR, $64
-
-#define CONSTS_Q40C \
-	CONSTS_Q40QUAD; \
-	VMOVDQU64 qQuadC18<>(SB), Z29
-
-// XQUAD2 forms the inputs of the chunk's two quads.
-#define XQUAD2 \
-	VMOVDQU64 (SI), Z0; \
-	VMOVDQU64 64(SI), Z9; \
-	VMOVDQA64 Z0, Z1; \
-	VPERMT2D  Z9, Z20, Z0; \
-	VPERMT2D  Z9, Z31, Z1; \
-	VMOVDQU64 128(SI), Z27; \
-	VMOVDQU64 192(SI), Z9; \
-	VMOVDQA64 Z27, Z28; \
-	VPERMT2D  Z9, Z20, Z27; \
-	VPERMT2D  Z9, Z31, Z28
-
-// DOTC(t, u, v, xl, xh, s, a) adds the quad in t (permuted nibble bytes)
-// times its scales s into a, as NIBQ and DOTQ do.
-#define DOTC(t, u, v, xl, xh, s, a) \
-	VGF2P8AFFINEQB $0, Z14, t, u; \
-	VPANDD         Z15, t, t; \
-	VPXORD         v, v, v; \
-	VPDPBUSD       xl, t, v; \
-	VPDPBUSD       xh, u, v; \
-	VCVTDQ2PS      v, v; \
-	VFMADD231PS    s, v, a
-
-// ROWC40(R, Yo, ae, ao) does a whole chunk of the row at R11 plus the
-// addressing suffix R: its scales (o[r] in Yo), its first quad into ae and
-// its second into ao.
-#define ROWC40(R, Yo, ae, ao) \
-	VMOVDQU64   (R11)R, Z2; \
-	VMOVDQU64   64(R11)R, Z3; \
-	VMOVDQA64   Z26, Z4; \
-	VPERMI2B    Z3, Z2, Z4; \
-	VCVTPH2PS   X4, Y4; \
-	VFMADD231PS (R10), Y4, Yo; \
-	VMULPS      (R12), Y4, Y4; \
-	VPERMT2B    Z3, Z29, Z2; \
-	VMOVDQU64   72(R11)R, Z3; \
-	VMOVQ       136(R11)R, X5; \
-	VPERMT2B    Z5, Z29, Z3; \
-	VSHUFF32X4  $0x00, Z4, Z4, Z8; \
-	DOTC(Z2, Z6, Z7, Z0, Z1, Z8, ae); \
-	VSHUFF32X4  $0x55, Z4, Z4, Z9; \
-	DOTC(Z3, Z5, Z6, Z27, Z28, Z9, ao)
-
-// OW_Q4VNNI keeps d_w (Y5) of a last chunk's row in qScratch.w.
-#define OW_Q4VNNI(Yo) VMOVUPS Y5, Yo
-
-// PASSC_Q40VNNI fetches the scales of a last chunk of fewer than eight
-// blocks at base (the pass's masked path, with R12 and R10 moved to that
-// chunk meanwhile); whole chunks fetch their own.
-#define PASSC_Q40VNNI(base, dest, skip, full, done) \
-	CMPQ         CX, $(8+skip); \
-	JGE          done; \
-	ADDQ         $(4*skip), R12; \
-	TAILMASKS(18, skip, Y8, Y7, Y25); \
-	PASSROWM_Q4VNNI(base, dest, 18, 0, OW_Q4VNNI, qScratch_w(DI), NONE); \
-	LEAQ         (base)(R9*1), AX; \
-	PASSROWM_Q4VNNI(AX, dest, 18, 1, OW_Q4VNNI, (qScratch_w+32)(DI), NONE); \
-	LEAQ         (base)(R9*2), AX; \
-	PASSROWM_Q4VNNI(AX, dest, 18, 2, OW_Q4VNNI, (qScratch_w+64)(DI), NONE); \
-	LEAQ         (base)(BX*1), AX; \
-	PASSROWM_Q4VNNI(AX, dest, 18, 3, OW_Q4VNNI, (qScratch_w+96)(DI), NONE); \
-	SUBQ         $(4*skip), R12; \
-done:
-
-// TAILO_Q40 adds a last chunk's d_w*c_x into o.
-#define TAILO_Q40 \
-	VMOVUPS     qScratch_w(DI), Y2; \
-	VFMADD231PS (R10), Y2, Y16; \
-	VMOVUPS     (qScratch_w+32)(DI), Y3; \
-	VFMADD231PS (R10), Y3, Y17; \
-	VMOVUPS     (qScratch_w+64)(DI), Y4; \
-	VFMADD231PS (R10), Y4, Y18; \
-	VMOVUPS     (qScratch_w+96)(DI), Y5; \
-	VFMADD231PS (R10), Y5, Y19
-
-// BLOCKSC40 is the block section of the Q4_0 kernel: a whole chunk row by
-// row, or a last chunk as BLOCKSQ does.
-#define BLOCKSC40 \
-blocks: \
-	CMPQ   CX, $8; \
-	JLT    tail; \
-	XQUAD2; \
-	ROWC40(NONE, Y16, Z10, Z21); \
-	ROWC40((R9*1), Y17, Z11, Z22); \
-	ROWC40((R9*2), Y18, Z12, Z23); \
-	ROWC40((BX*1), Y19, Z13, Z24); \
-	ADDQ   $256, SI; \
-	ADDQ   $(8*18), R11; \
-	ADDQ   $32, R12; \
-	ADDQ   $32, R10; \
-	MOVQ   R13, DX; \
-	SUBQ   $8, CX; \
-	JNZ    chunk; \
-	JMP    final; \
-tail: \
-	TAILO_Q40; \
-	CMPQ   CX, $4; \
-	JLT    last; \
-	QUAD40(0, 0, 0, Z10, Z11, Z12, Z13); \
-	ADDQ   $128, SI; \
-	ADDQ   $(4*18), R11; \
-	ADDQ   $16, DX; \
-	SUBQ   $4, CX; \
-	JZ     final; \
-	QUADM40(Z21, Z22, Z23, Z24); \
-	JMP    final; \
-last: \
-	QUADM40(Z10, Z11, Z12, Z13)
-
-#define QUAD40(X, W, S, a0, a1, a2, a3) QUAD(18, 2, X, W, S, a0, a1, a2, a3)
 #define QUAD41(X, W, S, a0, a1, a2, a3) QUAD(20, 4, X, W, S, a0, a1, a2, a3)
-#define QUADM40(a0, a1, a2, a3) QUADM(18, 2, a0, a1, a2, a3)
 #define QUADM41(a0, a1, a2, a3) QUADM(20, 4, a0, a1, a2, a3)
 
 #define INIT_Q4QUAD \
@@ -766,6 +593,183 @@ last: \
 	VFMADD231PS.BCST qScratch_o(DI), Y17, Y11; \
 	VFMADD231PS.BCST qScratch_o(DI), Y18, Y12; \
 	VFMADD231PS.BCST qScratch_o(DI), Y19, Y13
+
+
+// ---------------------------------------------------------------- Q4_0 VNNI, eight blocks a register
+
+// The Q4_0 VNNI kernel takes a whole chunk of a row (144 bytes) at once,
+// dword lane l (0-15) of a 512-bit register belonging to block l%8 of the
+// chunk. Two loads, at bytes 0 and 72 of the chunk, and the 64 bytes at 80
+// and at 10 (read by the permutes themselves) feed three two-source byte
+// permutes: qS18 (tables 0-63 and 72-135) puts the blocks' fp16 scales in
+// words l, qT1 (0-63 and 80-143) four nibble bytes of block l%8 in lane l
+// of t1, and qT0 (72-135 and 10-73) four others in lane l of t0, so that
+// the two lanes l and l+8 of t0 and t1 hold a block's sixteen nibble bytes
+// (which four: q40Group in quant_amd64.go; its blocks 4 and 7 take other
+// groups than the rest because of where the four windows reach). The low
+// nibbles (masked) and the high ones (a GF(2) affine shift by 4) meet the
+// inputs that Q8Acts.xq holds arranged to match (arrangeQ40), and four
+// VPDPBUSD add the 16 products of lane l into that lane's bias, -8 times
+// the sum of its 16 inputs, which turns the sums of u = w+8 into those of
+// w: the int32 lane sums are exact (|sum| <= 16*15*127 + 8*16*127). One
+// conversion and one FMA with the scales (converted and times the lanes'
+// d_x from xq) do the whole chunk. A last chunk of fewer than eight
+// blocks is the same with its loads masked to its bytes (K3-K6): the
+// missing blocks have zero nibbles and scales, and zero inputs, biases
+// and d_x in xq, so they add 0*0.
+// Registers: Z0, Z1 the inputs that meet t0's low and high nibbles, Z27,
+// Z28 t1's, Z16 the lane biases, Z17 the lane d_x (all from xq, SI), Z2-Z9
+// temporaries, Z10-Z13 the accumulators, Z14 the shift matrix, Z15 0x0f
+// bytes, Z26, Z29 and Z30 the permutes qS18, qT0 and qT1.
+
+DATA qT0<>+0(SB)/8, $0x5554535243424140
+DATA qT0<>+8(SB)/8, $0x7978777667666564
+DATA qT0<>+16(SB)/8, $0x1f1e1d1c05040302
+DATA qT0<>+24(SB)/8, $0x3b3a393831302f2e
+DATA qT0<>+32(SB)/8, $0x5958575647464544
+DATA qT0<>+40(SB)/8, $0x7d7c7b7a6b6a6968
+DATA qT0<>+48(SB)/8, $0x2322212009080706
+DATA qT0<>+56(SB)/8, $0x3f3e3d3c35343332
+GLOBL qT0<>(SB), RODATA|NOPTR, $64
+
+DATA qT1<>+0(SB)/8, $0x1716151405040302
+DATA qT1<>+8(SB)/8, $0x3b3a393829282726
+DATA qT1<>+16(SB)/8, $0x4f4e4d4c45444342
+DATA qT1<>+24(SB)/8, $0x7b7a797861605f5e
+DATA qT1<>+32(SB)/8, $0x1b1a191809080706
+DATA qT1<>+40(SB)/8, $0x3f3e3d3c2d2c2b2a
+DATA qT1<>+48(SB)/8, $0x5352515049484746
+DATA qT1<>+56(SB)/8, $0x7f7e7d7c65646362
+GLOBL qT1<>(SB), RODATA|NOPTR, $64
+
+DATA qS18<>+0(SB)/8, $0x3736252413120100
+DATA qS18<>+8(SB)/8, $0x7776656453524140
+DATA qS18<>+16(SB)/8, $0x3736252413120100
+DATA qS18<>+24(SB)/8, $0x7776656453524140
+DATA qS18<>+32(SB)/8, $0x0000000000000000
+DATA qS18<>+40(SB)/8, $0x0000000000000000
+DATA qS18<>+48(SB)/8, $0x0000000000000000
+DATA qS18<>+56(SB)/8, $0x0000000000000000
+GLOBL qS18<>(SB), RODATA|NOPTR, $64
+
+#define CONSTS_Q40 \
+	BCAST32($0x0f0f0f0f, X15, Y15); \
+	VPBROADCASTD X15, Z15; \
+	MOVQ         $0x1020408000000000, AX; \
+	VMOVQ        AX, X14; \
+	VPBROADCASTQ X14, Z14; \
+	VMOVDQU64    qS18<>(SB), Z26; \
+	VMOVDQU64    qT0<>(SB), Z29; \
+	VMOVDQU64    qT1<>(SB), Z30
+
+// XCHUNK40 loads a chunk's inputs, biases and d_x from xq.
+#define XCHUNK40 \
+	VMOVDQU64 (SI), Z0; \
+	VMOVDQU64 64(SI), Z1; \
+	VMOVDQU64 128(SI), Z27; \
+	VMOVDQU64 192(SI), Z28; \
+	VMOVDQU64 256(SI), Z16; \
+	VMOVDQU64 320(SI), Z17
+
+// DOT40(a) adds a row's chunk into a, from t1 in Z2, t0 in Z3 and the
+// fp16 scales in Y4.
+#define DOT40(a) \
+	VCVTPH2PS      Y4, Z4; \
+	VMULPS         Z17, Z4, Z4; \
+	VGF2P8AFFINEQB $0, Z14, Z3, Z5; \
+	VPANDD         Z15, Z3, Z3; \
+	VGF2P8AFFINEQB $0, Z14, Z2, Z6; \
+	VPANDD         Z15, Z2, Z2; \
+	VMOVDQA64      Z16, Z7; \
+	VPDPBUSD       Z0, Z3, Z7; \
+	VPDPBUSD       Z1, Z5, Z7; \
+	VPDPBUSD       Z27, Z2, Z7; \
+	VPDPBUSD       Z28, Z6, Z7; \
+	VCVTDQ2PS      Z7, Z7; \
+	VFMADD231PS    Z4, Z7, a
+
+// ROW40(R, a) does a whole chunk of the row at R11 plus the addressing
+// suffix R into a.
+#define ROW40(R, a) \
+	VMOVDQU64 (R11)R, Z2; \
+	VMOVDQU64 72(R11)R, Z3; \
+	VMOVDQA64 Z26, Z4; \
+	VPERMI2B  Z3, Z2, Z4; \
+	VPERMT2B  80(R11)R, Z30, Z2; \
+	VPERMT2B  10(R11)R, Z29, Z3; \
+	DOT40(a)
+
+// ROWM40(R, a) does a last chunk of CX < 8 blocks as ROW40 does, its loads
+// masked to the blocks' bytes.
+#define ROWM40(R, a) \
+	VMOVDQU8.Z (R11)R, K3, Z2; \
+	VMOVDQU8.Z 72(R11)R, K4, Z3; \
+	VMOVDQU8.Z 80(R11)R, K5, Z8; \
+	VMOVDQU8.Z 10(R11)R, K6, Z9; \
+	VMOVDQA64  Z26, Z4; \
+	VPERMI2B   Z3, Z2, Z4; \
+	VPERMT2B   Z8, Z30, Z2; \
+	VPERMT2B   Z9, Z29, Z3; \
+	DOT40(a)
+
+// TAILMASKS40 sets K3, K4, K5 and K6 to the bytes of the last CX < 8 blocks
+// within the loads at 0, 72, 80 and 10 (BZHI clears the bits from the
+// count up, none for counts >= 64); R10, R13 and R15 are free.
+#define TAILMASKS40 \
+	MOVQ    $-1, R15; \
+	XORL    R10, R10; \
+	IMUL3Q  $18, CX, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K3; \
+	SUBQ    $10, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K6; \
+	SUBQ    $62, AX; \
+	CMOVQLT R10, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K4; \
+	SUBQ    $8, AX; \
+	CMOVQLT R10, AX; \
+	BZHIQ   AX, R15, R13; \
+	KMOVQ   R13, K5
+
+// NOPASS stands for QKERNEL's pass, which the Q4_0 kernel does without.
+#define NOPASS(base, dest, skip, full, done)
+
+// BLOCKS40 is the block section of the Q4_0 kernel: each chunk, whole or
+// last, row by row.
+#define BLOCKS40 \
+blocks: \
+	CMPQ   CX, $8; \
+	JLT    tail; \
+	XCHUNK40; \
+	ROW40(NONE, Z10); \
+	ROW40((R9*1), Z11); \
+	ROW40((R9*2), Z12); \
+	ROW40((BX*1), Z13); \
+	ADDQ   $const_q40Chunk, SI; \
+	ADDQ   $(8*18), R11; \
+	SUBQ   $8, CX; \
+	JNZ    chunk; \
+	JMP    final; \
+tail: \
+	TAILMASKS40; \
+	XCHUNK40; \
+	ROWM40(NONE, Z10); \
+	ROWM40((R9*1), Z11); \
+	ROWM40((R9*2), Z12); \
+	ROWM40((BX*1), Z13)
+
+// FINAL40 adds lanes 8-15 of the accumulators to lanes 0-7.
+#define FINAL40 \
+	VEXTRACTF64X4 $1, Z10, Y21; \
+	VEXTRACTF64X4 $1, Z11, Y22; \
+	VEXTRACTF64X4 $1, Z12, Y23; \
+	VEXTRACTF64X4 $1, Z13, Y24; \
+	VADDPS        Y21, Y10, Y10; \
+	VADDPS        Y22, Y11, Y11; \
+	VADDPS        Y23, Y12, Y12; \
+	VADDPS        Y24, Y13, Y13
 
 // ---------------------------------------------------------------- VNNI, Q8_0
 
@@ -1220,6 +1224,21 @@ full: \
 	LEAQ   (R15)(R9*8), R15; \
 	PFT1(R15)
 
+// PFLIN6(PF) prefetches the chunk's share of the group six groups on into
+// L1 (Q4_0 VNNI: streaming from DRAM in 64-row calls it ran 5-10% faster
+// than with PFLIN, and as fast as a loop of its loads and prefetches
+// without the arithmetic, so that its speed from DRAM is the prefetches'
+// doing; two to eight groups on, with or without L2 hints, did no better).
+#define PFLIN6(PF) \
+	MOVQ   R11, R15; \
+	SUBQ   R8, R15; \
+	SHLQ   $2, R15; \
+	LEAQ   (R8)(R15*1), R15; \
+	LEAQ   (R15)(R9*8), R15; \
+	LEAQ   (R15)(R9*8), R15; \
+	LEAQ   (R15)(R9*8), R15; \
+	PF(R15)
+
 #define LIN18(I, p) \
 	I (p); \
 	I 64(p); \
@@ -1399,7 +1418,7 @@ TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
-	QKERNEL(18, CONSTS_Q40C; PROLOGUE, INIT_Q4QUAD, PASSC_Q40VNNI, BLOCKSC40, FINAL_Q4QUAD, PFLIN(PFL18, PFL18T1))
+	QKERNEL(18, CONSTS_Q40; PROLOGUE, NONE, NOPASS, BLOCKS40, FINAL40, PFLIN6(PFL18))
 
 // func qmmQ4_1VNNI(a *qArgs)
 TEXT ·qmmQ4_1VNNI(SB), NOSPLIT, $0-8
@@ -1521,3 +1540,157 @@ DATA qPackPerm<>+20(SB)/4, $6
 DATA qPackPerm<>+24(SB)/4, $3
 DATA qPackPerm<>+28(SB)/4, $7
 GLOBL qPackPerm<>(SB), RODATA|NOPTR, $32
+
+// ---------------------------------------------------------------- Q8Acts.xq
+
+// qA<o><h> gather the inputs of output o (t0's low and high nibbles, t1's)
+// of arrangeQ40 for blocks 0-3 (h 0, from bytes 0-127 of a chunk) and 4-7
+// (h 1, from bytes 128-255); a byte blend (K1) joins the halves.
+DATA qA00<>+0(SB)/8, $0x2b2a29280b0a0908
+DATA qA00<>+8(SB)/8, $0x6b6a69684b4a4948
+DATA qA00<>+16(SB)/8, $0x0000000000000000
+DATA qA00<>+24(SB)/8, $0x0000000000000000
+DATA qA00<>+32(SB)/8, $0x2f2e2d2c0f0e0d0c
+DATA qA00<>+40(SB)/8, $0x6f6e6d6c4f4e4d4c
+DATA qA00<>+48(SB)/8, $0x0000000000000000
+DATA qA00<>+56(SB)/8, $0x0000000000000000
+GLOBL qA00<>(SB), RODATA|NOPTR, $64
+
+DATA qA01<>+0(SB)/8, $0x0000000000000000
+DATA qA01<>+8(SB)/8, $0x0000000000000000
+DATA qA01<>+16(SB)/8, $0x2b2a292803020100
+DATA qA01<>+24(SB)/8, $0x636261604b4a4948
+DATA qA01<>+32(SB)/8, $0x0000000000000000
+DATA qA01<>+40(SB)/8, $0x0000000000000000
+DATA qA01<>+48(SB)/8, $0x2f2e2d2c07060504
+DATA qA01<>+56(SB)/8, $0x676665644f4e4d4c
+GLOBL qA01<>(SB), RODATA|NOPTR, $64
+
+DATA qA10<>+0(SB)/8, $0x3b3a39381b1a1918
+DATA qA10<>+8(SB)/8, $0x7b7a79785b5a5958
+DATA qA10<>+16(SB)/8, $0x0000000000000000
+DATA qA10<>+24(SB)/8, $0x0000000000000000
+DATA qA10<>+32(SB)/8, $0x3f3e3d3c1f1e1d1c
+DATA qA10<>+40(SB)/8, $0x7f7e7d7c5f5e5d5c
+DATA qA10<>+48(SB)/8, $0x0000000000000000
+DATA qA10<>+56(SB)/8, $0x0000000000000000
+GLOBL qA10<>(SB), RODATA|NOPTR, $64
+
+DATA qA11<>+0(SB)/8, $0x0000000000000000
+DATA qA11<>+8(SB)/8, $0x0000000000000000
+DATA qA11<>+16(SB)/8, $0x3b3a393813121110
+DATA qA11<>+24(SB)/8, $0x737271705b5a5958
+DATA qA11<>+32(SB)/8, $0x0000000000000000
+DATA qA11<>+40(SB)/8, $0x0000000000000000
+DATA qA11<>+48(SB)/8, $0x3f3e3d3c17161514
+DATA qA11<>+56(SB)/8, $0x777675745f5e5d5c
+GLOBL qA11<>(SB), RODATA|NOPTR, $64
+
+DATA qA20<>+0(SB)/8, $0x2322212003020100
+DATA qA20<>+8(SB)/8, $0x6362616043424140
+DATA qA20<>+16(SB)/8, $0x0000000000000000
+DATA qA20<>+24(SB)/8, $0x0000000000000000
+DATA qA20<>+32(SB)/8, $0x2726252407060504
+DATA qA20<>+40(SB)/8, $0x6766656447464544
+DATA qA20<>+48(SB)/8, $0x0000000000000000
+DATA qA20<>+56(SB)/8, $0x0000000000000000
+GLOBL qA20<>(SB), RODATA|NOPTR, $64
+
+DATA qA21<>+0(SB)/8, $0x0000000000000000
+DATA qA21<>+8(SB)/8, $0x0000000000000000
+DATA qA21<>+16(SB)/8, $0x232221200b0a0908
+DATA qA21<>+24(SB)/8, $0x6b6a696843424140
+DATA qA21<>+32(SB)/8, $0x0000000000000000
+DATA qA21<>+40(SB)/8, $0x0000000000000000
+DATA qA21<>+48(SB)/8, $0x272625240f0e0d0c
+DATA qA21<>+56(SB)/8, $0x6f6e6d6c47464544
+GLOBL qA21<>(SB), RODATA|NOPTR, $64
+
+DATA qA30<>+0(SB)/8, $0x3332313013121110
+DATA qA30<>+8(SB)/8, $0x7372717053525150
+DATA qA30<>+16(SB)/8, $0x0000000000000000
+DATA qA30<>+24(SB)/8, $0x0000000000000000
+DATA qA30<>+32(SB)/8, $0x3736353417161514
+DATA qA30<>+40(SB)/8, $0x7776757457565554
+DATA qA30<>+48(SB)/8, $0x0000000000000000
+DATA qA30<>+56(SB)/8, $0x0000000000000000
+GLOBL qA30<>(SB), RODATA|NOPTR, $64
+
+DATA qA31<>+0(SB)/8, $0x0000000000000000
+DATA qA31<>+8(SB)/8, $0x0000000000000000
+DATA qA31<>+16(SB)/8, $0x333231301b1a1918
+DATA qA31<>+24(SB)/8, $0x7b7a797853525150
+DATA qA31<>+32(SB)/8, $0x0000000000000000
+DATA qA31<>+40(SB)/8, $0x0000000000000000
+DATA qA31<>+48(SB)/8, $0x373635341f1e1d1c
+DATA qA31<>+56(SB)/8, $0x7f7e7d7c57565554
+GLOBL qA31<>(SB), RODATA|NOPTR, $64
+
+
+// func arrangeQ40VNNI(dst *int8, q *int8, d *float32, nc int)
+// does arrangeQ40 for nc whole chunks.
+TEXT ·arrangeQ40VNNI(SB), NOSPLIT, $0-32
+	MOVQ            dst+0(FP), DI
+	MOVQ            q+8(FP), SI
+	MOVQ            d+16(FP), DX
+	MOVQ            nc+24(FP), CX
+	VMOVDQU64       qA00<>(SB), Z16
+	VMOVDQU64       qA01<>(SB), Z17
+	VMOVDQU64       qA10<>(SB), Z18
+	VMOVDQU64       qA11<>(SB), Z19
+	VMOVDQU64       qA20<>(SB), Z20
+	VMOVDQU64       qA21<>(SB), Z21
+	VMOVDQU64       qA30<>(SB), Z22
+	VMOVDQU64       qA31<>(SB), Z23
+	MOVQ            $0xffff0000ffff0000, AX
+	KMOVQ           AX, K1
+	MOVL            $0x01010101, AX
+	VPBROADCASTD    AX, Z31
+	VPXORD          Z30, Z30, Z30
+
+arrange:
+	VMOVDQU64       (SI), Z0
+	VMOVDQU64       64(SI), Z1
+	VMOVDQU64       128(SI), Z2
+	VMOVDQU64       192(SI), Z3
+	VPXORD          Z6, Z6, Z6
+	VMOVDQA64       Z16, Z4
+	VPERMI2B        Z1, Z0, Z4
+	VMOVDQA64       Z17, Z5
+	VPERMI2B        Z3, Z2, Z5
+	VPBLENDMB       Z5, Z4, K1, Z8
+	VMOVDQU64       Z8, 0(DI)
+	VPDPBUSD        Z8, Z31, Z6
+	VMOVDQA64       Z18, Z4
+	VPERMI2B        Z1, Z0, Z4
+	VMOVDQA64       Z19, Z5
+	VPERMI2B        Z3, Z2, Z5
+	VPBLENDMB       Z5, Z4, K1, Z9
+	VMOVDQU64       Z9, 64(DI)
+	VPDPBUSD        Z9, Z31, Z6
+	VMOVDQA64       Z20, Z4
+	VPERMI2B        Z1, Z0, Z4
+	VMOVDQA64       Z21, Z5
+	VPERMI2B        Z3, Z2, Z5
+	VPBLENDMB       Z5, Z4, K1, Z10
+	VMOVDQU64       Z10, 128(DI)
+	VPDPBUSD        Z10, Z31, Z6
+	VMOVDQA64       Z22, Z4
+	VPERMI2B        Z1, Z0, Z4
+	VMOVDQA64       Z23, Z5
+	VPERMI2B        Z3, Z2, Z5
+	VPBLENDMB       Z5, Z4, K1, Z11
+	VMOVDQU64       Z11, 192(DI)
+	VPDPBUSD        Z11, Z31, Z6
+	VPSLLD          $3, Z6, Z6
+	VPSUBD          Z6, Z30, Z6
+	VMOVDQU64       Z6, 256(DI)
+	VBROADCASTF32X8 (DX), Z7
+	VMOVUPS         Z7, 320(DI)
+	ADDQ            $256, SI
+	ADDQ            $const_q40Chunk, DI
+	ADDQ            $32, DX
+	DECQ            CX
+	JNZ             arrange
+	VZEROUPPER
+	RET

@@ -404,6 +404,7 @@ func TestQMatMulExtremes(t *testing.T) {
 							x.c[tt*x.stride+b] = x.d[tt*x.stride+b] * float32(s)
 						}
 					}
+					arrangeActs(x) // Quantize's copy of q and d follows them
 					out := make([]float32, n*rows)
 					QMatMul(f, out, rows, w, rows, x)
 					for tt := 0; tt < n; tt++ {
