@@ -58,6 +58,10 @@ type Speed struct {
 
 	// BytesPerToken is the weight bytes one decoded token reads.
 	BytesPerToken int64 `json:"bytes_per_token"`
+	// KVBytesPerToken is what the attention of a timed decoded token reads
+	// from the KV cache, on average over the timed positions; the bandwidth
+	// fraction leaves it out.
+	KVBytesPerToken int64 `json:"kv_bytes_per_token"`
 	// BandwidthBytesPerS is the streaming-read bandwidth of Threads threads
 	// over a buffer of BytesPerToken bytes, measured in the same run.
 	BandwidthBytesPerS float64 `json:"bandwidth_bytes_per_s"`
@@ -99,6 +103,9 @@ func MeasureSpeed(m *model.Model, o SpeedOptions) (Speed, error) {
 		PrefillTokensPerS: d.PrefillTokensPerS(),
 		DecodeTokensPerS:  d.DecodeTokensPerS(),
 		BytesPerToken:     d.l.WeightBytes(),
+		// Generated token i (from 0) sits at position PromptTokens+i and
+		// attends to PromptTokens+i+1 positions.
+		KVBytesPerToken: d.l.KVBytesPerPosition() * int64(2*o.PromptTokens+o.GenTokens+1) / 2,
 	}
 	sp.DecodeLatencyP50Ms, sp.DecodeLatencyP95Ms = d.LatencyMs(0.50), d.LatencyMs(0.95)
 	sp.BandwidthBytesPerS = StreamBandwidth(sp.Threads, sp.BytesPerToken, 5)

@@ -236,6 +236,16 @@ func (l *Llama) Threads() int { return l.threads }
 // KVCache is how the Llama's States store keys and values.
 func (l *Llama) KVCache() KVCache { return l.kvCache }
 
+// KVBytesPerPosition is the size of one position in a State's KV cache, the
+// keys and values of every layer: decode at position p reads p+1 of them.
+func (l *Llama) KVBytesPerPosition() int64 {
+	elem := int64(4)
+	if l.kvCache == KVF16 {
+		elem = 2
+	}
+	return int64(len(l.layers)) * 2 * int64(l.kvDim) * elem
+}
+
 // WeightBytes is the size of the weights one decoded token reads: every matrix
 // except the embedding table, of which only a row is read (unless it doubles
 // as the output head).

@@ -185,6 +185,9 @@ func TestKVF16(t *testing.T) {
 			if l.KVCache() != kv {
 				t.Fatalf("KVCache() = %v, want %v", l.KVCache(), kv)
 			}
+			if got, want := l.KVBytesPerPosition(), int64(tc.cfg.NumLayers*2*tc.cfg.KVDim()*(4-2*int(kv))); got != want {
+				t.Errorf("%s %v: KVBytesPerPosition() = %d, want %d", tc.name, kv, got, want)
+			}
 			s := l.NewState(0)
 			got := make([]float32, len(tokens)*tc.cfg.VocabSize)
 			if err := l.Forward(s, tokens, got); err != nil {

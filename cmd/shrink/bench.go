@@ -31,7 +31,7 @@ prefill). Token ids are seeded random ids: speed does not depend on them.
 for one count and an array of them for a list, with the keys
 prefill_tokens_per_s, decode_tokens_per_s, bytes_per_token,
 bandwidth_bytes_per_s, bandwidth_fraction, threads, prefill_flops_per_s,
-peak_flops_per_core, prefill_peak_fraction and kv_cache.
+peak_flops_per_core, prefill_peak_fraction, kv_cache and kv_bytes_per_token.
 
 Weight bytes are what the fraction counts; attention also reads the KV cache,
 4 bytes per key and value element with --kv-cache f32 (the default, exact) and
@@ -80,9 +80,9 @@ llama-134m that is 9-14 MB a token in f32 (against 62 MB of q4_0 weights).
 				return writeJSON(cmd.OutOrStdout(), results)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%s: %s parameters, %s weights read per token; %d+%d tokens, median of %d; kernels %s, KV cache %s\n",
-				args[0], commas(m.Parameters()), humanBytes(results[0].BytesPerToken),
-				opts.PromptTokens, opts.GenTokens, opts.Repeats, results[0].Kernels, results[0].KVCache)
+			fmt.Fprintf(w, "%s: %s parameters, %s of weights and %s of %s KV cache read per token; %d+%d tokens, median of %d; kernels %s\n",
+				args[0], commas(m.Parameters()), humanBytes(results[0].BytesPerToken), humanBytes(results[0].KVBytesPerToken),
+				results[0].KVCache, opts.PromptTokens, opts.GenTokens, opts.Repeats, results[0].Kernels)
 			rows := make([][]string, 0, len(results))
 			for _, r := range results {
 				peak := "-"

@@ -187,7 +187,7 @@ func TestSynthAndBench(t *testing.T) {
 		t.Fatalf("bench --json with two thread counts: %v\n%s", err, out)
 	}
 	for i, r := range runs {
-		for _, k := range []string{"prefill_tokens_per_s", "decode_tokens_per_s", "bytes_per_token", "bandwidth_bytes_per_s", "bandwidth_fraction"} {
+		for _, k := range []string{"prefill_tokens_per_s", "decode_tokens_per_s", "bytes_per_token", "bandwidth_bytes_per_s", "bandwidth_fraction", "kv_bytes_per_token"} {
 			if v, ok := r[k].(float64); !ok || v <= 0 {
 				t.Errorf("run %d: %s = %v", i, k, r[k])
 			}
@@ -202,7 +202,7 @@ func TestSynthAndBench(t *testing.T) {
 		}
 	}
 	table := mustShrink(t, "bench", g, "--threads", "1", "--prompt-tokens", "16", "--gen-tokens", "8", "--repeats", "1", "--kv-cache", "f16")
-	if !strings.Contains(table, "decode tok/s") || !strings.Contains(table, "of bandwidth") || !strings.Contains(table, "KV cache f16") {
+	if !strings.Contains(table, "decode tok/s") || !strings.Contains(table, "of bandwidth") || !strings.Contains(table, "of f16 KV cache") {
 		t.Errorf("bench --kv-cache f16 table:\n%s", table)
 	}
 }
