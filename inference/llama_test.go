@@ -430,6 +430,15 @@ func TestNewLlamaErrors(t *testing.T) {
 			}
 		})
 	}
+	if _, err := NewLlama(randomModel(t, good, 1), Options{KVCache: 7}); err == nil || !strings.Contains(err.Error(), "unknown KVCache(7)") {
+		t.Errorf("an unknown KV cache type: %v", err)
+	}
+	for _, s := range []string{"f32", "f16", "q8_0", ""} {
+		k, err := ParseKVCache(s)
+		if ok := s == "f32" || s == "f16"; ok != (err == nil) || (ok && k.String() != s) {
+			t.Errorf("ParseKVCache(%q) = %v, %v", s, k, err)
+		}
+	}
 }
 
 // TestConvertedDTypes runs F16, BF16 and Q8_0 copies of a model; each must
