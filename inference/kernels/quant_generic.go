@@ -104,10 +104,21 @@ func qDotGeneric(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int
 	return sum
 }
 
-// qDotInt is qDotGeneric for the int formats: the same sums, with one scale
-// per row (I8Ch) or per group, and an asymmetric group's m = −z*s (exact in
-// float32) in place of Q4_1's minimum.
+// qDotInt is the product of one row w of an int format with one quantized
+// input row: qDotI4Lanes's order for I4G128 and I4G128Asym, qDotIntSeq's
+// for the others.
 func qDotInt(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int) float32 {
+	if f.lanes() {
+		return qDotI4Lanes(f, w, q, d, nb)
+	}
+	return qDotIntSeq(f, w, q, d, c, nb)
+}
+
+// qDotIntSeq is qDotGeneric for the int formats: the same sums, with one
+// scale per row (I8Ch) or per group, and an asymmetric group's m = −z*s
+// (exact in float32) in place of Q4_1's minimum, block by block in order.
+// The AVX2 kernels give its bits for every int format.
+func qDotIntSeq(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int) float32 {
 	q = q[:nb*QBlock]
 	d, c = d[:nb], c[:nb]
 	var sum float32
@@ -158,6 +169,86 @@ func qDotInt(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int) fl
 		}
 	}
 	return sum
+}
+
+// qDotI4Lanes is the product of a row of I4G128 or I4G128Asym (nb blocks)
+// with one quantized input row in the sixteen float32 lanes A of the VNNI
+// kernel (quant_int_amd64.s), one group of four blocks at a time: lane 4k+i
+// takes the eight products of bytes 4i..4i+3 of the group's block k (both
+// nibbles) as an exact integer I, unsigned codes u times inputs, its first
+// lane (i = 0) less z times the block's Σq (z = 8 when symmetric), so that
+// the four lanes of a block sum to Σ (u-z)*q. Then
+// A[l] = fma(float32(I), float32(s*d_x), A[l]), group after group, rounded
+// once as an FMA rounds; and the lanes are reduced by the tree
+// v[l] = A[l]+A[l+8], w[l] = v[l]+v[l+4], (w0+w2) + (w1+w3).
+// |I| <= 8*15*127 + 255*32*127 < 2^31, so the integers are exact.
+func qDotI4Lanes(f QFormat, w []byte, q []int8, d []float32, nb int) float32 {
+	hdr := 2
+	if f.asym() {
+		hdr = 3
+	}
+	gb := hdr + 64
+	groups := nb / 4
+	w = w[:groups*gb]
+	q = q[:nb*QBlock]
+	d = d[:nb]
+	var a [16]float32
+	for g := 0; g < groups; g++ {
+		blk := w[g*gb : (g+1)*gb]
+		s := f16(blk)
+		z := int32(8)
+		if f.asym() {
+			z = int32(blk[2])
+		}
+		for k := 0; k < 4; k++ {
+			b := 4*g + k
+			xs, ws := q[b*QBlock:b*QBlock+QBlock], blk[hdr+16*k:hdr+16*k+16]
+			sd := float32(s * d[b])
+			var sx int32
+			for _, v := range xs {
+				sx += int32(v)
+			}
+			for i := 0; i < 4; i++ {
+				var is int32
+				for j := 4 * i; j < 4*i+4; j++ {
+					is += int32(ws[j]&0xf)*int32(xs[j]) + int32(ws[j]>>4)*int32(xs[j+16])
+				}
+				if i == 0 {
+					is -= z * sx
+				}
+				a[4*k+i] = fma32(float32(is), sd, a[4*k+i])
+			}
+		}
+	}
+	var v [8]float32
+	for l := range v {
+		v[l] = a[l] + a[l+8]
+	}
+	w0, w1, w2, w3 := v[0]+v[4], v[1]+v[5], v[2]+v[6], v[3]+v[7]
+	return (w0 + w2) + (w1 + w3)
+}
+
+// fma32 is a*b+c rounded once to float32, as an FMA instruction computes
+// it: the product is exact in float64, the sum is rounded to float64 by
+// rounding to odd (a TwoSum gives its error), and 53 bits are enough for
+// that to round to float32 as the exact sum would.
+func fma32(a, b, c float32) float32 {
+	p := float64(float64(a) * float64(b))
+	s := p + float64(c)
+	if s == 0 || math.IsInf(s, 0) || math.IsNaN(s) {
+		return float32(s)
+	}
+	bv := s - p
+	e := (p - (s - bv)) + (float64(c) - bv)
+	if bits := math.Float64bits(s); e != 0 && bits&1 == 0 {
+		if (e > 0) == (s > 0) {
+			bits++
+		} else {
+			bits--
+		}
+		s = math.Float64frombits(bits)
+	}
+	return float32(s)
 }
 
 func qMatMulGeneric(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {

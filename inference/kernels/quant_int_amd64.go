@@ -2,15 +2,21 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 // The kernels of the int formats in quant_int_amd64.s: kernels for eight
 // weight rows at a time and every quantized input row, for AVX-512 VNNI
 // (qVariant's qVNNI, with GFNI; all formats) and for AVX2 with F16C (int4);
 // and AVX2 row kernels for one or four weight rows and one input row, which
-// take I8Ch without VNNI and the rows left over. Each computes qDotInt with
-// the same float32 steps in the same order, so it gives qDotInt's bits; the
-// integer block sums are vector instructions, exact.
+// take I8Ch without VNNI and the rows left over. Each computes qDotIntSeq
+// with the same float32 steps in the same order, so it gives its bits (and
+// qDotInt's, but for the lane formats); the integer block sums are vector
+// instructions, exact. With VNNI, I4G128 and I4G128Asym take the lane
+// kernels instead, four rows at a time, with qDotI4Lanes's bits.
 
 // dotI8ChAVX2 is qDotInt for an I8Ch row: Σ_b float32(Σ_i w_i*q_i) *
 // (s*d[b]) over nb blocks, w pointing at the row's codes (after its scale s).
@@ -70,6 +76,8 @@ type qiArgs struct {
 	n      int
 	groups int
 	per    int
+	xi     *int8      // the lane kernels' inputs (Q8Acts.xi), in place of q, d, c and s
+	sc     [4]float32 // the lane kernels' scales of the current group of four rows
 
 	// The cursors are uintptrs, not pointers: they run past the ends of
 	// the slices, where the garbage collector must not follow them.
@@ -104,6 +112,88 @@ func qmmI4SymAVX2(a *qiArgs)
 //go:noescape
 func qmmI4AsymAVX2(a *qiArgs)
 
+// qmmI4G128SymVNNI and qmmI4G128AsymVNNI compute qDotI4Lanes for I4G128
+// and I4G128Asym, four weight rows at a time (n8 counts groups of four,
+// rb 0 repeats one row) against every input row, reading the inputs from
+// xi (Q8Acts.xi, a row's chunks straight after the last row's): each row's
+// sixteen lanes are qDotI4Lanes's, so every row gets its bits.
+//
+//go:noescape
+func qmmI4G128SymVNNI(a *qiArgs)
+
+//go:noescape
+func qmmI4G128AsymVNNI(a *qiArgs)
+
+// xiChunk is the size of a chunk of four blocks in Q8Acts.xi: the inputs
+// 0-15 of each block (16 bytes a block), then its inputs 16-31, then the
+// sixteen dwords whose high words hold -Σq of the lanes' blocks in the
+// first lane of each block (0 elsewhere), then the lanes' d_x (block l/4).
+const xiChunk = 256
+
+// arrangeI4 fills x.xi (nb/4 whole chunks a row) once after each Quantize.
+func arrangeI4(x *Q8Acts) {
+	if x.xiDone.Load() {
+		return
+	}
+	x.xiMu.Lock()
+	defer x.xiMu.Unlock()
+	if x.xiDone.Load() {
+		return
+	}
+	nc := x.nb / 4
+	x.xi = grow(x.xi, max(1, x.n*nc*xiChunk))
+	for t := 0; t < x.n; t++ {
+		q, d, s := x.q[t*x.cols:(t+1)*x.cols], x.d[t*x.stride:], x.s[t*x.stride:]
+		for c := 0; c < nc; c++ {
+			ch := x.xi[(t*nc+c)*xiChunk:][:xiChunk]
+			for k := 0; k < 4; k++ {
+				b := 4*c + k
+				copy(ch[16*k:16*k+16], q[b*QBlock:b*QBlock+16])
+				copy(ch[64+16*k:64+16*k+16], q[b*QBlock+16:b*QBlock+32])
+				putU32(ch[128+16*k:], uint32(-s[b])<<16)
+				putU32(ch[132+16*k:], 0)
+				putU32(ch[136+16*k:], 0)
+				putU32(ch[140+16*k:], 0)
+				db := math.Float32bits(d[b])
+				for i := 0; i < 4; i++ {
+					putU32(ch[192+16*k+4*i:], db)
+				}
+			}
+		}
+	}
+	x.xiDone.Store(true)
+}
+
+// qMatMulI4Lanes runs the lane kernels: whole groups of four rows, then
+// each leftover row as a group of one row repeated, through a small buffer.
+func qMatMulI4Lanes(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
+	arrangeI4(x)
+	rb := f.RowBytes(x.cols)
+	kernel := qmmI4G128SymVNNI
+	if f.asym() {
+		kernel = qmmI4G128AsymVNNI
+	}
+	xis := x.nb / 4 * xiChunk
+	a := qiArgs{ldo: 4 * ldo, rb: rb, n8: rows / 4, xi: &x.xi[0], n: x.n, groups: x.nb / 4}
+	if a.n8 > 0 {
+		a.out, a.w = &out[0], &w[0]
+		kernel(&a)
+	}
+	var tmp [4 * qTailTokens]float32
+	for r := a.n8 * 4; r < rows; r++ {
+		for t0 := 0; t0 < x.n; t0 += qTailTokens {
+			nt := min(qTailTokens, x.n-t0)
+			t := a
+			t.out, t.ldo, t.w, t.rb, t.n8, t.n = &tmp[0], 16, &w[r*rb], 0, 1, nt
+			t.xi = &x.xi[t0*xis]
+			kernel(&t)
+			for i := 0; i < nt; i++ {
+				out[(t0+i)*ldo+r] = tmp[4*i]
+			}
+		}
+	}
+}
+
 // qMatMulInt is qMatMulGeneric for the int formats on the kernels: eight
 // rows at a time against every input row inside the assembly (VNNI, or
 // AVX2 for int4); the rows left over (and, with AVX2, I8Ch's) four at a
@@ -123,6 +213,10 @@ func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x 
 	}
 	_ = out[(x.n-1)*ldo+rows-1]
 	_ = w[rows*rb-1]
+	if f.lanes() && v == qVNNI && hasIntVNNI {
+		qMatMulI4Lanes(f, out, ldo, w, rows, x)
+		return
+	}
 	r0 := 0
 	vnni := v == qVNNI && hasIntVNNI
 	if rows >= 8 && (vnni || f != I8Ch) {

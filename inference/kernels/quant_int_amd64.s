@@ -3,10 +3,12 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// The kernels of the int formats (quant_int_amd64.go), in three parts: the
+// The kernels of the int formats (quant_int_amd64.go), in four parts: the
 // AVX2 row kernels (one or four rows, one input row), the AVX-512 VNNI
-// kernels (eight rows, every input row) and the AVX2 eight-row kernels for
-// int4, each part with its own header comment.
+// kernels (eight rows, every input row), the AVX2 eight-row kernels for
+// int4, and the VNNI lane kernels (four rows, every input row) for I4G128,
+// each part with its own header comment. All but the lane kernels add
+// their block sums in qDotIntSeq's order; the lane kernels in qDotI4Lanes's.
 //
 // The row kernels each compute one weight row's product with one quantized
 // input row, block by block in the
@@ -1035,3 +1037,152 @@ aablock:
 	JNZ          aarowgroup
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------- VNNI, sixteen lanes a row (I4G128)
+
+// qmmI4G128SymVNNI and qmmI4G128AsymVNNI take four weight rows at a time
+// (at SI, SI+R9, SI+2*R9, SI+R10; R9 = rb, which is 0 for a row repeated)
+// and every input row, one group of four blocks (128 weights) a step, with
+// the sums of each row in sixteen float32 lanes (qDotI4Lanes): the group's
+// 64 code bytes are one load whose dword lane 4k+i holds bytes 4i..4i+3 of
+// block k, so its low nibbles (masked) and high ones (a GF(2) affine shift
+// by 4) meet the inputs 0-15 and 16-31 that Q8Acts.xi lays out to match,
+// and two VPDPBUSD add the lane's eight products of unsigned codes into
+// its bias: -z*Σq of the block in the block's first lane (VPMADDWD of z in
+// the high words by -Σq in xi's high words; z = 8 when symmetric), 0 in
+// the others. The int32 lanes are exact (see qDotI4Lanes). One conversion
+// and one FMA by s*d_x (the scale broadcast from qiArgs.sc, where each step
+// puts the four rows' converted scales, times the lanes' d_x from xi) add
+// the group into the row's accumulator. At the end of an input row each
+// accumulator is reduced by the same tree, so a row gets the same bits in
+// any slot and call.
+//
+// Registers: R12 the qiArgs, R15 the rows' start, R8 their outputs, R11
+// groups of rows left, BX the current output row, DI xi, R14 input rows
+// left, CX groups left; Z0, Z1 the inputs 0-15 and 16-31, Z2 the biases
+// (symmetric) or -Σq words (asymmetric), Z3 the lanes' d_x, Z4-Z11
+// temporaries, Z12 the scales, Z13 8 in the high words (symmetric) or the
+// zero-point mask, Z14 the shift matrix, Z15 0x0f bytes, Z16-Z19 the
+// accumulators of rows 0-3.
+
+// L128SYM(R, a) adds a group of the row at SI plus the addressing suffix
+// R into a, its scale at sc.
+#define L128SYM(R, sc, a) \
+	VMOVDQU64      2(SI)R, Z4; \
+	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
+	VPANDD         Z15, Z4, Z4; \
+	VMOVDQA64      Z2, Z6; \
+	VPDPBUSD       Z0, Z4, Z6; \
+	VPDPBUSD       Z1, Z5, Z6; \
+	VMULPS.BCST    sc(R12), Z3, Z7; \
+	VCVTDQ2PS      Z6, Z6; \
+	VFMADD231PS    Z7, Z6, a
+
+#define L128ASYM(R, sc, a) \
+	VMOVDQU64      3(SI)R, Z4; \
+	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
+	VPANDD         Z15, Z4, Z4; \
+	VPANDD.BCST    (SI)R, Z13, Z6; \
+	VPMADDWD       Z2, Z6, Z6; \
+	VPDPBUSD       Z0, Z4, Z6; \
+	VPDPBUSD       Z1, Z5, Z6; \
+	VMULPS.BCST    sc(R12), Z3, Z7; \
+	VCVTDQ2PS      Z6, Z6; \
+	VFMADD231PS    Z7, Z6, a
+
+// L128SCALES converts the four rows' scales of the group into qiArgs.sc.
+#define L128SCALES \
+	VPBROADCASTW (SI), X12; \
+	VPBROADCASTW (SI)(R9*1), K1, X12; \
+	VPBROADCASTW (SI)(R9*2), K2, X12; \
+	VPBROADCASTW (SI)(R10*1), K3, X12; \
+	VCVTPH2PS    X12, X12; \
+	VMOVUPS      X12, qiArgs_sc(R12)
+
+// L128SUM(a, off) reduces the lanes of a, (A[l]+A[l+8]) + (the same four
+// on) and so on, and stores the sum at off(BX).
+#define L128SUM(a, y, x, off) \
+	VEXTRACTF64X4 $1, a, Y8; \
+	VADDPS        Y8, y, Y8; \
+	VEXTRACTF128  $1, Y8, X9; \
+	VADDPS        X9, X8, X8; \
+	VMOVHLPS      X8, X8, X9; \
+	VADDPS        X9, X8, X8; \
+	VMOVSHDUP     X8, X9; \
+	VADDSS        X9, X8, X8; \
+	VMOVSS        X8, off(BX)
+
+// L128KERNEL(row, hdr, bias) is the kernel's body: row the macro of a row
+// step, hdr the group header's size, bias what turns the -Σq words into
+// the symmetric biases (NONE when asymmetric).
+#define L128KERNEL(row, gb, bias) \
+	MOVQ    a+0(FP), R12; \
+	MOVQ    qiArgs_rb(R12), R9; \
+	LEAQ    (R9)(R9*2), R10; \
+	MOVQ    qiArgs_w(R12), R15; \
+	MOVQ    qiArgs_out(R12), R8; \
+	MOVQ    qiArgs_n8(R12), R11; \
+	MOVL    $0x02, AX; \
+	KMOVW   AX, K1; \
+	MOVL    $0x04, AX; \
+	KMOVW   AX, K2; \
+	MOVL    $0x08, AX; \
+	KMOVW   AX, K3; \
+	MOVL    $0x0f0f0f0f, AX; \
+	VPBROADCASTD AX, Z15; \
+	MOVQ    $0x1020408000000000, AX; \
+	VPBROADCASTQ AX, Z14; \
+rowgroup: \
+	MOVQ    R8, BX; \
+	MOVQ    qiArgs_xi(R12), DI; \
+	MOVQ    qiArgs_n(R12), R14; \
+token: \
+	MOVQ    R15, SI; \
+	MOVQ    qiArgs_groups(R12), CX; \
+	VPXORD  Z16, Z16, Z16; \
+	VPXORD  Z17, Z17, Z17; \
+	VPXORD  Z18, Z18, Z18; \
+	VPXORD  Z19, Z19, Z19; \
+group: \
+	L128SCALES; \
+	VMOVDQU64 (DI), Z0; \
+	VMOVDQU64 64(DI), Z1; \
+	VMOVDQU64 128(DI), Z2; \
+	VMOVDQU64 192(DI), Z3; \
+	bias; \
+	row(NONE, qiArgs_sc, Z16); \
+	row((R9*1), qiArgs_sc+4, Z17); \
+	row((R9*2), qiArgs_sc+8, Z18); \
+	row((R10*1), qiArgs_sc+12, Z19); \
+	ADDQ    $gb, SI; \
+	ADDQ    $const_xiChunk, DI; \
+	DECQ    CX; \
+	JNZ     group; \
+	L128SUM(Z16, Y16, X16, 0); \
+	L128SUM(Z17, Y17, X17, 4); \
+	L128SUM(Z18, Y18, X18, 8); \
+	L128SUM(Z19, Y19, X19, 12); \
+	ADDQ    qiArgs_ldo(R12), BX; \
+	DECQ    R14; \
+	JNZ     token; \
+	LEAQ    (R15)(R9*4), R15; \
+	ADDQ    $16, R8; \
+	DECQ    R11; \
+	JNZ     rowgroup; \
+	VZEROUPPER; \
+	RET
+
+// L128BIAS makes the symmetric biases, -8*Σq in each block's first lane.
+#define L128BIAS VPMADDWD Z13, Z2, Z2
+
+// func qmmI4G128SymVNNI(a *qiArgs)
+TEXT ·qmmI4G128SymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00080000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L128SYM, 66, L128BIAS)
+
+// func qmmI4G128AsymVNNI(a *qiArgs)
+TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00ff0000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L128ASYM, 67, NONE)
