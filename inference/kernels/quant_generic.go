@@ -105,13 +105,51 @@ func qDotGeneric(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int
 }
 
 // qDotInt is the product of one row w of an int format with one quantized
-// input row: qDotI4Lanes's order for I4G128 and I4G128Asym, qDotIntSeq's
-// for the others.
+// input row: in qDotQ40Lanes's order for I4G32 (whose layout is Q4_0's),
+// qDotI4Lanes's for I4G128 and I4G128Asym, and qDotIntSeq's for the others.
 func qDotInt(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int) float32 {
-	if f.lanes() {
+	switch f {
+	case I4G32:
+		return qDotQ40Lanes(w, q, d, nb)
+	case I4G128, I4G128Asym:
 		return qDotI4Lanes(f, w, q, d, nb)
 	}
 	return qDotIntSeq(f, w, q, d, c, nb)
+}
+
+// qDotQ40Lanes is the product of a row of Q4_0 blocks (I4G32) with one
+// quantized input row in the sixteen float32 lanes A of the Q4_0 VNNI
+// kernel (quant_amd64.s), eight blocks at a time: lane j+8h takes the
+// sixteen products of bytes 4h..4h+3 and 8+4h..8+4h+3 of the chunk's block
+// j (both nibbles) as an exact integer I = Σ (u-8)*q (|I| <= 16*8*127), then
+// A[l] = fma(float32(I), float32(s*d_x), A[l]), chunk after chunk; and the
+// lanes are reduced by v[j] = A[j]+A[j+8], ((v0+v1)+(v2+v3)) +
+// ((v4+v5)+(v6+v7)).
+func qDotQ40Lanes(w []byte, q []int8, d []float32, nb int) float32 {
+	w = w[:nb*18]
+	q = q[:nb*QBlock]
+	d = d[:nb]
+	var a [16]float32
+	for b := range d {
+		blk, xs := w[b*18:(b+1)*18], q[b*QBlock:b*QBlock+QBlock]
+		sd := float32(f16(blk) * d[b])
+		for h := 0; h < 2; h++ {
+			var is int32
+			for _, g := range [2]int{h, 2 + h} {
+				for j := 4 * g; j < 4*g+4; j++ {
+					v := blk[2+j]
+					is += (int32(v&0xf)-8)*int32(xs[j]) + (int32(v>>4)-8)*int32(xs[j+16])
+				}
+			}
+			l := b%8 + 8*h
+			a[l] = fma32(float32(is), sd, a[l])
+		}
+	}
+	var v [8]float32
+	for l := range v {
+		v[l] = a[l] + a[l+8]
+	}
+	return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
 }
 
 // qDotIntSeq is qDotGeneric for the int formats: the same sums, with one

@@ -16,7 +16,8 @@ import (
 // with the same float32 steps in the same order, so it gives its bits (and
 // qDotInt's, but for the lane formats); the integer block sums are vector
 // instructions, exact. With VNNI, I4G128 and I4G128Asym take the lane
-// kernels instead, four rows at a time, with qDotI4Lanes's bits.
+// kernels instead, four rows at a time, with qDotI4Lanes's bits, and I4G32
+// Q4_0's kernel, with qDotQ40Lanes's.
 
 // dotI8ChAVX2 is qDotInt for an I8Ch row: Σ_b float32(Σ_i w_i*q_i) *
 // (s*d[b]) over nb blocks, w pointing at the row's codes (after its scale s).
@@ -214,6 +215,10 @@ func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x 
 	_ = out[(x.n-1)*ldo+rows-1]
 	_ = w[rows*rb-1]
 	if f.lanes() && v == qVNNI && hasIntVNNI {
+		if f == I4G32 { // Q4_0's layout and weights, and qDotQ40Lanes is its kernel's order
+			qMatMul(Q4_0, out, ldo, w, rows, x)
+			return
+		}
 		qMatMulI4Lanes(f, out, ldo, w, rows, x)
 		return
 	}
