@@ -113,7 +113,7 @@ func TestQMatMulIntGuard(t *testing.T) {
 	eachVariant(t, func(t *testing.T) {
 		for _, f := range intFormats {
 			rng := rand.New(rand.NewPCG(uint64(f), 11))
-			for _, groups := range []int{1, 3} {
+			for _, groups := range []int{1, 3, 4} {
 				cols := groups * max(QBlock, f.Group())
 				for _, rows := range []int{1, 4, 5, 8, 9, 13} {
 					for _, atEnd := range []bool{true, false} {

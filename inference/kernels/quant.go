@@ -24,11 +24,11 @@ import (
 // is qDotInt, and their assembly (quant_int_amd64.s: AVX-512 VNNI when the
 // CPU has it, else AVX2 with F16C) keeps its float steps, so it gives
 // qDotInt's bits. qDotInt sums I4G32 (whose layout is Q4_0's, and which
-// runs on Q4_0's VNNI kernel) and I4G128 and I4G128Asym in sixteen lanes a
-// row as their VNNI kernels do (qDotQ40Lanes, qDotI4Lanes), the other
-// formats block by block (qDotIntSeq); the AVX2 kernels sum every int
-// format block by block, so on CPUs without VNNI those three agree with
-// qDotInt to float32 rounding.
+// runs on Q4_0's VNNI kernel), and the other int4 formats in rows of whole
+// chunks of 128 weights, in sixteen lanes a row as their VNNI kernels do
+// (qDotQ40Lanes, qDotI4Lanes), the rest block by block (qDotIntSeq); the
+// AVX2 kernels sum every int format block by block, so on CPUs without
+// VNNI the lane formats agree with qDotInt to float32 rounding.
 
 // QBlock is the number of weights in a block of every QFormat, and of
 // activations in a block of Q8Acts (an int format's groups are whole blocks).
@@ -94,9 +94,13 @@ func (f QFormat) asym() bool { return f == I4G32Asym || f == I4G64Asym || f == I
 // intFormat reports whether f is one of the int formats (I8Ch or int4).
 func (f QFormat) intFormat() bool { return f == I8Ch || f.int4() }
 
-// lanes reports whether qDotInt sums f's products in sixteen lanes a row
-// (as the VNNI kernels do) rather than block by block (qDotIntSeq).
-func (f QFormat) lanes() bool { return f == I4G32 || f == I4G128 || f == I4G128Asym }
+// lanes reports whether qDotInt sums f's products, in rows of nb blocks,
+// in sixteen lanes a row (as the VNNI kernels do) rather than block by
+// block (qDotIntSeq): I4G32 always (qDotQ40Lanes), the other int4 formats
+// when a row is whole chunks of four blocks (qDotI4Lanes).
+func (f QFormat) lanes(nb int) bool {
+	return f == I4G32 || f.int4() && nb%4 == 0
+}
 
 // int4 reports whether f is one of the int4 group formats.
 func (f QFormat) int4() bool { return f >= I4G32 && f <= I4G128Asym }

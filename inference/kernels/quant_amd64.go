@@ -35,11 +35,10 @@ func qVariant() int {
 }
 
 // qIntSeq reports whether the kernels QMatMul runs now compute the int
-// format f in qDotIntSeq's order where qDotInt has another: AVX2's, for
-// the formats that VNNI sums in lanes.
-func qIntSeq(f QFormat) bool {
-	v := qVariant()
-	return f.lanes() && v == qAVX2
+// format f, in rows of nb blocks, in qDotIntSeq's order where qDotInt has
+// another: AVX2's, where VNNI sums in lanes.
+func qIntSeq(f QFormat, nb int) bool {
+	return f.lanes(nb) && qVariant() == qAVX2
 }
 
 // qScratch is a kernel call's working memory (Q4_0 VNNI needs none). Each

@@ -108,10 +108,10 @@ func qDotGeneric(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int
 // input row: in qDotQ40Lanes's order for I4G32 (whose layout is Q4_0's),
 // qDotI4Lanes's for I4G128 and I4G128Asym, and qDotIntSeq's for the others.
 func qDotInt(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int) float32 {
-	switch f {
-	case I4G32:
+	switch {
+	case f == I4G32:
 		return qDotQ40Lanes(w, q, d, nb)
-	case I4G128, I4G128Asym:
+	case f.lanes(nb):
 		return qDotI4Lanes(f, w, q, d, nb)
 	}
 	return qDotIntSeq(f, w, q, d, c, nb)
@@ -209,38 +209,38 @@ func qDotIntSeq(f QFormat, w []byte, q []int8, d []float32, c []float32, nb int)
 	return sum
 }
 
-// qDotI4Lanes is the product of a row of I4G128 or I4G128Asym (nb blocks)
-// with one quantized input row in the sixteen float32 lanes A of the VNNI
-// kernel (quant_int_amd64.s), one group of four blocks at a time: lane 4k+i
-// takes the eight products of bytes 4i..4i+3 of the group's block k (both
-// nibbles) as an exact integer I, unsigned codes u times inputs, its first
-// lane (i = 0) less z times the block's Σq (z = 8 when symmetric), so that
-// the four lanes of a block sum to Σ (u-z)*q. Then
-// A[l] = fma(float32(I), float32(s*d_x), A[l]), group after group, rounded
+// qDotI4Lanes is the product of a row of an int4 format (nb blocks, a
+// multiple of 4) with one quantized input row in the sixteen float32 lanes
+// A of the VNNI lane kernels (quant_int_amd64.s), one chunk of four blocks
+// (128 weights) at a time: lane 4k+i takes the eight products of bytes
+// 4i..4i+3 of the chunk's block k (both nibbles) as an exact integer I,
+// unsigned codes u times inputs, its first lane (i = 0) less z times the
+// block's Σq (z = 8 when symmetric; s and z are those of the block's
+// group), so that the four lanes of a block sum to Σ (u-z)*q. Then
+// A[l] = fma(float32(I), float32(s*d_x), A[l]), chunk after chunk, rounded
 // once as an FMA rounds; and the lanes are reduced by the tree
 // v[l] = A[l]+A[l+8], w[l] = v[l]+v[l+4], (w0+w2) + (w1+w3).
 // |I| <= 8*15*127 + 255*32*127 < 2^31, so the integers are exact.
 func qDotI4Lanes(f QFormat, w []byte, q []int8, d []float32, nb int) float32 {
-	hdr := 2
+	per, hdr := f.Group()/QBlock, 2
 	if f.asym() {
 		hdr = 3
 	}
-	gb := hdr + 64
-	groups := nb / 4
-	w = w[:groups*gb]
+	gb := hdr + 16*per
+	w = w[:nb/per*gb]
 	q = q[:nb*QBlock]
 	d = d[:nb]
 	var a [16]float32
-	for g := 0; g < groups; g++ {
-		blk := w[g*gb : (g+1)*gb]
-		s := f16(blk)
-		z := int32(8)
-		if f.asym() {
-			z = int32(blk[2])
-		}
+	for c := 0; c < nb/4; c++ {
 		for k := 0; k < 4; k++ {
-			b := 4*g + k
-			xs, ws := q[b*QBlock:b*QBlock+QBlock], blk[hdr+16*k:hdr+16*k+16]
+			b := 4*c + k
+			blk := w[b/per*gb : (b/per+1)*gb]
+			s := f16(blk)
+			z := int32(8)
+			if f.asym() {
+				z = int32(blk[2])
+			}
+			xs, ws := q[b*QBlock:b*QBlock+QBlock], blk[hdr+16*(b%per):][:16]
 			sd := float32(s * d[b])
 			var sx int32
 			for _, v := range xs {

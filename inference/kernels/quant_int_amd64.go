@@ -15,9 +15,9 @@ import (
 // take I8Ch without VNNI and the rows left over. Each computes qDotIntSeq
 // with the same float32 steps in the same order, so it gives its bits (and
 // qDotInt's, but for the lane formats); the integer block sums are vector
-// instructions, exact. With VNNI, I4G128 and I4G128Asym take the lane
-// kernels instead, four rows at a time, with qDotI4Lanes's bits, and I4G32
-// Q4_0's kernel, with qDotQ40Lanes's.
+// instructions, exact. With VNNI, I4G32 takes Q4_0's kernel instead, with
+// qDotQ40Lanes's bits, and the other int4 formats in rows of whole chunks
+// of four blocks the lane kernels, four rows at a time, with qDotI4Lanes's.
 
 // dotI8ChAVX2 is qDotInt for an I8Ch row: Σ_b float32(Σ_i w_i*q_i) *
 // (s*d[b]) over nb blocks, w pointing at the row's codes (after its scale s).
@@ -114,7 +114,7 @@ func qmmI4SymAVX2(a *qiArgs)
 func qmmI4AsymAVX2(a *qiArgs)
 
 // qmmI4G128SymVNNI and qmmI4G128AsymVNNI compute qDotI4Lanes for I4G128
-// and I4G128Asym, four weight rows at a time (n8 counts groups of four,
+// and I4G128Asym (the lane kernels), four weight rows at a time (n8 counts groups of four,
 // rb 0 repeats one row) against every input row, reading the inputs from
 // xi (Q8Acts.xi, a row's chunks straight after the last row's): each row's
 // sixteen lanes are qDotI4Lanes's, so every row gets its bits.
@@ -124,6 +124,19 @@ func qmmI4G128SymVNNI(a *qiArgs)
 
 //go:noescape
 func qmmI4G128AsymVNNI(a *qiArgs)
+
+// qmmI4G64SymVNNI, qmmI4G64AsymVNNI and qmmI4G32AsymVNNI are the lane
+// kernels of I4G64, I4G64Asym and I4G32Asym, for rows of whole chunks of
+// four blocks.
+//
+//go:noescape
+func qmmI4G64SymVNNI(a *qiArgs)
+
+//go:noescape
+func qmmI4G64AsymVNNI(a *qiArgs)
+
+//go:noescape
+func qmmI4G32AsymVNNI(a *qiArgs)
 
 // xiChunk is the size of a chunk of four blocks in Q8Acts.xi: the inputs
 // 0-15 of each block (16 bytes a block), then its inputs 16-31, then the
@@ -170,10 +183,8 @@ func arrangeI4(x *Q8Acts) {
 func qMatMulI4Lanes(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	arrangeI4(x)
 	rb := f.RowBytes(x.cols)
-	kernel := qmmI4G128SymVNNI
-	if f.asym() {
-		kernel = qmmI4G128AsymVNNI
-	}
+	kernel := map[QFormat]func(*qiArgs){I4G128: qmmI4G128SymVNNI, I4G128Asym: qmmI4G128AsymVNNI,
+		I4G64: qmmI4G64SymVNNI, I4G64Asym: qmmI4G64AsymVNNI, I4G32Asym: qmmI4G32AsymVNNI}[f]
 	xis := x.nb / 4 * xiChunk
 	a := qiArgs{ldo: 4 * ldo, rb: rb, n8: rows / 4, xi: &x.xi[0], n: x.n, groups: x.nb / 4}
 	if a.n8 > 0 {
@@ -214,7 +225,7 @@ func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x 
 	}
 	_ = out[(x.n-1)*ldo+rows-1]
 	_ = w[rows*rb-1]
-	if f.lanes() && v == qVNNI && hasIntVNNI {
+	if f.lanes(x.nb) && v == qVNNI && hasIntVNNI {
 		if f == I4G32 { // Q4_0's layout and weights, and qDotQ40Lanes is its kernel's order
 			qMatMul(Q4_0, out, ldo, w, rows, x)
 			return

@@ -1115,7 +1115,7 @@ aablock:
 // L128KERNEL(row, hdr, bias) is the kernel's body: row the macro of a row
 // step, hdr the group header's size, bias what turns the -Σq words into
 // the symmetric biases (NONE when asymmetric).
-#define L128KERNEL(row, gb, bias) \
+#define L128KERNEL(row, gb, scales, bias) \
 	MOVQ    a+0(FP), R12; \
 	MOVQ    qiArgs_rb(R12), R9; \
 	LEAQ    (R9)(R9*2), R10; \
@@ -1128,6 +1128,14 @@ aablock:
 	KMOVW   AX, K2; \
 	MOVL    $0x08, AX; \
 	KMOVW   AX, K3; \
+	MOVL    $0xff00, AX; \
+	KMOVW   AX, K4; \
+	MOVL    $0x00f0, AX; \
+	KMOVW   AX, K5; \
+	MOVL    $0x0f00, AX; \
+	KMOVW   AX, K6; \
+	MOVL    $0xf000, AX; \
+	KMOVW   AX, K7; \
 	MOVL    $0x0f0f0f0f, AX; \
 	VPBROADCASTD AX, Z15; \
 	MOVQ    $0x1020408000000000, AX; \
@@ -1144,7 +1152,7 @@ token: \
 	VPXORD  Z18, Z18, Z18; \
 	VPXORD  Z19, Z19, Z19; \
 group: \
-	L128SCALES; \
+	scales; \
 	VMOVDQU64 (DI), Z0; \
 	VMOVDQU64 64(DI), Z1; \
 	VMOVDQU64 128(DI), Z2; \
@@ -1179,10 +1187,82 @@ group: \
 TEXT ·qmmI4G128SymVNNI(SB), NOSPLIT, $0-8
 	MOVL         $0x00080000, AX
 	VPBROADCASTD AX, Z13
-	L128KERNEL(L128SYM, 66, L128BIAS)
+	L128KERNEL(L128SYM, 66, L128SCALES, L128BIAS)
 
 // func qmmI4G128AsymVNNI(a *qiArgs)
 TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
 	MOVL         $0x00ff0000, AX
 	VPBROADCASTD AX, Z13
-	L128KERNEL(L128ASYM, 67, NONE)
+	L128KERNEL(L128ASYM, 67, L128SCALES, NONE)
+
+// The lane kernels of I4G64, I4G64Asym and I4G32Asym (rows of whole
+// chunks of four blocks): a chunk of a row is two or four groups, whose
+// codes are loaded into the lanes of their blocks, and whose header dwords
+// are broadcast into those lanes (K4: lanes 8-15; K5, K6, K7: lanes 4-7,
+// 8-11, 12-15), giving each lane its group's scale (converted) and zero
+// point; the scale vector times the lanes' d_x is the FMA's factor.
+
+// LHDR64(R) and LHDR32(R) leave the header dwords of a row's chunk in Z10
+// and its lanes' scales times d_x in Z7.
+#define LHDR64(R, gb) \
+	VPBROADCASTD (SI)R, Z10; \
+	VPBROADCASTD gb(SI)R, K4, Z10; \
+	VPMOVDW      Z10, Y11; \
+	VCVTPH2PS    Y11, Z11; \
+	VMULPS       Z3, Z11, Z7
+
+#define LHDR32(R, gb) \
+	VPBROADCASTD (SI)R, Z10; \
+	VPBROADCASTD gb(SI)R, K5, Z10; \
+	VPBROADCASTD (2*gb)(SI)R, K6, Z10; \
+	VPBROADCASTD (3*gb)(SI)R, K7, Z10; \
+	VPMOVDW      Z10, Y11; \
+	VCVTPH2PS    Y11, Z11; \
+	VMULPS       Z3, Z11, Z7
+
+// LCODES64(R, hdr, gb) and LCODES32 load a row's chunk of codes into Z4.
+#define LCODES64(R, hdr, gb) \
+	VMOVDQU64    hdr(SI)R, Y4; \
+	VINSERTI64X4 $1, (gb+hdr)(SI)R, Z4, Z4
+
+#define LCODES32(R, hdr, gb) \
+	VMOVDQU64    hdr(SI)R, X4; \
+	VINSERTI32X4 $1, (gb+hdr)(SI)R, Z4, Z4; \
+	VINSERTI32X4 $2, (2*gb+hdr)(SI)R, Z4, Z4; \
+	VINSERTI32X4 $3, (3*gb+hdr)(SI)R, Z4, Z4
+
+// LDOT(a, bias) adds the chunk in Z4 into a, with the factors in Z7 and
+// the int32 lanes started by bias.
+#define LDOT(a, bias) \
+	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
+	VPANDD         Z15, Z4, Z4; \
+	bias; \
+	VPDPBUSD       Z0, Z4, Z6; \
+	VPDPBUSD       Z1, Z5, Z6; \
+	VCVTDQ2PS      Z6, Z6; \
+	VFMADD231PS    Z7, Z6, a
+
+#define LSYMBIAS VMOVDQA64 Z2, Z6
+#define LASYMBIAS VPANDD Z13, Z10, Z6; VPMADDWD Z2, Z6, Z6
+
+#define L64SYM(R, sc, a) LHDR64(R, 34); LCODES64(R, 2, 34); LDOT(a, LSYMBIAS)
+#define L64ASYM(R, sc, a) LHDR64(R, 35); LCODES64(R, 3, 35); LDOT(a, LASYMBIAS)
+#define L32ASYM(R, sc, a) LHDR32(R, 19); LCODES32(R, 3, 19); LDOT(a, LASYMBIAS)
+
+// func qmmI4G64SymVNNI(a *qiArgs)
+TEXT ·qmmI4G64SymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00080000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L64SYM, 68, NONE, L128BIAS)
+
+// func qmmI4G64AsymVNNI(a *qiArgs)
+TEXT ·qmmI4G64AsymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00ff0000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L64ASYM, 70, NONE, NONE)
+
+// func qmmI4G32AsymVNNI(a *qiArgs)
+TEXT ·qmmI4G32AsymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00ff0000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L32ASYM, 76, NONE, NONE)

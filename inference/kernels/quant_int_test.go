@@ -88,7 +88,7 @@ func intDot64(f QFormat, w []byte, r int, x *Q8Acts, t int) (sum, mag float64) {
 // qMatMulIntRef is qMatMulGeneric in the order the kernels in use promise:
 // qDotIntSeq's where qIntSeq says so, else qDotInt's.
 func qMatMulIntRef(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
-	if !qIntSeq(f) {
+	if !qIntSeq(f, x.nb) {
 		qMatMulGeneric(f, out, ldo, w, rows, x)
 		return
 	}
@@ -110,7 +110,7 @@ func TestQMatMulInt(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(f), 7))
 			// Eight rows go to the eight-row kernels at once, four to AVX2's four-row ones.
 			for _, rows := range []int{1, 3, 4, 7, 8, 13, 17, 33} {
-				for _, groups := range []int{1, 3, 33} {
+				for _, groups := range []int{1, 3, 4, 12, 33} { // 4 and 12: whole chunks of four blocks
 					cols := groups * max(QBlock, f.Group())
 					for _, n := range []int{1, 2, 5, 67} {
 						if n > 5 && rows*cols > 1<<14 {
@@ -162,6 +162,9 @@ func TestQMatMulIntSplit(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(f), 8))
 			const rows, n = 29, 6
 			cols := 3 * max(QBlock, f.Group())
+			if f.Group() < 128 {
+				cols = 4 * 128 // whole chunks of four blocks, for the lane kernels
+			}
 			w := randomIntRows(rng, f, rows, cols, false)
 			x, xf := randomActs(rng, n, cols)
 			all := make([]float32, n*rows)
@@ -258,6 +261,9 @@ func TestQMatMulIntScales(t *testing.T) {
 		for _, f := range intFormats {
 			rng := rand.New(rand.NewPCG(uint64(f), 10))
 			cols := 5 * max(QBlock, f.Group())
+			if f.Group() == 64 || f == I4G32Asym {
+				cols = 5 * 128 // whole chunks of four blocks, for the lane kernels
+			}
 			for _, rows := range []int{8, 11} {
 				for n := 1; n <= 3; n++ {
 					w := randomIntRows(rng, f, rows, cols, true)
