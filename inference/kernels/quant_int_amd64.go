@@ -77,8 +77,7 @@ type qiArgs struct {
 	n      int
 	groups int
 	per    int
-	xi     *int8      // the lane kernels' inputs (Q8Acts.xi), in place of q, d, c and s
-	sc     [4]float32 // the lane kernels' scales of the current group of four rows
+	xi     *int8 // the lane kernels' inputs (Q8Acts.xi), in place of q, d, c and s
 
 	// The cursors are uintptrs, not pointers: they run past the ends of
 	// the slices, where the garbage collector must not follow them.

@@ -1038,47 +1038,49 @@ aablock:
 	VZEROUPPER
 	RET
 
-// ---------------------------------------------------------------- VNNI, sixteen lanes a row (I4G128)
+// ---------------------------------------------------------------- VNNI, sixteen lanes a row (int4)
 
 // qmmI4G128SymVNNI and qmmI4G128AsymVNNI take four weight rows at a time
 // (at SI, SI+R9, SI+2*R9, SI+R10; R9 = rb, which is 0 for a row repeated)
-// and every input row, one group of four blocks (128 weights) a step, with
-// the sums of each row in sixteen float32 lanes (qDotI4Lanes): the group's
-// 64 code bytes are one load whose dword lane 4k+i holds bytes 4i..4i+3 of
-// block k, so its low nibbles (masked) and high ones (a GF(2) affine shift
+// and every input row, one chunk of four blocks (128 weights, an I4G128
+// group) a step, with the sums of each row in sixteen float32 lanes
+// (qDotI4Lanes): the group's 64 code bytes are one load whose dword lane
+// 4k+i holds bytes 4i..4i+3 of block k, so its low nibbles (masked) and high ones (a GF(2) affine shift
 // by 4) meet the inputs 0-15 and 16-31 that Q8Acts.xi lays out to match,
 // and two VPDPBUSD add the lane's eight products of unsigned codes into
 // its bias: -z*Σq of the block in the block's first lane (VPMADDWD of z in
 // the high words by -Σq in xi's high words; z = 8 when symmetric), 0 in
 // the others. The int32 lanes are exact (see qDotI4Lanes). One conversion
-// and one FMA by s*d_x (the scale broadcast from qiArgs.sc, where each step
-// puts the four rows' converted scales, times the lanes' d_x from xi) add
-// the group into the row's accumulator. At the end of an input row each
-// accumulator is reduced by the same tree, so a row gets the same bits in
-// any slot and call.
+// and one FMA by s*d_x (the scale broadcast and converted, times the lanes'
+// d_x from xi) add the group into the row's accumulator. (Converting the
+// four rows' scales at once and broadcasting them from memory was 3-5%
+// slower from L2.) At the end of an input row each accumulator is reduced
+// by the same tree, so a row gets the same bits in any slot and call.
 //
 // Registers: R12 the qiArgs, R15 the rows' start, R8 their outputs, R11
 // groups of rows left, BX the current output row, DI xi, R14 input rows
 // left, CX groups left; Z0, Z1 the inputs 0-15 and 16-31, Z2 the biases
 // (symmetric) or -Σq words (asymmetric), Z3 the lanes' d_x, Z4-Z11
-// temporaries, Z12 the scales, Z13 8 in the high words (symmetric) or the
+// temporaries, Z13 8 in the high words (symmetric) or the
 // zero-point mask, Z14 the shift matrix, Z15 0x0f bytes, Z16-Z19 the
 // accumulators of rows 0-3.
 
-// L128SYM(R, a) adds a group of the row at SI plus the addressing suffix
-// R into a, its scale at sc.
-#define L128SYM(R, sc, a) \
+// L128SYM(R, a) and L128ASYM add a group of the row at SI plus the
+// addressing suffix R into a.
+#define L128SYM(R, a) \
 	VMOVDQU64      2(SI)R, Z4; \
 	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
 	VPANDD         Z15, Z4, Z4; \
 	VMOVDQA64      Z2, Z6; \
 	VPDPBUSD       Z0, Z4, Z6; \
 	VPDPBUSD       Z1, Z5, Z6; \
-	VMULPS.BCST    sc(R12), Z3, Z7; \
+	VPBROADCASTW   (SI)R, Y7; \
+	VCVTPH2PS      Y7, Z7; \
+	VMULPS         Z3, Z7, Z7; \
 	VCVTDQ2PS      Z6, Z6; \
 	VFMADD231PS    Z7, Z6, a
 
-#define L128ASYM(R, sc, a) \
+#define L128ASYM(R, a) \
 	VMOVDQU64      3(SI)R, Z4; \
 	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
 	VPANDD         Z15, Z4, Z4; \
@@ -1086,18 +1088,11 @@ aablock:
 	VPMADDWD       Z2, Z6, Z6; \
 	VPDPBUSD       Z0, Z4, Z6; \
 	VPDPBUSD       Z1, Z5, Z6; \
-	VMULPS.BCST    sc(R12), Z3, Z7; \
+	VPBROADCASTW   (SI)R, Y7; \
+	VCVTPH2PS      Y7, Z7; \
+	VMULPS         Z3, Z7, Z7; \
 	VCVTDQ2PS      Z6, Z6; \
 	VFMADD231PS    Z7, Z6, a
-
-// L128SCALES converts the four rows' scales of the group into qiArgs.sc.
-#define L128SCALES \
-	VPBROADCASTW (SI), X12; \
-	VPBROADCASTW (SI)(R9*1), K1, X12; \
-	VPBROADCASTW (SI)(R9*2), K2, X12; \
-	VPBROADCASTW (SI)(R10*1), K3, X12; \
-	VCVTPH2PS    X12, X12; \
-	VMOVUPS      X12, qiArgs_sc(R12)
 
 // L128SUM(a, off) reduces the lanes of a, (A[l]+A[l+8]) + (the same four
 // on) and so on, and stores the sum at off(BX).
@@ -1115,19 +1110,13 @@ aablock:
 // L128KERNEL(row, hdr, bias) is the kernel's body: row the macro of a row
 // step, hdr the group header's size, bias what turns the -Σq words into
 // the symmetric biases (NONE when asymmetric).
-#define L128KERNEL(row, gb, scales, bias) \
+#define L128KERNEL(row, gb, bias) \
 	MOVQ    a+0(FP), R12; \
 	MOVQ    qiArgs_rb(R12), R9; \
 	LEAQ    (R9)(R9*2), R10; \
 	MOVQ    qiArgs_w(R12), R15; \
 	MOVQ    qiArgs_out(R12), R8; \
 	MOVQ    qiArgs_n8(R12), R11; \
-	MOVL    $0x02, AX; \
-	KMOVW   AX, K1; \
-	MOVL    $0x04, AX; \
-	KMOVW   AX, K2; \
-	MOVL    $0x08, AX; \
-	KMOVW   AX, K3; \
 	MOVL    $0xff00, AX; \
 	KMOVW   AX, K4; \
 	MOVL    $0x00f0, AX; \
@@ -1152,16 +1141,15 @@ token: \
 	VPXORD  Z18, Z18, Z18; \
 	VPXORD  Z19, Z19, Z19; \
 group: \
-	scales; \
 	VMOVDQU64 (DI), Z0; \
 	VMOVDQU64 64(DI), Z1; \
 	VMOVDQU64 128(DI), Z2; \
 	VMOVDQU64 192(DI), Z3; \
 	bias; \
-	row(NONE, qiArgs_sc, Z16); \
-	row((R9*1), qiArgs_sc+4, Z17); \
-	row((R9*2), qiArgs_sc+8, Z18); \
-	row((R10*1), qiArgs_sc+12, Z19); \
+	row(NONE, Z16); \
+	row((R9*1), Z17); \
+	row((R9*2), Z18); \
+	row((R10*1), Z19); \
 	ADDQ    $gb, SI; \
 	ADDQ    $const_xiChunk, DI; \
 	DECQ    CX; \
@@ -1187,13 +1175,13 @@ group: \
 TEXT ·qmmI4G128SymVNNI(SB), NOSPLIT, $0-8
 	MOVL         $0x00080000, AX
 	VPBROADCASTD AX, Z13
-	L128KERNEL(L128SYM, 66, L128SCALES, L128BIAS)
+	L128KERNEL(L128SYM, 66, L128BIAS)
 
 // func qmmI4G128AsymVNNI(a *qiArgs)
 TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
 	MOVL         $0x00ff0000, AX
 	VPBROADCASTD AX, Z13
-	L128KERNEL(L128ASYM, 67, L128SCALES, NONE)
+	L128KERNEL(L128ASYM, 67, NONE)
 
 // The lane kernels of I4G64, I4G64Asym and I4G32Asym (rows of whole
 // chunks of four blocks): a chunk of a row is two or four groups, whose
@@ -1205,13 +1193,30 @@ TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
 // LHDR64(R) and LHDR32(R) leave the header dwords of a row's chunk in Z10
 // and its lanes' scales times d_x in Z7.
 #define LHDR64(R, gb) \
+	VPBROADCASTW (SI)R, Y11; \
+	VPBROADCASTW gb(SI)R, K4, Y11; \
+	VCVTPH2PS    Y11, Z11; \
+	VMULPS       Z3, Z11, Z7
+
+#define LHDR32(R, gb) \
+	VPBROADCASTW (SI)R, Y11; \
+	VPBROADCASTW gb(SI)R, K5, Y11; \
+	VPBROADCASTW (2*gb)(SI)R, K6, Y11; \
+	VPBROADCASTW (3*gb)(SI)R, K7, Y11; \
+	VCVTPH2PS    Y11, Z11; \
+	VMULPS       Z3, Z11, Z7
+
+// LHDRZ64(R, gb) and LHDRZ32 are LHDR64 and LHDR32 for the asymmetric
+// formats: they leave the header dwords of a row's chunk in Z10 (for the
+// zero points) and take the scales from their low words.
+#define LHDRZ64(R, gb) \
 	VPBROADCASTD (SI)R, Z10; \
 	VPBROADCASTD gb(SI)R, K4, Z10; \
 	VPMOVDW      Z10, Y11; \
 	VCVTPH2PS    Y11, Z11; \
 	VMULPS       Z3, Z11, Z7
 
-#define LHDR32(R, gb) \
+#define LHDRZ32(R, gb) \
 	VPBROADCASTD (SI)R, Z10; \
 	VPBROADCASTD gb(SI)R, K5, Z10; \
 	VPBROADCASTD (2*gb)(SI)R, K6, Z10; \
@@ -1245,24 +1250,24 @@ TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
 #define LSYMBIAS VMOVDQA64 Z2, Z6
 #define LASYMBIAS VPANDD Z13, Z10, Z6; VPMADDWD Z2, Z6, Z6
 
-#define L64SYM(R, sc, a) LHDR64(R, 34); LCODES64(R, 2, 34); LDOT(a, LSYMBIAS)
-#define L64ASYM(R, sc, a) LHDR64(R, 35); LCODES64(R, 3, 35); LDOT(a, LASYMBIAS)
-#define L32ASYM(R, sc, a) LHDR32(R, 19); LCODES32(R, 3, 19); LDOT(a, LASYMBIAS)
+#define L64SYM(R, a) LHDR64(R, 34); LCODES64(R, 2, 34); LDOT(a, LSYMBIAS)
+#define L64ASYM(R, a) LHDRZ64(R, 35); LCODES64(R, 3, 35); LDOT(a, LASYMBIAS)
+#define L32ASYM(R, a) LHDRZ32(R, 19); LCODES32(R, 3, 19); LDOT(a, LASYMBIAS)
 
 // func qmmI4G64SymVNNI(a *qiArgs)
 TEXT ·qmmI4G64SymVNNI(SB), NOSPLIT, $0-8
 	MOVL         $0x00080000, AX
 	VPBROADCASTD AX, Z13
-	L128KERNEL(L64SYM, 68, NONE, L128BIAS)
+	L128KERNEL(L64SYM, 68, L128BIAS)
 
 // func qmmI4G64AsymVNNI(a *qiArgs)
 TEXT ·qmmI4G64AsymVNNI(SB), NOSPLIT, $0-8
 	MOVL         $0x00ff0000, AX
 	VPBROADCASTD AX, Z13
-	L128KERNEL(L64ASYM, 70, NONE, NONE)
+	L128KERNEL(L64ASYM, 70, NONE)
 
 // func qmmI4G32AsymVNNI(a *qiArgs)
 TEXT ·qmmI4G32AsymVNNI(SB), NOSPLIT, $0-8
 	MOVL         $0x00ff0000, AX
 	VPBROADCASTD AX, Z13
-	L128KERNEL(L32ASYM, 76, NONE, NONE)
+	L128KERNEL(L32ASYM, 76, NONE)
