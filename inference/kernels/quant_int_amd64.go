@@ -177,18 +177,32 @@ func arrangeI4(x *Q8Acts) {
 	x.xiDone.Store(true)
 }
 
+// qmmI4Lanes calls f's lane kernel (directly, so that a does not escape).
+func qmmI4Lanes(f QFormat, a *qiArgs) {
+	switch f {
+	case I4G128:
+		qmmI4G128SymVNNI(a)
+	case I4G128Asym:
+		qmmI4G128AsymVNNI(a)
+	case I4G64:
+		qmmI4G64SymVNNI(a)
+	case I4G64Asym:
+		qmmI4G64AsymVNNI(a)
+	default:
+		qmmI4G32AsymVNNI(a)
+	}
+}
+
 // qMatMulI4Lanes runs the lane kernels: whole groups of four rows, then
 // each leftover row as a group of one row repeated, through a small buffer.
 func qMatMulI4Lanes(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	arrangeI4(x)
 	rb := f.RowBytes(x.cols)
-	kernel := map[QFormat]func(*qiArgs){I4G128: qmmI4G128SymVNNI, I4G128Asym: qmmI4G128AsymVNNI,
-		I4G64: qmmI4G64SymVNNI, I4G64Asym: qmmI4G64AsymVNNI, I4G32Asym: qmmI4G32AsymVNNI}[f]
 	xis := x.nb / 4 * xiChunk
 	a := qiArgs{ldo: 4 * ldo, rb: rb, n8: rows / 4, xi: &x.xi[0], n: x.n, groups: x.nb / 4}
 	if a.n8 > 0 {
 		a.out, a.w = &out[0], &w[0]
-		kernel(&a)
+		qmmI4Lanes(f, &a)
 	}
 	var tmp [4 * qTailTokens]float32
 	for r := a.n8 * 4; r < rows; r++ {
@@ -197,7 +211,7 @@ func qMatMulI4Lanes(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8
 			t := a
 			t.out, t.ldo, t.w, t.rb, t.n8, t.n = &tmp[0], 16, &w[r*rb], 0, 1, nt
 			t.xi = &x.xi[t0*xis]
-			kernel(&t)
+			qmmI4Lanes(f, &t)
 			for i := 0; i < nt; i++ {
 				out[(t0+i)*ldo+r] = tmp[4*i]
 			}

@@ -405,3 +405,20 @@ func TestFMA32(t *testing.T) {
 		}
 	}
 }
+
+// TestQMatMulIntNoAllocs checks that QMatMul does not allocate for the int
+// formats (the lane kernels' inputs once made, and leftover rows included).
+func TestQMatMulIntNoAllocs(t *testing.T) {
+	const n, rows, cols = 5, 13, 512
+	eachVariant(t, func(t *testing.T) {
+		for _, f := range intFormats {
+			rng := rand.New(rand.NewPCG(uint64(f), 12))
+			w := randomIntRows(rng, f, rows, cols, false)
+			x, _ := randomActs(rng, n, cols)
+			out := make([]float32, n*rows)
+			if a := testing.AllocsPerRun(10, func() { QMatMul(f, out, rows, w, rows, x) }); a != 0 {
+				t.Errorf("%v: %v allocations per call", f, a)
+			}
+		}
+	})
+}
