@@ -1055,11 +1055,13 @@ aablock:
 // d_x from xi) add the group into the row's accumulator. (Converting the
 // four rows' scales at once and broadcasting them from memory was 3-5%
 // slower from L2.) At the end of an input row each accumulator is reduced
-// by the same tree, so a row gets the same bits in any slot and call.
+// by the same tree, so a row gets the same bits in any slot and call. Each
+// step prefetches a line of the same chunk of the rows eight rows on into
+// L1 (interleaved from L2, decode 1.00-1.08x, prefill 1.00x).
 //
 // Registers: R12 the qiArgs, R15 the rows' start, R8 their outputs, R11
 // groups of rows left, BX the current output row, DI xi, R14 input rows
-// left, CX groups left; Z0, Z1 the inputs 0-15 and 16-31, Z2 the biases
+// left, CX chunks left, R13 the prefetches; Z0, Z1 the inputs 0-15 and 16-31, Z2 the biases
 // (symmetric) or -Σq words (asymmetric), Z3 the lanes' d_x, Z4-Z11
 // temporaries, Z13 8 in the high words (symmetric) or the
 // zero-point mask, Z14 the shift matrix, Z15 0x0f bytes, Z16-Z19 the
@@ -1135,6 +1137,7 @@ rowgroup: \
 	MOVQ    qiArgs_n(R12), R14; \
 token: \
 	MOVQ    R15, SI; \
+	LEAQ    (R15)(R9*8), R13; \
 	MOVQ    qiArgs_groups(R12), CX; \
 	VPXORD  Z16, Z16, Z16; \
 	VPXORD  Z17, Z17, Z17; \
@@ -1150,6 +1153,11 @@ group: \
 	row((R9*1), Z17); \
 	row((R9*2), Z18); \
 	row((R10*1), Z19); \
+	PREFETCHT0 (R13); \
+	PREFETCHT0 (R13)(R9*1); \
+	PREFETCHT0 (R13)(R9*2); \
+	PREFETCHT0 (R13)(R10*1); \
+	ADDQ    $gb, R13; \
 	ADDQ    $gb, SI; \
 	ADDQ    $const_xiChunk, DI; \
 	DECQ    CX; \
