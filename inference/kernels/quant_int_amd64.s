@@ -1121,12 +1121,6 @@ aablock:
 	MOVQ    qiArgs_n8(R12), R11; \
 	MOVL    $0xff00, AX; \
 	KMOVW   AX, K4; \
-	MOVL    $0x00f0, AX; \
-	KMOVW   AX, K5; \
-	MOVL    $0x0f00, AX; \
-	KMOVW   AX, K6; \
-	MOVL    $0xf000, AX; \
-	KMOVW   AX, K7; \
 	MOVL    $0x0f0f0f0f, AX; \
 	VPBROADCASTD AX, Z15; \
 	MOVQ    $0x1020408000000000, AX; \
@@ -1193,30 +1187,21 @@ TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
 
 // The lane kernels of I4G64, I4G64Asym and I4G32Asym (rows of whole
 // chunks of four blocks): a chunk of a row is two or four groups, whose
-// codes are loaded into the lanes of their blocks, and whose header dwords
-// are broadcast into those lanes (K4: lanes 8-15; K5, K6, K7: lanes 4-7,
-// 8-11, 12-15), giving each lane its group's scale (converted) and zero
-// point; the scale vector times the lanes' d_x is the FMA's factor.
+// codes go to the lanes of their blocks, and whose scales (converted) and
+// zero points to the same lanes: for I4G64 by two loads of the codes and
+// broadcasts of the headers merged into lanes 8-15 (K4), for I4G32Asym by
+// byte permutes; the scale vector times the lanes' d_x is the FMA's factor.
 
-// LHDR64(R) and LHDR32(R) leave the header dwords of a row's chunk in Z10
-// and its lanes' scales times d_x in Z7.
+// LHDR64(R, gb) leaves a row's chunk's lanes' scales times d_x in Z7.
 #define LHDR64(R, gb) \
 	VPBROADCASTW (SI)R, Y11; \
 	VPBROADCASTW gb(SI)R, K4, Y11; \
 	VCVTPH2PS    Y11, Z11; \
 	VMULPS       Z3, Z11, Z7
 
-#define LHDR32(R, gb) \
-	VPBROADCASTW (SI)R, Y11; \
-	VPBROADCASTW gb(SI)R, K5, Y11; \
-	VPBROADCASTW (2*gb)(SI)R, K6, Y11; \
-	VPBROADCASTW (3*gb)(SI)R, K7, Y11; \
-	VCVTPH2PS    Y11, Z11; \
-	VMULPS       Z3, Z11, Z7
-
-// LHDRZ64(R, gb) and LHDRZ32 are LHDR64 and LHDR32 for the asymmetric
-// formats: they leave the header dwords of a row's chunk in Z10 (for the
-// zero points) and take the scales from their low words.
+// LHDRZ64(R, gb) is LHDR64 for I4G64Asym: it leaves the header dwords of
+// a row's chunk in Z10 (for the zero points) and takes the scales from
+// their low words.
 #define LHDRZ64(R, gb) \
 	VPBROADCASTD (SI)R, Z10; \
 	VPBROADCASTD gb(SI)R, K4, Z10; \
@@ -1224,25 +1209,10 @@ TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
 	VCVTPH2PS    Y11, Z11; \
 	VMULPS       Z3, Z11, Z7
 
-#define LHDRZ32(R, gb) \
-	VPBROADCASTD (SI)R, Z10; \
-	VPBROADCASTD gb(SI)R, K5, Z10; \
-	VPBROADCASTD (2*gb)(SI)R, K6, Z10; \
-	VPBROADCASTD (3*gb)(SI)R, K7, Z10; \
-	VPMOVDW      Z10, Y11; \
-	VCVTPH2PS    Y11, Z11; \
-	VMULPS       Z3, Z11, Z7
-
-// LCODES64(R, hdr, gb) and LCODES32 load a row's chunk of codes into Z4.
+// LCODES64(R, hdr, gb) loads a row's chunk of codes into Z4.
 #define LCODES64(R, hdr, gb) \
 	VMOVDQU64    hdr(SI)R, Y4; \
 	VINSERTI64X4 $1, (gb+hdr)(SI)R, Z4, Z4
-
-#define LCODES32(R, hdr, gb) \
-	VMOVDQU64    hdr(SI)R, X4; \
-	VINSERTI32X4 $1, (gb+hdr)(SI)R, Z4, Z4; \
-	VINSERTI32X4 $2, (2*gb+hdr)(SI)R, Z4, Z4; \
-	VINSERTI32X4 $3, (3*gb+hdr)(SI)R, Z4, Z4
 
 // LDOT(a, bias) adds the chunk in Z4 into a, with the factors in Z7 and
 // the int32 lanes started by bias.
@@ -1260,7 +1230,57 @@ TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
 
 #define L64SYM(R, a) LHDR64(R, 34); LCODES64(R, 2, 34); LDOT(a, LSYMBIAS)
 #define L64ASYM(R, a) LHDRZ64(R, 35); LCODES64(R, 3, 35); LDOT(a, LASYMBIAS)
-#define L32ASYM(R, a) LHDRZ32(R, 19); LCODES32(R, 3, 19); LDOT(a, LASYMBIAS)
+
+// I4G32Asym's chunk, four 19-byte groups (76 bytes), is two 64-byte loads,
+// at 0 and 12, and three byte permutes: qiP32AC puts the codes in their
+// blocks' lanes, qiP32AS the scale of each lane's group in its word (of
+// the low half), and qiP32AZ (masked by K1 to the third byte of each
+// dword) its zero point in the dword's high word. (Two 64-byte loads and
+// permutes in place of two loads and an insert for I4G64 ran no faster.)
+
+// qiP32A: the permutes of a chunk of 19-byte groups (second load at 12).
+
+DATA qiP32AC<>+0(SB)/8, $0x0a09080706050403
+DATA qiP32AC<>+8(SB)/8, $0x1211100f0e0d0c0b
+DATA qiP32AC<>+16(SB)/8, $0x1d1c1b1a19181716
+DATA qiP32AC<>+24(SB)/8, $0x2524232221201f1e
+DATA qiP32AC<>+32(SB)/8, $0x302f2e2d2c2b2a29
+DATA qiP32AC<>+40(SB)/8, $0x3837363534333231
+DATA qiP32AC<>+48(SB)/8, $0x777675743f3e3d3c
+DATA qiP32AC<>+56(SB)/8, $0x7f7e7d7c7b7a7978
+GLOBL qiP32AC<>(SB), RODATA|NOPTR, $64
+
+DATA qiP32AS<>+0(SB)/8, $0x0100010001000100
+DATA qiP32AS<>+8(SB)/8, $0x1413141314131413
+DATA qiP32AS<>+16(SB)/8, $0x2726272627262726
+DATA qiP32AS<>+24(SB)/8, $0x3a393a393a393a39
+DATA qiP32AS<>+32(SB)/8, $0x0000000000000000
+DATA qiP32AS<>+40(SB)/8, $0x0000000000000000
+DATA qiP32AS<>+48(SB)/8, $0x0000000000000000
+DATA qiP32AS<>+56(SB)/8, $0x0000000000000000
+GLOBL qiP32AS<>(SB), RODATA|NOPTR, $64
+
+DATA qiP32AZ<>+0(SB)/8, $0x0002000000020000
+DATA qiP32AZ<>+8(SB)/8, $0x0002000000020000
+DATA qiP32AZ<>+16(SB)/8, $0x0015000000150000
+DATA qiP32AZ<>+24(SB)/8, $0x0015000000150000
+DATA qiP32AZ<>+32(SB)/8, $0x0028000000280000
+DATA qiP32AZ<>+40(SB)/8, $0x0028000000280000
+DATA qiP32AZ<>+48(SB)/8, $0x003b0000003b0000
+DATA qiP32AZ<>+56(SB)/8, $0x003b0000003b0000
+GLOBL qiP32AZ<>(SB), RODATA|NOPTR, $64
+
+#define LPBIAS VPMADDWD Z2, Z6, Z6
+
+#define L32ASYM(R, a) \
+	VMOVDQU64 (SI)R, Z10; \
+	VMOVDQA64 Z20, Z4; \
+	VPERMI2B  12(SI)R, Z10, Z4; \
+	VPERMB    Z10, Z21, Z11; \
+	VCVTPH2PS Y11, Z11; \
+	VMULPS    Z3, Z11, Z7; \
+	VPERMB.Z  Z10, Z22, K1, Z6; \
+	LDOT(a, LPBIAS)
 
 // func qmmI4G64SymVNNI(a *qiArgs)
 TEXT ·qmmI4G64SymVNNI(SB), NOSPLIT, $0-8
@@ -1276,6 +1296,9 @@ TEXT ·qmmI4G64AsymVNNI(SB), NOSPLIT, $0-8
 
 // func qmmI4G32AsymVNNI(a *qiArgs)
 TEXT ·qmmI4G32AsymVNNI(SB), NOSPLIT, $0-8
-	MOVL         $0x00ff0000, AX
-	VPBROADCASTD AX, Z13
+	VMOVDQU64 qiP32AC<>(SB), Z20
+	VMOVDQU64 qiP32AS<>(SB), Z21
+	VMOVDQU64 qiP32AZ<>(SB), Z22
+	MOVQ      $0x4444444444444444, AX
+	KMOVQ     AX, K1
 	L128KERNEL(L32ASYM, 76, NONE)
