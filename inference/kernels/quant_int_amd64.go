@@ -19,19 +19,19 @@ import (
 // qDotQ40Lanes's bits, and the other int4 formats in rows of whole chunks
 // of four blocks the lane kernels, four rows at a time, with qDotI4Lanes's.
 
-// dotI8ChAVX2 is qDotInt for an I8Ch row: Σ_b float32(Σ_i w_i*q_i) *
+// dotI8ChAVX2 is qDotIntSeq for an I8Ch row: Σ_b float32(Σ_i w_i*q_i) *
 // (s*d[b]) over nb blocks, w pointing at the row's codes (after its scale s).
 //
 //go:noescape
 func dotI8ChAVX2(w *byte, q *int8, d *float32, s float32, nb int) float32
 
-// dotI4SymAVX2 is qDotInt for a row of groups groups of a symmetric int4
+// dotI4SymAVX2 is qDotIntSeq for a row of groups groups of a symmetric int4
 // format: per blocks of 32 per group, gb bytes a group.
 //
 //go:noescape
 func dotI4SymAVX2(w *byte, q *int8, d *float32, groups, per, gb int) float32
 
-// dotI4AsymAVX2 is qDotInt for a row of an asymmetric int4 format, whose
+// dotI4AsymAVX2 is qDotIntSeq for a row of an asymmetric int4 format, whose
 // groups add m*c[b] after each block.
 //
 //go:noescape
@@ -89,10 +89,10 @@ type qiArgs struct {
 
 // qmmI8ChVNNI, qmmI4SymVNNI and qmmI4AsymVNNI compute the products that
 // qiArgs describe for I8Ch, a symmetric int4 and an asymmetric int4 format,
-// eight weight rows at a time, with qDotInt's float32 steps in its order in
+// eight weight rows at a time, with qDotIntSeq's float32 steps in its order in
 // each row's lane: each block's integer sum is exact (VPDPBUSD on unsigned
 // weight bytes, less an offset times the block's Σq), so every row gets
-// qDotInt's bits.
+// qDotIntSeq's bits.
 //
 //go:noescape
 func qmmI8ChVNNI(a *qiArgs)
@@ -104,7 +104,7 @@ func qmmI4SymVNNI(a *qiArgs)
 func qmmI4AsymVNNI(a *qiArgs)
 
 // qmmI4SymAVX2 and qmmI4AsymAVX2 are qmmI4SymVNNI and qmmI4AsymVNNI for
-// AVX2 with F16C: the same products, with qDotInt's bits.
+// AVX2 with F16C: the same products, with qDotIntSeq's bits.
 //
 //go:noescape
 func qmmI4SymAVX2(a *qiArgs)
@@ -219,12 +219,15 @@ func qMatMulI4Lanes(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8
 	}
 }
 
-// qMatMulInt is qMatMulGeneric for the int formats on the kernels: eight
-// rows at a time against every input row inside the assembly (VNNI, or
-// AVX2 for int4); the rows left over (and, with AVX2, I8Ch's) four at a
-// time, then one by one. Each group of rows meets every input row in turn,
-// so that it stays in L1. Every kernel gives each row qDotInt's bits, so
-// the split does not show in the results.
+// qMatMulInt is qMatMulGeneric for the int formats on the kernels. With
+// VNNI, I4G32 goes to Q4_0's kernel and the other int4 formats, in rows of
+// whole chunks of four blocks, to the lane kernels (qMatMulI4Lanes). The
+// rest run eight rows at a time against every input row inside the
+// assembly (VNNI, or AVX2 for int4); the rows left over (and, with AVX2,
+// I8Ch's) four at a time, then one by one. Each group of rows meets every
+// input row in turn, so that it stays in L1. Every kernel gives each row
+// the bits of its order (qDotInt's, or with AVX2 qDotIntSeq's), so the
+// split does not show in the results.
 func qMatMulInt(f QFormat, v int, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	rb := f.RowBytes(x.cols)
 	per := f.Group() / QBlock

@@ -12,13 +12,13 @@
 //
 // The row kernels each compute one weight row's product with one quantized
 // input row, block by block in the
-// order qDotInt adds them: the 32 integer products of a block are summed
+// order qDotIntSeq adds them: the 32 integer products of a block are summed
 // exactly in eight int32 lanes (VPMADDUBSW pairs unsigned by signed bytes
 // into int16, which cannot saturate: |w|*|x| <= 128*127, and VPMADDWD by
 // ones sums the pairs), the lanes are reduced to one int32, and the scalar
-// float steps are qDotInt's (float32(is)*(s*d_x), then m*c_x for an
+// float steps are qDotIntSeq's (float32(is)*(s*d_x), then m*c_x for an
 // asymmetric group), each rounded as Go rounds it. So the result has the
-// bits of qDotInt.
+// bits of qDotIntSeq.
 //
 // Registers: SI weights, DI inputs, DX input scales d_x, R11 c_x; X11 the
 // sum, X12 the scale s, X9 an asymmetric group's m; Y13 bytes of 8, Y14
@@ -192,7 +192,7 @@ asymdone:
 // R13 = SI+3rb together: the input block is loaded once, the four rows'
 // integer sums are reduced side by side (VPHADDD; integer sums are exact in
 // any order), and the float steps run in four lanes, each lane doing its
-// row's scalar steps, so every row gets the bits of qDotInt. X12 holds the
+// row's scalar steps, so every row gets the bits of qDotIntSeq. X12 holds the
 // four scales, X9 (asymmetric) the four m = −z*s, X11 the four sums.
 
 // ROWPTRS sets R8, R9 and R13 from SI and the row stride R12.
@@ -420,10 +420,11 @@ asym4done:
 
 // ---------------------------------------------------------------- VNNI
 
-// The VNNI kernels (qmmI8ChVNNI, qmmI4SymVNNI, qmmI4AsymVNNI) take eight
-// weight rows at a time, rows 0-3 at SI, SI+R9, SI+2*R9, SI+R10 and rows 4-7
+// The VNNI kernels (qmmI8ChVNNI, qmmI4SymVNNI, qmmI4AsymVNNI; the int4
+// ones now only for I4G64, I4G64Asym and I4G32Asym in rows that are not
+// whole chunks of four blocks) take eight weight rows at a time, rows 0-3 at SI, SI+R9, SI+2*R9, SI+R10 and rows 4-7
 // at R11 = SI+4*R9 on (R9 = rb, R10 = 3*rb), and run every input row past
-// them, group by group and block by block as qDotInt does. For one block:
+// them, group by group and block by block as qDotIntSeq does. For one block:
 //
 //   int:   VPDPBUSD multiplies unsigned weight bytes by the signed inputs
 //          and sums four products per int32 lane. I8Ch bytes are flipped
@@ -434,9 +435,9 @@ asym4done:
 //          128-bit permutes) reduce the eight rows' lanes to one int32 per
 //          row: sums of integers, exact in any order. A symmetric row then
 //          subtracts 8*Σx and an I8Ch row 128*Σx (Σx from Q8Acts.s),
-//          leaving qDotInt's block sum is.
+//          leaving qDotIntSeq's block sum is.
 //   float: float32(is) * (s*d_x) is added to the row's lane of the sum
-//          (Y26), then, for an asymmetric group, m*c_x: qDotInt's steps,
+//          (Y26), then, for an asymmetric group, m*c_x: qDotIntSeq's steps,
 //          each rounded to float32, in its order, for eight rows side by
 //          side.
 //
@@ -444,7 +445,7 @@ asym4done:
 // group's zero point in the third byte) are fetched into their lanes and
 // the scales converted exactly with VCVTPH2PS. The int4 lanes hold the
 // rows in the order [0 2 4 6 1 3 5 7], which the store undoes. So every
-// row gets qDotInt's bits, whichever lane it falls in. R15 runs through the
+// row gets qDotIntSeq's bits, whichever lane it falls in. R15 runs through the
 // rows two groups of eight ahead, prefetching them.
 //
 // Registers: R12 the qiArgs, DI the inputs, DX d_x, BX Σx, R8 c_x, CX
@@ -863,7 +864,7 @@ vablock:
 // at most 2*15*127, and the low and high nibbles' pairs together at most
 // 4*15*127, so nothing saturates) and VPMADDWD by ones in place of
 // VPDPBUSD, and a gather for the headers. The integer block sums are exact
-// and the float steps qDotInt's, so every row gets qDotInt's bits.
+// and the float steps qDotIntSeq's, so every row gets qDotIntSeq's bits.
 //
 // Registers: as the VNNI kernels' for the GPRs; Y0-Y3 the pairs' int32
 // lanes, Y4-Y5 temporaries, Y6 and Y7 the inputs 0-15 and 16-31 in both
