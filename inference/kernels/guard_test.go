@@ -106,3 +106,33 @@ func TestMatVecGuard(t *testing.T) {
 		}
 	})
 }
+
+// TestQMatMulIntGuard is TestQMatMulGuard for the int formats, on row
+// counts that reach every kernel and leftover path.
+func TestQMatMulIntGuard(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		for _, f := range intFormats {
+			rng := rand.New(rand.NewPCG(uint64(f), 11))
+			for _, groups := range []int{1, 3, 4} {
+				cols := groups * max(QBlock, f.Group())
+				for _, rows := range []int{1, 4, 5, 8, 9, 13} {
+					for _, atEnd := range []bool{true, false} {
+						src := randomIntRows(rng, f, rows, cols, false)
+						w := guarded(t, len(src), atEnd)
+						copy(w, src)
+						x, _ := randomActs(rng, 2, cols)
+						got := make([]float32, 2*rows)
+						want := make([]float32, 2*rows)
+						QMatMul(f, got, rows, w, rows, x)
+						qMatMulIntRef(f, want, rows, w, rows, x)
+						for i := range got {
+							if got[i] != want[i] {
+								t.Fatalf("%v %d rows of %d, end %v: out[%d] = %g, want %g", f, rows, cols, atEnd, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}

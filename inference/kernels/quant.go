@@ -1,6 +1,10 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
 
 // Integer kernels for weights stored in GGUF's 32-weight blocks, computed as
 // llama.cpp's ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0 and
@@ -18,8 +22,13 @@ import "fmt"
 // The int formats (shrink's int8-per-row and int4-group layouts) run the
 // same way against the same Q8Acts, one scale per row or group; their loop
 // is qDotInt, and their assembly (quant_int_amd64.s: AVX-512 VNNI when the
-// CPU has it, else AVX2 with F16C, mostly eight rows at a time) keeps its
-// float steps, so it gives qDotInt's bits.
+// CPU has it, else AVX2 with F16C) keeps its float steps, so it gives
+// qDotInt's bits. qDotInt sums I4G32 (whose layout is Q4_0's, and which
+// runs on Q4_0's VNNI kernel), and the other int4 formats in rows of whole
+// chunks of 128 weights, in sixteen lanes a row as their VNNI kernels do
+// (qDotQ40Lanes, qDotI4Lanes), the rest block by block (qDotIntSeq); the
+// AVX2 kernels sum every int format block by block, so on CPUs without
+// VNNI the lane formats agree with qDotInt to float32 rounding.
 
 // QBlock is the number of weights in a block of every QFormat, and of
 // activations in a block of Q8Acts (an int format's groups are whole blocks).
@@ -85,6 +94,14 @@ func (f QFormat) asym() bool { return f == I4G32Asym || f == I4G64Asym || f == I
 // intFormat reports whether f is one of the int formats (I8Ch or int4).
 func (f QFormat) intFormat() bool { return f == I8Ch || f.int4() }
 
+// lanes reports whether qDotInt sums f's products, in rows of nb blocks,
+// in sixteen lanes a row (as the VNNI kernels do) rather than block by
+// block (qDotIntSeq): I4G32 always (qDotQ40Lanes), the other int4 formats
+// when a row is whole chunks of four blocks (qDotI4Lanes).
+func (f QFormat) lanes(nb int) bool {
+	return f == I4G32 || f.int4() && nb%4 == 0
+}
+
 // int4 reports whether f is one of the int4 group formats.
 func (f QFormat) int4() bool { return f >= I4G32 && f <= I4G128Asym }
 
@@ -130,6 +147,13 @@ type Q8Acts struct {
 	s           []int32   // [n][stride] Σq, exact: the int kernels take offset*Σq off their block sums; the padding is 0
 	xq          []int8    // [n][xqs] q and d rearranged for the Q4_0 VNNI kernel (amd64 with VNNI only; see arrangeQ40)
 	xqs         int       // bytes between the rows of xq
+
+	// xi is q, d and s rearranged for the int4 lane kernels (amd64 with
+	// VNNI only; see arrangeI4), made by the first call that needs it
+	// after each Quantize, under xiMu; xiDone says it is there.
+	xi     []int8
+	xiMu   sync.Mutex
+	xiDone atomic.Bool
 }
 
 // Rows is the number of quantized rows and Cols their length.
@@ -161,6 +185,7 @@ func (a *Q8Acts) Quantize(x []float32, n, cols int) {
 		quantRow(a.q[t*cols:(t+1)*cols], a.d[t*stride:(t+1)*stride], a.c[t*stride:(t+1)*stride], rs, x[t*cols:(t+1)*cols])
 	}
 	arrangeActs(a)
+	a.xiDone.Store(false)
 }
 
 // grow returns s resliced to n elements, reallocated when its capacity is short.

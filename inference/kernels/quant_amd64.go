@@ -34,6 +34,13 @@ func qVariant() int {
 	return qAVX2
 }
 
+// qIntSeq reports whether the kernels QMatMul runs now compute the int
+// format f, in rows of nb blocks, in qDotIntSeq's order where qDotInt has
+// another: AVX2's, where VNNI sums in lanes.
+func qIntSeq(f QFormat, nb int) bool {
+	return f.lanes(nb) && qVariant() == qAVX2
+}
+
 // qScratch is a kernel call's working memory (Q4_0 VNNI needs none). Each
 // half of s holds, for a chunk of eight blocks of the current group of four
 // rows and input row, s[r][j] = d_w(r,j)*d_x(j): the blocks use one half

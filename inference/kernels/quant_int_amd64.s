@@ -3,20 +3,22 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// The kernels of the int formats (quant_int_amd64.go), in three parts: the
+// The kernels of the int formats (quant_int_amd64.go), in four parts: the
 // AVX2 row kernels (one or four rows, one input row), the AVX-512 VNNI
-// kernels (eight rows, every input row) and the AVX2 eight-row kernels for
-// int4, each part with its own header comment.
+// kernels (eight rows, every input row), the AVX2 eight-row kernels for
+// int4, and the VNNI lane kernels (four rows, every input row) for I4G128,
+// each part with its own header comment. All but the lane kernels add
+// their block sums in qDotIntSeq's order; the lane kernels in qDotI4Lanes's.
 //
 // The row kernels each compute one weight row's product with one quantized
 // input row, block by block in the
-// order qDotInt adds them: the 32 integer products of a block are summed
+// order qDotIntSeq adds them: the 32 integer products of a block are summed
 // exactly in eight int32 lanes (VPMADDUBSW pairs unsigned by signed bytes
 // into int16, which cannot saturate: |w|*|x| <= 128*127, and VPMADDWD by
 // ones sums the pairs), the lanes are reduced to one int32, and the scalar
-// float steps are qDotInt's (float32(is)*(s*d_x), then m*c_x for an
+// float steps are qDotIntSeq's (float32(is)*(s*d_x), then m*c_x for an
 // asymmetric group), each rounded as Go rounds it. So the result has the
-// bits of qDotInt.
+// bits of qDotIntSeq.
 //
 // Registers: SI weights, DI inputs, DX input scales d_x, R11 c_x; X11 the
 // sum, X12 the scale s, X9 an asymmetric group's m; Y13 bytes of 8, Y14
@@ -190,7 +192,7 @@ asymdone:
 // R13 = SI+3rb together: the input block is loaded once, the four rows'
 // integer sums are reduced side by side (VPHADDD; integer sums are exact in
 // any order), and the float steps run in four lanes, each lane doing its
-// row's scalar steps, so every row gets the bits of qDotInt. X12 holds the
+// row's scalar steps, so every row gets the bits of qDotIntSeq. X12 holds the
 // four scales, X9 (asymmetric) the four m = −z*s, X11 the four sums.
 
 // ROWPTRS sets R8, R9 and R13 from SI and the row stride R12.
@@ -418,10 +420,11 @@ asym4done:
 
 // ---------------------------------------------------------------- VNNI
 
-// The VNNI kernels (qmmI8ChVNNI, qmmI4SymVNNI, qmmI4AsymVNNI) take eight
-// weight rows at a time, rows 0-3 at SI, SI+R9, SI+2*R9, SI+R10 and rows 4-7
+// The VNNI kernels (qmmI8ChVNNI, qmmI4SymVNNI, qmmI4AsymVNNI; the int4
+// ones now only for I4G64, I4G64Asym and I4G32Asym in rows that are not
+// whole chunks of four blocks) take eight weight rows at a time, rows 0-3 at SI, SI+R9, SI+2*R9, SI+R10 and rows 4-7
 // at R11 = SI+4*R9 on (R9 = rb, R10 = 3*rb), and run every input row past
-// them, group by group and block by block as qDotInt does. For one block:
+// them, group by group and block by block as qDotIntSeq does. For one block:
 //
 //   int:   VPDPBUSD multiplies unsigned weight bytes by the signed inputs
 //          and sums four products per int32 lane. I8Ch bytes are flipped
@@ -432,9 +435,9 @@ asym4done:
 //          128-bit permutes) reduce the eight rows' lanes to one int32 per
 //          row: sums of integers, exact in any order. A symmetric row then
 //          subtracts 8*Σx and an I8Ch row 128*Σx (Σx from Q8Acts.s),
-//          leaving qDotInt's block sum is.
+//          leaving qDotIntSeq's block sum is.
 //   float: float32(is) * (s*d_x) is added to the row's lane of the sum
-//          (Y26), then, for an asymmetric group, m*c_x: qDotInt's steps,
+//          (Y26), then, for an asymmetric group, m*c_x: qDotIntSeq's steps,
 //          each rounded to float32, in its order, for eight rows side by
 //          side.
 //
@@ -442,7 +445,7 @@ asym4done:
 // group's zero point in the third byte) are fetched into their lanes and
 // the scales converted exactly with VCVTPH2PS. The int4 lanes hold the
 // rows in the order [0 2 4 6 1 3 5 7], which the store undoes. So every
-// row gets qDotInt's bits, whichever lane it falls in. R15 runs through the
+// row gets qDotIntSeq's bits, whichever lane it falls in. R15 runs through the
 // rows two groups of eight ahead, prefetching them.
 //
 // Registers: R12 the qiArgs, DI the inputs, DX d_x, BX Σx, R8 c_x, CX
@@ -861,7 +864,7 @@ vablock:
 // at most 2*15*127, and the low and high nibbles' pairs together at most
 // 4*15*127, so nothing saturates) and VPMADDWD by ones in place of
 // VPDPBUSD, and a gather for the headers. The integer block sums are exact
-// and the float steps qDotInt's, so every row gets qDotInt's bits.
+// and the float steps qDotIntSeq's, so every row gets qDotIntSeq's bits.
 //
 // Registers: as the VNNI kernels' for the GPRs; Y0-Y3 the pairs' int32
 // lanes, Y4-Y5 temporaries, Y6 and Y7 the inputs 0-15 and 16-31 in both
@@ -1035,3 +1038,268 @@ aablock:
 	JNZ          aarowgroup
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------- VNNI, sixteen lanes a row (int4)
+
+// qmmI4G128SymVNNI and qmmI4G128AsymVNNI take four weight rows at a time
+// (at SI, SI+R9, SI+2*R9, SI+R10; R9 = rb, which is 0 for a row repeated)
+// and every input row, one chunk of four blocks (128 weights, an I4G128
+// group) a step, with the sums of each row in sixteen float32 lanes
+// (qDotI4Lanes): the group's 64 code bytes are one load whose dword lane
+// 4k+i holds bytes 4i..4i+3 of block k, so its low nibbles (masked) and high ones (a GF(2) affine shift
+// by 4) meet the inputs 0-15 and 16-31 that Q8Acts.xi lays out to match,
+// and two VPDPBUSD add the lane's eight products of unsigned codes into
+// its bias: -z*Σq of the block in the block's first lane (VPMADDWD of z in
+// the high words by -Σq in xi's high words; z = 8 when symmetric), 0 in
+// the others. The int32 lanes are exact (see qDotI4Lanes). One conversion
+// and one FMA by s*d_x (the scale broadcast and converted, times the lanes'
+// d_x from xi) add the group into the row's accumulator. (Converting the
+// four rows' scales at once and broadcasting them from memory was 3-5%
+// slower from L2.) At the end of an input row each accumulator is reduced
+// by the same tree, so a row gets the same bits in any slot and call. Each
+// step prefetches a line of the same chunk of the rows eight rows on into
+// L1 (interleaved from L2, decode 1.00-1.08x, prefill 1.00x).
+//
+// Registers: R12 the qiArgs, R15 the rows' start, R8 their outputs, R11
+// groups of rows left, BX the current output row, DI xi, R14 input rows
+// left, CX chunks left, R13 the prefetches; Z0, Z1 the inputs 0-15 and 16-31, Z2 the biases
+// (symmetric) or -Σq words (asymmetric), Z3 the lanes' d_x, Z4-Z11
+// temporaries, Z13 8 in the high words (symmetric) or the
+// zero-point mask, Z14 the shift matrix, Z15 0x0f bytes, Z16-Z19 the
+// accumulators of rows 0-3.
+
+// L128SYM(R, a) and L128ASYM add a group of the row at SI plus the
+// addressing suffix R into a.
+#define L128SYM(R, a) \
+	VMOVDQU64      2(SI)R, Z4; \
+	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
+	VPANDD         Z15, Z4, Z4; \
+	VMOVDQA64      Z2, Z6; \
+	VPDPBUSD       Z0, Z4, Z6; \
+	VPDPBUSD       Z1, Z5, Z6; \
+	VPBROADCASTW   (SI)R, Y7; \
+	VCVTPH2PS      Y7, Z7; \
+	VMULPS         Z3, Z7, Z7; \
+	VCVTDQ2PS      Z6, Z6; \
+	VFMADD231PS    Z7, Z6, a
+
+#define L128ASYM(R, a) \
+	VMOVDQU64      3(SI)R, Z4; \
+	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
+	VPANDD         Z15, Z4, Z4; \
+	VPANDD.BCST    (SI)R, Z13, Z6; \
+	VPMADDWD       Z2, Z6, Z6; \
+	VPDPBUSD       Z0, Z4, Z6; \
+	VPDPBUSD       Z1, Z5, Z6; \
+	VPBROADCASTW   (SI)R, Y7; \
+	VCVTPH2PS      Y7, Z7; \
+	VMULPS         Z3, Z7, Z7; \
+	VCVTDQ2PS      Z6, Z6; \
+	VFMADD231PS    Z7, Z6, a
+
+// L128SUM(a, off) reduces the lanes of a, (A[l]+A[l+8]) + (the same four
+// on) and so on, and stores the sum at off(BX).
+#define L128SUM(a, y, x, off) \
+	VEXTRACTF64X4 $1, a, Y8; \
+	VADDPS        Y8, y, Y8; \
+	VEXTRACTF128  $1, Y8, X9; \
+	VADDPS        X9, X8, X8; \
+	VMOVHLPS      X8, X8, X9; \
+	VADDPS        X9, X8, X8; \
+	VMOVSHDUP     X8, X9; \
+	VADDSS        X9, X8, X8; \
+	VMOVSS        X8, off(BX)
+
+// L128KERNEL(row, hdr, bias) is the kernel's body: row the macro of a row
+// step, hdr the group header's size, bias what turns the -Σq words into
+// the symmetric biases (NONE when asymmetric).
+#define L128KERNEL(row, gb, bias) \
+	MOVQ    a+0(FP), R12; \
+	MOVQ    qiArgs_rb(R12), R9; \
+	LEAQ    (R9)(R9*2), R10; \
+	MOVQ    qiArgs_w(R12), R15; \
+	MOVQ    qiArgs_out(R12), R8; \
+	MOVQ    qiArgs_n8(R12), R11; \
+	MOVL    $0xff00, AX; \
+	KMOVW   AX, K4; \
+	MOVL    $0x0f0f0f0f, AX; \
+	VPBROADCASTD AX, Z15; \
+	MOVQ    $0x1020408000000000, AX; \
+	VPBROADCASTQ AX, Z14; \
+rowgroup: \
+	MOVQ    R8, BX; \
+	MOVQ    qiArgs_xi(R12), DI; \
+	MOVQ    qiArgs_n(R12), R14; \
+token: \
+	MOVQ    R15, SI; \
+	LEAQ    (R15)(R9*8), R13; \
+	MOVQ    qiArgs_groups(R12), CX; \
+	VPXORD  Z16, Z16, Z16; \
+	VPXORD  Z17, Z17, Z17; \
+	VPXORD  Z18, Z18, Z18; \
+	VPXORD  Z19, Z19, Z19; \
+group: \
+	VMOVDQU64 (DI), Z0; \
+	VMOVDQU64 64(DI), Z1; \
+	VMOVDQU64 128(DI), Z2; \
+	VMOVDQU64 192(DI), Z3; \
+	bias; \
+	row(NONE, Z16); \
+	row((R9*1), Z17); \
+	row((R9*2), Z18); \
+	row((R10*1), Z19); \
+	PREFETCHT0 (R13); \
+	PREFETCHT0 (R13)(R9*1); \
+	PREFETCHT0 (R13)(R9*2); \
+	PREFETCHT0 (R13)(R10*1); \
+	ADDQ    $gb, R13; \
+	ADDQ    $gb, SI; \
+	ADDQ    $const_xiChunk, DI; \
+	DECQ    CX; \
+	JNZ     group; \
+	L128SUM(Z16, Y16, X16, 0); \
+	L128SUM(Z17, Y17, X17, 4); \
+	L128SUM(Z18, Y18, X18, 8); \
+	L128SUM(Z19, Y19, X19, 12); \
+	ADDQ    qiArgs_ldo(R12), BX; \
+	DECQ    R14; \
+	JNZ     token; \
+	LEAQ    (R15)(R9*4), R15; \
+	ADDQ    $16, R8; \
+	DECQ    R11; \
+	JNZ     rowgroup; \
+	VZEROUPPER; \
+	RET
+
+// L128BIAS makes the symmetric biases, -8*Σq in each block's first lane.
+#define L128BIAS VPMADDWD Z13, Z2, Z2
+
+// func qmmI4G128SymVNNI(a *qiArgs)
+TEXT ·qmmI4G128SymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00080000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L128SYM, 66, L128BIAS)
+
+// func qmmI4G128AsymVNNI(a *qiArgs)
+TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00ff0000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L128ASYM, 67, NONE)
+
+// The lane kernels of I4G64, I4G64Asym and I4G32Asym (rows of whole
+// chunks of four blocks): a chunk of a row is two or four groups, whose
+// codes go to the lanes of their blocks, and whose scales (converted) and
+// zero points to the same lanes: for I4G64 by two loads of the codes and
+// broadcasts of the headers merged into lanes 8-15 (K4), for I4G32Asym by
+// byte permutes; the scale vector times the lanes' d_x is the FMA's factor.
+
+// LHDR64(R, gb) leaves a row's chunk's lanes' scales times d_x in Z7.
+#define LHDR64(R, gb) \
+	VPBROADCASTW (SI)R, Y11; \
+	VPBROADCASTW gb(SI)R, K4, Y11; \
+	VCVTPH2PS    Y11, Z11; \
+	VMULPS       Z3, Z11, Z7
+
+// LHDRZ64(R, gb) is LHDR64 for I4G64Asym: it leaves the header dwords of
+// a row's chunk in Z10 (for the zero points) and takes the scales from
+// their low words.
+#define LHDRZ64(R, gb) \
+	VPBROADCASTD (SI)R, Z10; \
+	VPBROADCASTD gb(SI)R, K4, Z10; \
+	VPMOVDW      Z10, Y11; \
+	VCVTPH2PS    Y11, Z11; \
+	VMULPS       Z3, Z11, Z7
+
+// LCODES64(R, hdr, gb) loads a row's chunk of codes into Z4.
+#define LCODES64(R, hdr, gb) \
+	VMOVDQU64    hdr(SI)R, Y4; \
+	VINSERTI64X4 $1, (gb+hdr)(SI)R, Z4, Z4
+
+// LDOT(a, bias) adds the chunk in Z4 into a, with the factors in Z7 and
+// the int32 lanes started by bias.
+#define LDOT(a, bias) \
+	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
+	VPANDD         Z15, Z4, Z4; \
+	bias; \
+	VPDPBUSD       Z0, Z4, Z6; \
+	VPDPBUSD       Z1, Z5, Z6; \
+	VCVTDQ2PS      Z6, Z6; \
+	VFMADD231PS    Z7, Z6, a
+
+#define LSYMBIAS VMOVDQA64 Z2, Z6
+#define LASYMBIAS VPANDD Z13, Z10, Z6; VPMADDWD Z2, Z6, Z6
+
+#define L64SYM(R, a) LHDR64(R, 34); LCODES64(R, 2, 34); LDOT(a, LSYMBIAS)
+#define L64ASYM(R, a) LHDRZ64(R, 35); LCODES64(R, 3, 35); LDOT(a, LASYMBIAS)
+
+// I4G32Asym's chunk, four 19-byte groups (76 bytes), is two 64-byte loads,
+// at 0 and 12, and three byte permutes: qiP32AC puts the codes in their
+// blocks' lanes, qiP32AS the scale of each lane's group in its word (of
+// the low half), and qiP32AZ (masked by K1 to the third byte of each
+// dword) its zero point in the dword's high word. (Two 64-byte loads and
+// permutes in place of two loads and an insert for I4G64 ran no faster.)
+
+// qiP32A: the permutes of a chunk of 19-byte groups (second load at 12).
+
+DATA qiP32AC<>+0(SB)/8, $0x0a09080706050403
+DATA qiP32AC<>+8(SB)/8, $0x1211100f0e0d0c0b
+DATA qiP32AC<>+16(SB)/8, $0x1d1c1b1a19181716
+DATA qiP32AC<>+24(SB)/8, $0x2524232221201f1e
+DATA qiP32AC<>+32(SB)/8, $0x302f2e2d2c2b2a29
+DATA qiP32AC<>+40(SB)/8, $0x3837363534333231
+DATA qiP32AC<>+48(SB)/8, $0x777675743f3e3d3c
+DATA qiP32AC<>+56(SB)/8, $0x7f7e7d7c7b7a7978
+GLOBL qiP32AC<>(SB), RODATA|NOPTR, $64
+
+DATA qiP32AS<>+0(SB)/8, $0x0100010001000100
+DATA qiP32AS<>+8(SB)/8, $0x1413141314131413
+DATA qiP32AS<>+16(SB)/8, $0x2726272627262726
+DATA qiP32AS<>+24(SB)/8, $0x3a393a393a393a39
+DATA qiP32AS<>+32(SB)/8, $0x0000000000000000
+DATA qiP32AS<>+40(SB)/8, $0x0000000000000000
+DATA qiP32AS<>+48(SB)/8, $0x0000000000000000
+DATA qiP32AS<>+56(SB)/8, $0x0000000000000000
+GLOBL qiP32AS<>(SB), RODATA|NOPTR, $64
+
+DATA qiP32AZ<>+0(SB)/8, $0x0002000000020000
+DATA qiP32AZ<>+8(SB)/8, $0x0002000000020000
+DATA qiP32AZ<>+16(SB)/8, $0x0015000000150000
+DATA qiP32AZ<>+24(SB)/8, $0x0015000000150000
+DATA qiP32AZ<>+32(SB)/8, $0x0028000000280000
+DATA qiP32AZ<>+40(SB)/8, $0x0028000000280000
+DATA qiP32AZ<>+48(SB)/8, $0x003b0000003b0000
+DATA qiP32AZ<>+56(SB)/8, $0x003b0000003b0000
+GLOBL qiP32AZ<>(SB), RODATA|NOPTR, $64
+
+#define LPBIAS VPMADDWD Z2, Z6, Z6
+
+#define L32ASYM(R, a) \
+	VMOVDQU64 (SI)R, Z10; \
+	VMOVDQA64 Z20, Z4; \
+	VPERMI2B  12(SI)R, Z10, Z4; \
+	VPERMB    Z10, Z21, Z11; \
+	VCVTPH2PS Y11, Z11; \
+	VMULPS    Z3, Z11, Z7; \
+	VPERMB.Z  Z10, Z22, K1, Z6; \
+	LDOT(a, LPBIAS)
+
+// func qmmI4G64SymVNNI(a *qiArgs)
+TEXT ·qmmI4G64SymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00080000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L64SYM, 68, L128BIAS)
+
+// func qmmI4G64AsymVNNI(a *qiArgs)
+TEXT ·qmmI4G64AsymVNNI(SB), NOSPLIT, $0-8
+	MOVL         $0x00ff0000, AX
+	VPBROADCASTD AX, Z13
+	L128KERNEL(L64ASYM, 70, NONE)
+
+// func qmmI4G32AsymVNNI(a *qiArgs)
+TEXT ·qmmI4G32AsymVNNI(SB), NOSPLIT, $0-8
+	VMOVDQU64 qiP32AC<>(SB), Z20
+	VMOVDQU64 qiP32AS<>(SB), Z21
+	VMOVDQU64 qiP32AZ<>(SB), Z22
+	MOVQ      $0x4444444444444444, AX
+	KMOVQ     AX, K1
+	L128KERNEL(L32ASYM, 76, NONE)

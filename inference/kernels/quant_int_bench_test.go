@@ -12,7 +12,7 @@ import (
 func BenchmarkQMatVecInt(b *testing.B) {
 	shapes := [][2]int{{768, 768}, {2048, 768}, {768, 2048}, {32000, 768}}
 	benchVariants(b, func(b *testing.B) {
-		for _, f := range []QFormat{I8Ch, I4G32, I4G128, I4G128Asym} {
+		for _, f := range []QFormat{I8Ch, I4G32, I4G64, I4G128, I4G32Asym, I4G64Asym, I4G128Asym} {
 			for _, s := range shapes {
 				rows, cols := s[0], s[1]
 				rng := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
@@ -35,7 +35,7 @@ func BenchmarkQMatVecInt(b *testing.B) {
 func BenchmarkQMatMulInt(b *testing.B) {
 	const n, rows, cols = 128, 2048, 768
 	benchVariants(b, func(b *testing.B) {
-		for _, f := range []QFormat{I8Ch, I4G128, I4G128Asym} {
+		for _, f := range []QFormat{I8Ch, I4G32, I4G64, I4G128, I4G32Asym, I4G64Asym, I4G128Asym} {
 			rng := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
 			w := randomIntRows(rng, f, rows, cols, false)
 			x, _ := randomActs(rng, n, cols)

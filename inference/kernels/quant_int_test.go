@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 
@@ -84,6 +85,22 @@ func intDot64(f QFormat, w []byte, r int, x *Q8Acts, t int) (sum, mag float64) {
 	return sum, mag
 }
 
+// qMatMulIntRef is qMatMulGeneric in the order the kernels in use promise:
+// qDotIntSeq's where qIntSeq says so, else qDotInt's.
+func qMatMulIntRef(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
+	if !qIntSeq(f, x.nb) {
+		qMatMulGeneric(f, out, ldo, w, rows, x)
+		return
+	}
+	rb := f.RowBytes(x.cols)
+	for t := 0; t < x.n; t++ {
+		q, d, c := x.q[t*x.cols:(t+1)*x.cols], x.d[t*x.stride:(t+1)*x.stride], x.c[t*x.stride:(t+1)*x.stride]
+		for r := 0; r < rows; r++ {
+			out[t*ldo+r] = qDotIntSeq(f, w[r*rb:(r+1)*rb], q, d, c, x.nb)
+		}
+	}
+}
+
 // TestQMatMulInt compares the kernels of the int formats with the exact
 // products and, bit for bit, with the generic loops, on odd row counts and
 // sizes.
@@ -93,7 +110,7 @@ func TestQMatMulInt(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(f), 7))
 			// Eight rows go to the eight-row kernels at once, four to AVX2's four-row ones.
 			for _, rows := range []int{1, 3, 4, 7, 8, 13, 17, 33} {
-				for _, groups := range []int{1, 3, 33} {
+				for _, groups := range []int{1, 3, 4, 12, 33} { // 4 and 12: whole chunks of four blocks
 					cols := groups * max(QBlock, f.Group())
 					for _, n := range []int{1, 2, 5, 67} {
 						if n > 5 && rows*cols > 1<<14 {
@@ -109,7 +126,7 @@ func TestQMatMulInt(t *testing.T) {
 							}
 							QMatMul(f, out, ldo, w, rows, x)
 							gen := make([]float32, n*ldo)
-							qMatMulGeneric(f, gen, ldo, w, rows, x)
+							qMatMulIntRef(f, gen, ldo, w, rows, x)
 							for tt := 0; tt < n; tt++ {
 								for r := 0; r < ldo; r++ {
 									got := out[tt*ldo+r]
@@ -145,6 +162,9 @@ func TestQMatMulIntSplit(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(f), 8))
 			const rows, n = 29, 6
 			cols := 3 * max(QBlock, f.Group())
+			if f.Group() < 128 {
+				cols = 4 * 128 // whole chunks of four blocks, for the lane kernels
+			}
 			w := randomIntRows(rng, f, rows, cols, false)
 			x, xf := randomActs(rng, n, cols)
 			all := make([]float32, n*rows)
@@ -213,7 +233,7 @@ func TestQMatMulIntExtremes(t *testing.T) {
 				out := make([]float32, n*rows)
 				gen := make([]float32, n*rows)
 				QMatMul(f, out, rows, w, rows, &a)
-				qMatMulGeneric(f, gen, rows, w, rows, &a)
+				qMatMulIntRef(f, gen, rows, w, rows, &a)
 				for tt := 0; tt < n; tt++ {
 					for r := 0; r < rows; r++ {
 						got := out[tt*rows+r]
@@ -241,6 +261,9 @@ func TestQMatMulIntScales(t *testing.T) {
 		for _, f := range intFormats {
 			rng := rand.New(rand.NewPCG(uint64(f), 10))
 			cols := 5 * max(QBlock, f.Group())
+			if f.Group() == 64 || f == I4G32Asym {
+				cols = 5 * 128 // whole chunks of four blocks, for the lane kernels
+			}
 			for _, rows := range []int{8, 11} {
 				for n := 1; n <= 3; n++ {
 					w := randomIntRows(rng, f, rows, cols, true)
@@ -262,7 +285,7 @@ func TestQMatMulIntScales(t *testing.T) {
 					out := make([]float32, n*rows)
 					gen := make([]float32, n*rows)
 					QMatMul(f, out, rows, w, rows, x)
-					qMatMulGeneric(f, gen, rows, w, rows, x)
+					qMatMulIntRef(f, gen, rows, w, rows, x)
 					for k := range out {
 						want, mag := intDot64(f, w, k%rows, x, k/rows)
 						if math.Float32bits(out[k]) != math.Float32bits(gen[k]) || !qNear(out[k], want, mag) {
@@ -322,12 +345,12 @@ func FuzzQMatMulInt(f *testing.F) {
 			w[g+1] &= 0x3f
 		}
 		x, _ := randomActs(rand.New(rand.NewPCG(uint64(len(data)), 9)), n, cols)
-		gen := make([]float32, n*rows)
-		qMatMulGeneric(fm, gen, rows, w, rows, x)
 		saved := impl
 		defer func() { impl = saved }()
 		for _, v := range variants() {
 			impl = v
+			gen := make([]float32, n*rows)
+			qMatMulIntRef(fm, gen, rows, w, rows, x)
 			out := make([]float32, n*rows)
 			QMatMul(fm, out, rows, w, rows, x)
 			for i := range out {
@@ -338,6 +361,63 @@ func FuzzQMatMulInt(f *testing.F) {
 				if !qNear(out[i], want, mag) {
 					t.Fatalf("%v: out[%d] = %g, want %g", fm, i, out[i], want)
 				}
+			}
+		}
+	})
+}
+
+// TestFMA32 checks fma32 against a*b+c computed exactly and rounded once,
+// on random operands of every magnitude and on ties.
+func TestFMA32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	f := func() float32 {
+		v := math.Float32frombits(rng.Uint32())
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return 1
+		}
+		return v
+	}
+	near := func() float32 { return float32(math.Ldexp(rng.Float64()*2-1, rng.IntN(40)-20)) }
+	for i := 0; i < 200000; i++ {
+		a, b, c := f(), f(), f()
+		if i%2 == 1 {
+			a, b, c = near(), near(), near()
+		}
+		if i%5 == 0 { // a tie-prone product: few significant bits
+			a, b = float32(rng.IntN(1<<12)), float32(math.Ldexp(float64(rng.IntN(1<<12)), rng.IntN(60)-30))
+		}
+		if i < 4 { // a float32 tie broken only below float64's precision, of either sign
+			e := float32(math.Ldexp(1, -23))
+			a, b, c = (1+e)*e/2, 1-e, 1+e
+			if i%2 == 1 {
+				a, c = -a, -c
+			}
+			if i >= 2 {
+				b = 1 + e
+			}
+		}
+		x := new(big.Float).SetPrec(2000).SetFloat64(float64(a))
+		x.Mul(x, new(big.Float).SetFloat64(float64(b)))
+		x.Add(x, new(big.Float).SetFloat64(float64(c)))
+		want, _ := x.Float32()
+		if got := fma32(a, b, c); got != want && !(got == 0 && want == 0) {
+			t.Fatalf("fma32(%g, %g, %g) = %g, want %g", a, b, c, got, want)
+		}
+	}
+}
+
+// TestQMatMulIntNoAllocs checks that QMatMul does not allocate for the int
+// formats (the lane kernels' inputs once made, and leftover rows included).
+func TestQMatMulIntNoAllocs(t *testing.T) {
+	const n, rows, cols = 5, 13, 512
+	eachVariant(t, func(t *testing.T) {
+		for _, f := range intFormats {
+			rng := rand.New(rand.NewPCG(uint64(f), 12))
+			w := randomIntRows(rng, f, rows, cols, false)
+			x, _ := randomActs(rng, n, cols)
+			out := make([]float32, n*rows)
+			if a := testing.AllocsPerRun(10, func() { QMatMul(f, out, rows, w, rows, x) }); a != 0 {
+				t.Errorf("%v: %v allocations per call", f, a)
 			}
 		}
 	})

@@ -11,3 +11,5 @@ func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 func quantRow(q []int8, d, c []float32, s []int32, x []float32) { quantizeRow(q, d, c, s, x) }
 
 func arrangeActs(a *Q8Acts) {}
+
+func qIntSeq(f QFormat, nb int) bool { return false }
