@@ -413,15 +413,21 @@ GLOBL qXHi<>(SB), RODATA|NOPTR, $64
 // qScratch.o. The pass uses Y1-Y9, Y25, Z26 and K3-K6; a last quad
 // uses K3-K5.
 
+// NIBCONSTS sets Z15 to bytes of 0x0f (the low nibbles' mask) and Z14 to
+// the GF(2) affine matrix that shifts each byte right by four (the high
+// nibbles, VGF2P8AFFINEQB); AX is clobbered.
+#define NIBCONSTS \
+	BCAST32($0x0f0f0f0f, X15, Y15); \
+	VPBROADCASTD X15, Z15; \
+	MOVQ         $0x1020408000000000, AX; \
+	VMOVQ        AX, X14; \
+	VPBROADCASTQ X14, Z14
+
 // CONSTS_Q4QUAD(shuf, quad, k) sets up the pass as
 // CONSTS_Q4VNNI does, then the quads' constants.
 #define CONSTS_Q4QUAD(shuf, quad, k) \
 	CONSTS_Q4VNNI(shuf, k); \
-	BCAST32($0x0f0f0f0f, X15, Y15); \
-	VPBROADCASTD    X15, Z15; \
-	MOVQ            $0x1020408000000000, AX; \
-	VMOVQ           AX, X14; \
-	VPBROADCASTQ    X14, Z14; \
+	NIBCONSTS; \
 	VMOVDQU64       quad<>(SB), Z30; \
 	VMOVDQU64       qXLo<>(SB), Z20; \
 	VMOVDQU64       qXHi<>(SB), Z31
@@ -653,11 +659,7 @@ DATA qS18<>+56(SB)/8, $0x0000000000000000
 GLOBL qS18<>(SB), RODATA|NOPTR, $64
 
 #define CONSTS_Q40 \
-	BCAST32($0x0f0f0f0f, X15, Y15); \
-	VPBROADCASTD X15, Z15; \
-	MOVQ         $0x1020408000000000, AX; \
-	VMOVQ        AX, X14; \
-	VPBROADCASTQ X14, Z14; \
+	NIBCONSTS; \
 	VMOVDQU64    qS18<>(SB), Z26; \
 	VMOVDQU64    qT0<>(SB), Z29; \
 	VMOVDQU64    qT1<>(SB), Z30
