@@ -16,10 +16,10 @@ func F32ToF16(dst []uint16, src []float32) {
 }
 
 // MatVecF16 is MatVec for a matrix of IEEE halves: out[r] gets the bits
-// MatVec gives for row r converted to float32. The AVX-512 kernel converts
-// each vector as it loads it; the others convert w into scratch first,
-// which must then hold len(out)*cols floats. It panics if w, x or scratch
-// is too short.
+// MatVec gives for row r converted to float32. The AVX-512 kernels, and the
+// AVX2 ones for cols a multiple of 8, convert each vector as they load it;
+// otherwise w is converted into scratch first, which must then hold
+// len(out)*cols floats. It panics if w, x or scratch is too short.
 func MatVecF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
 	if len(out) == 0 {
 		return

@@ -62,27 +62,60 @@ func dotF16AVX512(a *uint16, b *float32, n int) float32
 //go:noescape
 func matVecTF16AVX512(out *float32, w *uint16, x *float32, rows, cols int)
 
-// matVecF16 runs the eight-row kernel over whole groups of rows and the
-// one-row one over the rest: every row gets dotAVX512's bits, as in matVec.
+// matVec4F16AVX2, dotF16AVX2 and matVecTF16AVX2 (kernels_amd64.s) are the
+// same for AVX2 with F16C, for rows of a multiple of 8 halves (no masked
+// tail).
+//
+//go:noescape
+func matVec4F16AVX2(out *float32, w *uint16, x *float32, groups, cols int)
+
+//go:noescape
+func dotF16AVX2(a *uint16, b *float32, n int) float32
+
+//go:noescape
+func matVecTF16AVX2(out *float32, w *uint16, x *float32, rows, cols int)
+
+// fusedF16 reports whether the kernels convert rows of cols halves as they
+// load them: AVX-512 always, AVX2 (with F16C) for cols a multiple of 8.
+func fusedF16(cols int) bool {
+	return impl == implAVX512 || impl == implAVX2 && hasF16C && cols%8 == 0
+}
+
+// matVecF16 runs the eight-row (AVX-512) or four-row (AVX2) kernel over
+// whole groups of rows and the one-row one over the rest: every row gets
+// dot's bits, as in matVec.
 func matVecF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
-	if impl != implAVX512 || cols == 0 {
+	if cols == 0 || !fusedF16(cols) {
 		convertedMatVecF16(out, w, x, cols, scratch)
 		return
 	}
 	r := 0
-	if g := len(out) / 8; g > 0 {
-		matVec8F16AVX512(&out[0], &w[0], &x[0], g, cols)
-		r = 8 * g
+	if impl == implAVX512 {
+		if g := len(out) / 8; g > 0 {
+			matVec8F16AVX512(&out[0], &w[0], &x[0], g, cols)
+			r = 8 * g
+		}
+		for ; r < len(out); r++ {
+			out[r] = dotF16AVX512(&w[r*cols], &x[0], cols)
+		}
+		return
+	}
+	if g := len(out) / 4; g > 0 {
+		matVec4F16AVX2(&out[0], &w[0], &x[0], g, cols)
+		r = 4 * g
 	}
 	for ; r < len(out); r++ {
-		out[r] = dotF16AVX512(&w[r*cols], &x[0], cols)
+		out[r] = dotF16AVX2(&w[r*cols], &x[0], cols)
 	}
 }
 
 func matVecTF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
-	if impl != implAVX512 || len(x) == 0 {
+	switch {
+	case len(x) == 0 || !fusedF16(cols):
 		convertedMatVecTF16(out, w, x, cols, scratch)
-		return
+	case impl == implAVX512:
+		matVecTF16AVX512(&out[0], &w[0], &x[0], len(x), cols)
+	default:
+		matVecTF16AVX2(&out[0], &w[0], &x[0], len(x), cols)
 	}
-	matVecTF16AVX512(&out[0], &w[0], &x[0], len(x), cols)
 }

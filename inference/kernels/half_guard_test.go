@@ -16,7 +16,7 @@ func TestMatVecF16Guard(t *testing.T) {
 	eachVariant(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(45, 46))
 		for _, rows := range []int{1, 8, 9} {
-			for _, cols := range []int{1, 15, 16, 17, 31, 33, 64, 65} {
+			for _, cols := range []int{1, 15, 16, 17, 24, 31, 33, 64, 65} {
 				for _, atEnd := range []bool{true, false} {
 					t.Run(fmt.Sprintf("%dx%d/end=%v", rows, cols, atEnd), func(t *testing.T) {
 						src := randomHalves(rng, rows*cols)

@@ -127,12 +127,15 @@ func randomHalves(rng *rand.Rand, n int) []uint16 {
 
 // TestMatVecF16 wants from MatVecF16 and MatVecTF16 the bits that MatVec and
 // MatVecT give on the converted matrix, in every variant, for row counts
-// around the eight-row groups and the test sizes of columns.
+// around the four- and eight-row groups and columns of the test sizes and
+// multiples of 8.
 func TestMatVecF16(t *testing.T) {
 	eachVariant(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(43, 44))
 		for _, rows := range []int{1, 3, 7, 8, 9, 15, 16, 17, 33, 160} {
-			for _, cols := range sizes {
+			// The test sizes, and multiples of 8 (AVX2's fused kernels)
+			// that end in one 8-element vector.
+			for _, cols := range append(sizes[:len(sizes):len(sizes)], 8, 24, 40, 72, 136) {
 				w := randomHalves(rng, rows*cols)
 				f := make([]float32, len(w))
 				F16ToF32(f, w)

@@ -3248,3 +3248,198 @@ mvth512rowmask:
 mvth512done:
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------- AVX2 (F16C), half-precision rows
+
+// matVec4AVX2, dotAVX2 and matVecTAVX2 for rows of halves whose length is a
+// multiple of 8 (they have no masked tail, which needs 16-bit masked loads
+// that AVX2 lacks), converting each vector with VCVTPH2PS as they load it:
+// the same FMAs in the same order, so the bits of the float32 kernels on
+// the converted rows. AX counts elements (x and out at AX*4, rows at AX*2).
+
+// func matVec4F16AVX2(out *float32, w *uint16, x *float32, groups, cols int)
+// For g < groups and r < 4: out[4g+r] = dot(float32(w[(4g+r)*cols:][:cols]), x[:cols]),
+// summed as matVec4AVX2 sums; cols is a multiple of 8.
+TEXT ·matVec4F16AVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ groups+24(FP), BX
+	MOVQ cols+32(FP), DX
+	MOVQ DX, R12
+	SHLQ $1, R12                 // R12: row stride in bytes
+	MOVQ DX, R13
+	ANDQ $-16, R13               // R13: elements covered by the 16-element loop
+
+mvh2group:
+	LEAQ   (R8)(R12*1), R9
+	LEAQ   (R9)(R12*1), R10
+	LEAQ   (R10)(R12*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   AX, AX
+	TESTQ  R13, R13
+	JZ     mvh2step8
+
+mvh2loop16:
+	VMOVUPS     (SI)(AX*4), Y8
+	VMOVUPS     32(SI)(AX*4), Y9
+	VCVTPH2PS   (R8)(AX*2), Y10
+	VCVTPH2PS   (R9)(AX*2), Y11
+	VCVTPH2PS   (R10)(AX*2), Y12
+	VCVTPH2PS   (R11)(AX*2), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y13, Y8, Y3
+	VCVTPH2PS   16(R8)(AX*2), Y10
+	VCVTPH2PS   16(R9)(AX*2), Y11
+	VCVTPH2PS   16(R10)(AX*2), Y12
+	VCVTPH2PS   16(R11)(AX*2), Y13
+	VFMADD231PS Y10, Y9, Y4
+	VFMADD231PS Y11, Y9, Y5
+	VFMADD231PS Y12, Y9, Y6
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ        $16, AX
+	CMPQ        AX, R13
+	JB          mvh2loop16
+
+mvh2step8:
+	CMPQ        AX, DX
+	JAE         mvh2reduce
+	VMOVUPS     (SI)(AX*4), Y8
+	VCVTPH2PS   (R8)(AX*2), Y10
+	VCVTPH2PS   (R9)(AX*2), Y11
+	VCVTPH2PS   (R10)(AX*2), Y12
+	VCVTPH2PS   (R11)(AX*2), Y13
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y13, Y8, Y3
+
+mvh2reduce:
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	HSUM4Y(Y0, Y1, Y2, Y3, X0, X1)
+	VMOVUPS X0, (DI)
+	ADDQ    $16, DI
+	LEAQ    (R11)(R12*1), R8
+	DECQ    BX
+	JNZ     mvh2group
+	VZEROUPPER
+	RET
+
+// func dotF16AVX2(a *uint16, b *float32, n int) float32
+// dot(float32(a[:n]), b[:n]), summed as dotAVX2 sums; n is a multiple of 8.
+TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
+	MOVQ   a+0(FP), SI
+	MOVQ   b+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	XORQ   AX, AX
+	MOVQ   CX, DX
+	ANDQ   $-16, DX
+	JZ     dh2step8
+
+dh2loop16:
+	VCVTPH2PS   (SI)(AX*2), Y4
+	VCVTPH2PS   16(SI)(AX*2), Y5
+	VFMADD231PS (DI)(AX*4), Y4, Y0
+	VFMADD231PS 32(DI)(AX*4), Y5, Y1
+	ADDQ        $16, AX
+	CMPQ        AX, DX
+	JB          dh2loop16
+
+dh2step8:
+	TESTQ       $8, CX
+	JZ          dh2reduce
+	VCVTPH2PS   (SI)(AX*2), Y4
+	VFMADD231PS (DI)(AX*4), Y4, Y0
+
+dh2reduce:
+	VADDPS       Y1, Y0, Y0
+	VHADDPS      Y0, Y0, Y0
+	VHADDPS      Y0, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDSS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
+	RET
+
+// func matVecTF16AVX2(out *float32, w *uint16, x *float32, rows, cols int)
+// out[:cols] = Σ_r x[r]*float32(w[r*cols:][:cols]), summed as matVecTAVX2
+// sums; cols is a multiple of 8.
+TEXT ·matVecTF16AVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), R8
+	MOVQ cols+32(FP), CX
+	MOVQ CX, R10
+	SHLQ $1, R10                 // R10: row stride in bytes
+	MOVQ CX, R11
+	ANDQ $-32, R11               // R11: columns in whole 32-column blocks
+	XORQ BX, BX                  // BX: the current column
+
+mvth2block32:
+	CMPQ   BX, R11
+	JAE    mvth2block8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   (SI)(BX*2), AX
+	XORQ   R9, R9
+
+mvth2row32:
+	VBROADCASTSS (DX)(R9*4), Y8
+	VCVTPH2PS    (AX), Y4
+	VCVTPH2PS    16(AX), Y5
+	VCVTPH2PS    32(AX), Y6
+	VCVTPH2PS    48(AX), Y7
+	VFMADD231PS  Y4, Y8, Y0
+	VFMADD231PS  Y5, Y8, Y1
+	VFMADD231PS  Y6, Y8, Y2
+	VFMADD231PS  Y7, Y8, Y3
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvth2row32
+	VMOVUPS      Y0, (DI)(BX*4)
+	VMOVUPS      Y1, 32(DI)(BX*4)
+	VMOVUPS      Y2, 64(DI)(BX*4)
+	VMOVUPS      Y3, 96(DI)(BX*4)
+	ADDQ         $32, BX
+	JMP          mvth2block32
+
+mvth2block8:
+	CMPQ   BX, CX
+	JAE    mvth2done
+	VXORPS Y0, Y0, Y0
+	LEAQ   (SI)(BX*2), AX
+	XORQ   R9, R9
+
+mvth2row8:
+	VBROADCASTSS (DX)(R9*4), Y8
+	VCVTPH2PS    (AX), Y4
+	VFMADD231PS  Y4, Y8, Y0
+	ADDQ         R10, AX
+	INCQ         R9
+	CMPQ         R9, R8
+	JB           mvth2row8
+	VMOVUPS      Y0, (DI)(BX*4)
+	ADDQ         $8, BX
+	JMP          mvth2block8
+
+mvth2done:
+	VZEROUPPER
+	RET
