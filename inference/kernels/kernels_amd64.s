@@ -76,6 +76,51 @@
 	DECL  R15; \
 	KMOVW R15, K1
 
+// DOTSUMZ leaves the sum of Z0 and Z1's floats in X0's lowest lane, by the
+// tree of one row of the AVX-512 MatVec kernels; Z1 is clobbered.
+#define DOTSUMZ \
+	VADDPS        Z1, Z0, Z0; \
+	VEXTRACTF64X4 $1, Z0, Y1; \
+	VADDPS        Y1, Y0, Y0; \
+	VHADDPS       Y0, Y0, Y0; \
+	VHADDPS       Y0, Y0, Y0; \
+	VEXTRACTF128  $1, Y0, X1; \
+	VADDSS        X1, X0, X0
+
+// DOTSUMY is DOTSUMZ for Y0 and Y1, by the tree of the AVX2 kernels.
+#define DOTSUMY \
+	VADDPS       Y1, Y0, Y0; \
+	VHADDPS      Y0, Y0, Y0; \
+	VHADDPS      Y0, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDSS       X1, X0, X0
+
+// MV4ROWSAVX2 points R9-R11 at the three rows after R8's, R12 bytes apart,
+// and clears the four rows' accumulators Y0-Y7 (row r: Y(r) and Y(4+r)).
+#define MV4ROWSAVX2 \
+	LEAQ   (R8)(R12*1), R9; \
+	LEAQ   (R9)(R12*1), R10; \
+	LEAQ   (R10)(R12*1), R11; \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3; \
+	VXORPS Y4, Y4, Y4; \
+	VXORPS Y5, Y5, Y5; \
+	VXORPS Y6, Y6, Y6; \
+	VXORPS Y7, Y7, Y7
+
+// MV4STOREAVX2 adds each row's two accumulators, reduces the four rows and
+// stores their sums at DI, which it advances.
+#define MV4STOREAVX2 \
+	VADDPS  Y4, Y0, Y0; \
+	VADDPS  Y5, Y1, Y1; \
+	VADDPS  Y6, Y2, Y2; \
+	VADDPS  Y7, Y3, Y3; \
+	HSUM4Y(Y0, Y1, Y2, Y3, X0, X1); \
+	VMOVUPS X0, (DI); \
+	ADDQ    $16, DI
+
 // ---------------------------------------------------------------- AVX-512
 
 // func dotAVX512(a, b []float32) float32
@@ -118,13 +163,7 @@ d512mask:
 	VFMADD231PS (DI)(AX*1), Z4, K1, Z1
 
 d512reduce:
-	VADDPS        Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VHADDPS       Y0, Y0, Y0
-	VHADDPS       Y0, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDSS        X1, X0, X0
+	DOTSUMZ
 	VZEROUPPER
 	MOVSS         X0, ret+48(FP)
 	RET
@@ -1728,11 +1767,7 @@ d2mask:
 	VFMADD231PS Y5, Y4, Y1
 
 d2reduce:
-	VADDPS       Y1, Y0, Y0
-	VHADDPS      Y0, Y0, Y0
-	VHADDPS      Y0, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDSS       X1, X0, X0
+	DOTSUMY
 	VZEROUPPER
 	MOVSS        X0, ret+48(FP)
 	RET
@@ -1756,17 +1791,7 @@ TEXT ·matVec4AVX2(SB), NOSPLIT, $0-40
 	MASK8
 
 mv2group:
-	LEAQ   (R8)(R12*1), R9
-	LEAQ   (R9)(R12*1), R10
-	LEAQ   (R10)(R12*1), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	MV4ROWSAVX2
 	XORQ   AX, AX
 	TESTQ  R13, R13
 	JZ     mv2step8
@@ -1810,13 +1835,7 @@ mv2mask:
 	VFMADD231PS Y12, Y8, Y7
 
 mv2reduce:
-	VADDPS  Y4, Y0, Y0
-	VADDPS  Y5, Y1, Y1
-	VADDPS  Y6, Y2, Y2
-	VADDPS  Y7, Y3, Y3
-	HSUM4Y(Y0, Y1, Y2, Y3, X0, X1)
-	VMOVUPS X0, (DI)
-	ADDQ    $16, DI
+	MV4STOREAVX2
 	LEAQ    (R11)(R12*1), R8
 	DECQ    BX
 	JNZ     mv2group
@@ -3152,13 +3171,7 @@ dh512mask:
 	VFMADD231PS (DI)(AX*4), Z4, K1, Z1
 
 dh512reduce:
-	VADDPS        Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VHADDPS       Y0, Y0, Y0
-	VHADDPS       Y0, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDSS        X1, X0, X0
+	DOTSUMZ
 	VZEROUPPER
 	MOVSS         X0, ret+24(FP)
 	RET
@@ -3272,17 +3285,7 @@ TEXT ·matVec4F16AVX2(SB), NOSPLIT, $0-40
 	ANDQ $-16, R13               // R13: elements covered by the 16-element loop
 
 mvh2group:
-	LEAQ   (R8)(R12*1), R9
-	LEAQ   (R9)(R12*1), R10
-	LEAQ   (R10)(R12*1), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	MV4ROWSAVX2
 	XORQ   AX, AX
 	TESTQ  R13, R13
 	JZ     mvh2step8
@@ -3324,13 +3327,7 @@ mvh2step8:
 	VFMADD231PS Y13, Y8, Y3
 
 mvh2reduce:
-	VADDPS  Y4, Y0, Y0
-	VADDPS  Y5, Y1, Y1
-	VADDPS  Y6, Y2, Y2
-	VADDPS  Y7, Y3, Y3
-	HSUM4Y(Y0, Y1, Y2, Y3, X0, X1)
-	VMOVUPS X0, (DI)
-	ADDQ    $16, DI
+	MV4STOREAVX2
 	LEAQ    (R11)(R12*1), R8
 	DECQ    BX
 	JNZ     mvh2group
@@ -3366,11 +3363,7 @@ dh2step8:
 	VFMADD231PS (DI)(AX*4), Y4, Y0
 
 dh2reduce:
-	VADDPS       Y1, Y0, Y0
-	VHADDPS      Y0, Y0, Y0
-	VHADDPS      Y0, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDSS       X1, X0, X0
+	DOTSUMY
 	VZEROUPPER
 	MOVSS        X0, ret+24(FP)
 	RET

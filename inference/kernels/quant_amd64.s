@@ -1209,6 +1209,15 @@ full: \
 	LEAQ   (R15)(R9*1), R15; \
 	PFT1(R15); \
 
+// CHUNKSHARE points R15 at the current chunk's share of its group's bytes:
+// the chunks of a group's four rows (4*8*bb bytes each time) map in order
+// onto its 4*rb contiguous bytes, so R8 + 4*(R11-R8).
+#define CHUNKSHARE \
+	MOVQ   R11, R15; \
+	SUBQ   R8, R15; \
+	SHLQ   $2, R15; \
+	LEAQ   (R8)(R15*1), R15
+
 // PFLIN(PF, PFT1) prefetches the chunk's share of the groups two and six
 // groups on into L1 (PF) and L2 (PFT1) (Q8_0 and Q4 VNNI; on Q8_0 it
 // issues 17 prefetches a chunk instead of PFROWS's 24 and ran 2-7% faster
@@ -1216,10 +1225,7 @@ full: \
 // contiguous, and the chunks of a group's four rows (4*8*bb bytes each
 // time) map in order onto its 4*rb bytes from 4*(R11-R8) on.
 #define PFLIN(PF, PFT1) \
-	MOVQ   R11, R15; \
-	SUBQ   R8, R15; \
-	SHLQ   $2, R15; \
-	LEAQ   (R8)(R15*1), R15; \
+	CHUNKSHARE; \
 	LEAQ   (R15)(R9*8), R15; \
 	PF(R15); \
 	LEAQ   (R15)(R9*8), R15; \
@@ -1232,10 +1238,7 @@ full: \
 // without the arithmetic, so that its speed from DRAM is the prefetches'
 // doing; two to eight groups on, with or without L2 hints, did no better).
 #define PFLIN6(PF) \
-	MOVQ   R11, R15; \
-	SUBQ   R8, R15; \
-	SHLQ   $2, R15; \
-	LEAQ   (R8)(R15*1), R15; \
+	CHUNKSHARE; \
 	LEAQ   (R15)(R9*8), R15; \
 	LEAQ   (R15)(R9*8), R15; \
 	LEAQ   (R15)(R9*8), R15; \
@@ -1255,16 +1258,7 @@ full: \
 	LIN18(I, p); \
 	I 576(p)
 #define LIN34(I, p) \
-	I (p); \
-	I 64(p); \
-	I 128(p); \
-	I 192(p); \
-	I 256(p); \
-	I 320(p); \
-	I 384(p); \
-	I 448(p); \
-	I 512(p); \
-	I 576(p); \
+	LIN20(I, p); \
 	I 640(p); \
 	I 704(p); \
 	I 768(p); \

@@ -1174,17 +1174,26 @@ group: \
 // L128BIAS makes the symmetric biases, -8*Σq in each block's first lane.
 #define L128BIAS VPMADDWD Z13, Z2, Z2
 
+// LSYM(BODY, n) and LASYM(BODY, n) run L128KERNEL for a symmetric format
+// (Z13: 8 in the high words, times the -Σq words into biases) or an
+// asymmetric one (Z13: the mask of a header dword's zero-point byte).
+#define LSYM(BODY, n) \
+	MOVL         $0x00080000, AX; \
+	VPBROADCASTD AX, Z13; \
+	L128KERNEL(BODY, n, L128BIAS)
+
+#define LASYM(BODY, n) \
+	MOVL         $0x00ff0000, AX; \
+	VPBROADCASTD AX, Z13; \
+	L128KERNEL(BODY, n, NONE)
+
 // func qmmI4G128SymVNNI(a *qiArgs)
 TEXT ·qmmI4G128SymVNNI(SB), NOSPLIT, $0-8
-	MOVL         $0x00080000, AX
-	VPBROADCASTD AX, Z13
-	L128KERNEL(L128SYM, 66, L128BIAS)
+	LSYM(L128SYM, 66)
 
 // func qmmI4G128AsymVNNI(a *qiArgs)
 TEXT ·qmmI4G128AsymVNNI(SB), NOSPLIT, $0-8
-	MOVL         $0x00ff0000, AX
-	VPBROADCASTD AX, Z13
-	L128KERNEL(L128ASYM, 67, NONE)
+	LASYM(L128ASYM, 67)
 
 // The lane kernels of I4G64, I4G64Asym and I4G32Asym (rows of whole
 // chunks of four blocks): a chunk of a row is two or four groups, whose
@@ -1285,15 +1294,11 @@ GLOBL qiP32AZ<>(SB), RODATA|NOPTR, $64
 
 // func qmmI4G64SymVNNI(a *qiArgs)
 TEXT ·qmmI4G64SymVNNI(SB), NOSPLIT, $0-8
-	MOVL         $0x00080000, AX
-	VPBROADCASTD AX, Z13
-	L128KERNEL(L64SYM, 68, L128BIAS)
+	LSYM(L64SYM, 68)
 
 // func qmmI4G64AsymVNNI(a *qiArgs)
 TEXT ·qmmI4G64AsymVNNI(SB), NOSPLIT, $0-8
-	MOVL         $0x00ff0000, AX
-	VPBROADCASTD AX, Z13
-	L128KERNEL(L64ASYM, 70, NONE)
+	LASYM(L64ASYM, 70)
 
 // func qmmI4G32AsymVNNI(a *qiArgs)
 TEXT ·qmmI4G32AsymVNNI(SB), NOSPLIT, $0-8
