@@ -637,3 +637,51 @@ func BenchmarkSave(b *testing.B) {
 		}
 	}
 }
+
+// TestSaveWidensHalfVectors: norm weights and biases held in F16 or BF16 are
+// written as F32 with the same values (llama.cpp's CPU kernels abort on a
+// half-precision vector operand), matrices keep their half dtype, and Load
+// gives the vectors back as F32.
+func TestSaveWidensHalfVectors(t *testing.T) {
+	for _, d := range []model.DType{model.F16, model.BF16} {
+		t.Run(d.String(), func(t *testing.T) {
+			c := tinyConfig()
+			c.QKVBias = true
+			m := randomModel(c, 5)
+			for i, w := range m.Tensors {
+				h, err := w.Convert(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Tensors[i] = h
+			}
+			out := filepath.Join(t.TempDir(), "half.gguf")
+			if err := Save(out, m, false); err != nil {
+				t.Fatal(err)
+			}
+			f := readFile(t, out)
+			half, _ := GGMLTypeOf(d)
+			for _, name := range []string{"blk.0.attn_norm.weight", "blk.1.ffn_norm.weight", "output_norm.weight", "blk.0.attn_q.bias", "blk.1.attn_v.bias"} {
+				if ti := f.Tensor(name); ti == nil || ti.Type != GGMLF32 {
+					t.Errorf("%s: %+v, want F32", name, ti)
+				}
+			}
+			if ti := f.Tensor("blk.0.ffn_down.weight"); ti == nil || ti.Type != half {
+				t.Errorf("a matrix was not kept in %s", d)
+			}
+			got, err := Load(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer got.Close()
+			for _, want := range m.Tensors {
+				g := got.Tensor(want.Name)
+				wv, _ := want.Float32()
+				gv, _ := g.Float32()
+				if len(want.Shape) == 1 && g.DType != model.F32 || len(want.Shape) == 2 && g.DType != d || !reflect.DeepEqual(wv, gv) {
+					t.Errorf("%s: read back as %s with other values", want.Name, g.DType)
+				}
+			}
+		})
+	}
+}

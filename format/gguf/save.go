@@ -279,7 +279,10 @@ func addTokenizer(l *kvList, tk *model.Tokenizer, vocabSize int) error {
 }
 
 // encodeTensors lists m's tensors under GGUF names: the llama tensors in
-// llama.cpp's converter order, then any others in model order.
+// llama.cpp's converter order, then any others in model order. Vectors (norm
+// weights, biases) held in F16 or BF16 are widened to F32, exactly, as
+// llama.cpp's converter stores them: its CPU kernels multiply and add
+// float32 activations by float32 vectors only, and abort on a half one.
 func encodeTensors(m *model.Model) ([]TensorInfo, error) {
 	byName := make(map[string]*model.Tensor, len(m.Tensors))
 	for _, t := range m.Tensors {
@@ -304,6 +307,13 @@ func encodeTensors(m *model.Model) ([]TensorInfo, error) {
 		name := ggufName(t.Name)
 		if len(name) > maxNameLen {
 			return nil, fmt.Errorf("tensor %q: GGUF name %q is longer than llama.cpp's %d bytes", t.Name, name, maxNameLen)
+		}
+		if len(t.Shape) == 1 && (t.DType == model.F16 || t.DType == model.BF16) {
+			wide, err := t.Convert(model.F32)
+			if err != nil {
+				return nil, err
+			}
+			t = wide
 		}
 		typ, ok := GGMLTypeOf(t.DType)
 		if !ok && t.DType.Quantized() {
