@@ -14,13 +14,6 @@ const Magic = "GGUF"
 // DefaultAlignment is the tensor data alignment when general.alignment is absent.
 const DefaultAlignment = 32
 
-// SaveAlignment is the general.alignment of the files Save writes: a cache
-// line, so that float32 rows start on one and no 64-byte load straddles two
-// (a plain AVX-512 matrix-vector product streams such rows about 10% slower;
-// the engine's kernel for rows off a line avoids that). The key is part of
-// the GGUF format, and llama.cpp honours it.
-const SaveAlignment = 64
-
 // MaxDims is the most dimensions a ggml tensor can have (GGML_MAX_DIMS).
 const MaxDims = 4
 

@@ -46,8 +46,13 @@ var tokenizerKeys = []string{
 // Save writes m as a GGUF file llama.cpp can load, atomically; an existing path
 // is replaced only when force is set. Hugging Face q/k rows are permuted to
 // llama.cpp's RoPE layout, tensors get GGUF names and llama.cpp's order, and
-// m.Metadata follows the derived keys in sorted order. Tensor data is aligned
-// to SaveAlignment (64 bytes).
+// m.Metadata follows the derived keys in sorted order. Tensor data has GGUF's
+// default alignment (32 bytes) and the file no general.alignment key, as
+// llama.cpp's converter writes: llama.cpp tools that copy a file's metadata
+// into a new one (llama-quantize, and so ollama's quantizer) keep a
+// general.alignment key but pad to 32 bytes, so a file with another
+// alignment comes out of them unreadable. The engine reads float32 rows that
+// start off a cache line at full speed (kernels.MatVec).
 func Save(path string, m *model.Model, force bool) error {
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	kvs, tensors, err := encodeModel(m, name)
@@ -111,7 +116,6 @@ func encodeModel(m *model.Model, name string) ([]KV, []TensorInfo, error) {
 		name = s
 	}
 	l.add("general.name", Value{Type: TypeString, V: name})
-	l.add("general.alignment", Value{Type: TypeUint32, V: uint32(SaveAlignment)})
 	p := arch + "."
 	for _, kv := range []struct {
 		key string
