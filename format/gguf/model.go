@@ -130,7 +130,7 @@ func (r *keyReader) boolean(key string, def bool) (bool, error) {
 
 // toModel converts a parsed file into a model whose tensors alias f's data.
 func toModel(f *File) (*model.Model, error) {
-	r := &keyReader{f: f, used: map[string]bool{"general.alignment": true}}
+	r := &keyReader{f: f, used: map[string]bool{"general.alignment": true, PaddingKey: true}}
 	arch, ok, err := r.str("general.architecture")
 	if err != nil {
 		return nil, err

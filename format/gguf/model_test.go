@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -685,5 +686,46 @@ func TestSaveWidensHalfVectors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSaveDataOnLine: whatever the header's length, the tensor data of a
+// saved file starts on a 64-byte line (PaddingKey makes up the difference),
+// there is no general.alignment key, and a file read back and saved again
+// carries one padding key at most.
+func TestSaveDataOnLine(t *testing.T) {
+	dir := t.TempDir()
+	padded := 0
+	for i := range 8 {
+		m := randomModel(tinyConfig(), 7)
+		m.Metadata["general.name"] = strings.Repeat("n", i*8) // moves the header's end 8 bytes a step
+		out := filepath.Join(dir, "m"+strconv.Itoa(i)+".gguf")
+		if err := Save(out, m, false); err != nil {
+			t.Fatal(err)
+		}
+		f := readFile(t, out)
+		if f.DataOffset%64 != 0 {
+			t.Errorf("name of %d bytes: data starts at %d", i*8, f.DataOffset)
+		}
+		if _, ok := f.Get("general.alignment"); ok {
+			t.Errorf("general.alignment written")
+		}
+		if _, ok := f.Get(PaddingKey); ok {
+			padded++
+		}
+		got, err := Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := got.Metadata[PaddingKey]; ok {
+			t.Errorf("the padding key came back as metadata")
+		}
+		if err := Save(filepath.Join(dir, "again.gguf"), got, true); err != nil {
+			t.Errorf("saving a padded file again: %v", err)
+		}
+		got.Close()
+	}
+	if padded == 0 || padded == 8 {
+		t.Errorf("%d of 8 headers needed padding: the test does not move the header's end", padded)
 	}
 }
