@@ -18,6 +18,7 @@ import (
 	"github.com/shrinkml/shrink/inference/kernels"
 	"github.com/shrinkml/shrink/inference/tokenizer"
 	"github.com/shrinkml/shrink/internal/shareddata"
+	"github.com/shrinkml/shrink/internal/testvocab"
 	"github.com/shrinkml/shrink/model"
 )
 
@@ -143,26 +144,11 @@ func qwen2Model(t *testing.T) *model.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tj struct {
-		AddedTokens []struct {
-			ID int `json:"id"`
-		} `json:"added_tokens"`
-		Model struct {
-			Vocab  map[string]int `json:"vocab"`
-			Merges []string       `json:"merges"`
-		} `json:"model"`
-	}
-	if err := json.Unmarshal(raw, &tj); err != nil {
+	tk, err := testvocab.GPT2Subset(raw, "qwen2")
+	if err != nil {
 		t.Fatal(err)
 	}
-	tk := &model.Tokenizer{Kind: "gpt2", Pre: "qwen2", Merges: tj.Model.Merges, BOS: -1, EOS: -1, UNK: -1, PAD: -1,
-		Tokens: make([]string, len(tj.Model.Vocab)), Types: make([]model.TokenType, len(tj.Model.Vocab))}
-	for s, id := range tj.Model.Vocab {
-		tk.Tokens[id], tk.Types[id] = s, model.TokenNormal
-	}
-	for _, a := range tj.AddedTokens {
-		tk.Types[a.ID], tk.EOS = model.TokenControl, a.ID
-	}
+	tk.BOS = -1 // Qwen2 has none; <|endoftext|> ends text
 	c := model.Config{Arch: "llama", HFArchitecture: "Qwen2ForCausalLM", QKVBias: true, RopeLayout: model.RopeHalf,
 		TiedEmbeddings: true, HiddenSize: 128, IntermediateSize: 352, NumLayers: 2, NumHeads: 4, NumKVHeads: 2,
 		HeadDim: 32, VocabSize: len(tk.Tokens), ContextLength: 512, RMSNormEps: 1e-6, RopeTheta: 1e6}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shrinkml/shrink/internal/shareddata"
+	"github.com/shrinkml/shrink/internal/testvocab"
 	"github.com/shrinkml/shrink/model"
 )
 
@@ -87,29 +88,9 @@ func gpt2Subset(t testing.TB, pre string) *model.Tokenizer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tj struct {
-		AddedTokens []struct {
-			ID      int    `json:"id"`
-			Content string `json:"content"`
-		} `json:"added_tokens"`
-		Model struct {
-			Vocab  map[string]int `json:"vocab"`
-			Merges []string       `json:"merges"`
-		} `json:"model"`
-	}
-	if err := json.Unmarshal(data, &tj); err != nil {
+	mt, err := testvocab.GPT2Subset(data, pre)
+	if err != nil {
 		t.Fatal(err)
-	}
-	mt := &model.Tokenizer{Kind: "gpt2", Pre: pre, Merges: tj.Model.Merges, BOS: -1, EOS: -1, UNK: -1, PAD: -1}
-	mt.Tokens = make([]string, len(tj.Model.Vocab))
-	mt.Types = make([]model.TokenType, len(tj.Model.Vocab))
-	for s, id := range tj.Model.Vocab {
-		mt.Tokens[id] = s
-		mt.Types[id] = model.TokenNormal
-	}
-	for _, a := range tj.AddedTokens {
-		mt.Types[a.ID] = model.TokenControl
-		mt.BOS, mt.EOS = a.ID, a.ID
 	}
 	return mt
 }

@@ -8,12 +8,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/shrinkml/shrink/format/gguf"
+	"github.com/shrinkml/shrink/internal/testvocab"
 	"github.com/shrinkml/shrink/model"
 )
 
@@ -33,31 +33,10 @@ func run(dir string) error {
 	if err != nil {
 		return err
 	}
-	var tj struct {
-		AddedTokens []struct {
-			ID      int    `json:"id"`
-			Content string `json:"content"`
-		} `json:"added_tokens"`
-		Model struct {
-			Vocab  map[string]int `json:"vocab"`
-			Merges []string       `json:"merges"`
-		} `json:"model"`
-	}
-	if err := json.Unmarshal(data, &tj); err != nil {
-		return err
-	}
 	for _, pre := range []string{"gpt-2", "llama-bpe", "qwen2"} {
-		// The same tokenizer as gpt2Subset in helpers_test.go.
-		mt := &model.Tokenizer{Kind: "gpt2", Pre: pre, Merges: tj.Model.Merges, BOS: -1, EOS: -1, UNK: -1, PAD: -1}
-		mt.Tokens = make([]string, len(tj.Model.Vocab))
-		mt.Types = make([]model.TokenType, len(tj.Model.Vocab))
-		for s, id := range tj.Model.Vocab {
-			mt.Tokens[id] = s
-			mt.Types[id] = model.TokenNormal
-		}
-		for _, a := range tj.AddedTokens {
-			mt.Types[a.ID] = model.TokenControl
-			mt.BOS, mt.EOS = a.ID, a.ID
+		mt, err := testvocab.GPT2Subset(data, pre)
+		if err != nil {
+			return err
 		}
 		c := model.Presets["stories260k"]
 		c.VocabSize = len(mt.Tokens)
