@@ -1069,12 +1069,16 @@ aablock:
 // accumulators of rows 0-3.
 
 // L128SYM(R, a) and L128ASYM add a group of the row at SI plus the
-// addressing suffix R into a.
-#define L128SYM(R, a) \
-	VMOVDQU64      2(SI)R, Z4; \
+// addressing suffix R into a: L128NIBS splits the group's nibbles at
+// off(SI)R into Z4 (low) and Z5 (high), the variant starts Z6 at the lane
+// biases, and L128DOT adds the integer products and folds the lanes into a
+// by the group's scale times d_x.
+#define L128NIBS(off, R) \
+	VMOVDQU64      off(SI)R, Z4; \
 	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
-	VPANDD         Z15, Z4, Z4; \
-	VMOVDQA64      Z2, Z6; \
+	VPANDD         Z15, Z4, Z4
+
+#define L128DOT(R, a) \
 	VPDPBUSD       Z0, Z4, Z6; \
 	VPDPBUSD       Z1, Z5, Z6; \
 	VPBROADCASTW   (SI)R, Y7; \
@@ -1083,19 +1087,16 @@ aablock:
 	VCVTDQ2PS      Z6, Z6; \
 	VFMADD231PS    Z7, Z6, a
 
+#define L128SYM(R, a) \
+	L128NIBS(2, R); \
+	VMOVDQA64      Z2, Z6; \
+	L128DOT(R, a)
+
 #define L128ASYM(R, a) \
-	VMOVDQU64      3(SI)R, Z4; \
-	VGF2P8AFFINEQB $0, Z14, Z4, Z5; \
-	VPANDD         Z15, Z4, Z4; \
+	L128NIBS(3, R); \
 	VPANDD.BCST    (SI)R, Z13, Z6; \
 	VPMADDWD       Z2, Z6, Z6; \
-	VPDPBUSD       Z0, Z4, Z6; \
-	VPDPBUSD       Z1, Z5, Z6; \
-	VPBROADCASTW   (SI)R, Y7; \
-	VCVTPH2PS      Y7, Z7; \
-	VMULPS         Z3, Z7, Z7; \
-	VCVTDQ2PS      Z6, Z6; \
-	VFMADD231PS    Z7, Z6, a
+	L128DOT(R, a)
 
 // L128SUM(a, off) reduces the lanes of a, (A[l]+A[l+8]) + (the same four
 // on) and so on, and stores the sum at off(BX).
