@@ -54,7 +54,7 @@ func floatToHalf(dst []uint16, src []float32) {
 // as they load: the same sums of the same float32 values.
 //
 //go:noescape
-func matVec8F16AVX512(out *float32, w *uint16, x *float32, groups, cols int)
+func matVec8F16AVX512(out *float32, w *uint16, x *float32, groups, cols, lane int)
 
 //go:noescape
 func dotF16AVX512(a *uint16, b *float32, n int) float32
@@ -67,7 +67,7 @@ func matVecTF16AVX512(out *float32, w *uint16, x *float32, rows, cols int)
 // tail).
 //
 //go:noescape
-func matVec4F16AVX2(out *float32, w *uint16, x *float32, groups, cols int)
+func matVec4F16AVX2(out *float32, w *uint16, x *float32, groups, cols, lane int)
 
 //go:noescape
 func dotF16AVX2(a *uint16, b *float32, n int) float32
@@ -81,9 +81,9 @@ func fusedF16(cols int) bool {
 	return impl == implAVX512 || impl == implAVX2 && hasF16C && cols%8 == 0
 }
 
-// matVecF16 runs the eight-row (AVX-512) or four-row (AVX2) kernel over
-// whole groups of rows and the one-row one over the rest: every row gets
-// dot's bits, as in matVec.
+// matVecF16 runs the eight-lane (AVX-512) or four-lane (AVX2) kernel over
+// the first rows, as matVec does, and the one-row one over the rest: every
+// row gets dot's bits, as in matVec.
 func matVecF16(out []float32, w []uint16, x []float32, cols int, scratch []float32) {
 	if cols == 0 || !fusedF16(cols) {
 		convertedMatVecF16(out, w, x, cols, scratch)
@@ -92,7 +92,7 @@ func matVecF16(out []float32, w []uint16, x []float32, cols int, scratch []float
 	r := 0
 	if impl == implAVX512 {
 		if g := len(out) / 8; g > 0 {
-			matVec8F16AVX512(&out[0], &w[0], &x[0], g, cols)
+			matVec8F16AVX512(&out[0], &w[0], &x[0], g, cols, g)
 			r = 8 * g
 		}
 		for ; r < len(out); r++ {
@@ -101,7 +101,7 @@ func matVecF16(out []float32, w []uint16, x []float32, cols int, scratch []float
 		return
 	}
 	if g := len(out) / 4; g > 0 {
-		matVec4F16AVX2(&out[0], &w[0], &x[0], g, cols)
+		matVec4F16AVX2(&out[0], &w[0], &x[0], g, cols, g)
 		r = 4 * g
 	}
 	for ; r < len(out); r++ {

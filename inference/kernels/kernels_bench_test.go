@@ -76,6 +76,28 @@ func BenchmarkMatVec(b *testing.B) {
 	})
 }
 
+// BenchmarkMatVecDRAM streams a 256 MB matrix of 768-float rows from memory
+// in calls of 64 rows, as decode's threads take their blocks, and reports
+// its rate as a fraction of StreamRead's over the same bytes (best of five,
+// measured before the loop): the share of the bandwidth bound that the
+// kernel's access pattern reaches.
+func BenchmarkMatVecDRAM(b *testing.B) {
+	const cols, blk = 768, 64
+	rows := (256 << 20) / (4 * cols) / blk * blk
+	w, x, out := randSlice(rows*cols), randSlice(cols), make([]float32, rows)
+	benchVariants(b, func(b *testing.B) {
+		bw := streamGBps(4 * len(w))
+		b.SetBytes(int64(4 * len(w)))
+		for b.Loop() {
+			for lo := 0; lo < rows; lo += blk {
+				MatVec(out[lo:lo+blk], w[lo*cols:(lo+blk)*cols], x, cols)
+			}
+		}
+		gbps := float64(4*len(w)) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+		b.ReportMetric(gbps/bw, "of-stream-bw")
+	})
+}
+
 // BenchmarkMatVecT is one head of decode attention weighing its cached
 // values (160 positions of 64 floats): MatVecT over rows of positions, and
 // "dots", a Dot per value dimension over the same values stored transposed.
