@@ -150,10 +150,16 @@ func testMatchesReference(t *testing.T, cfg model.Config, seed uint64, kv KVCach
 	}
 }
 
-// TestKVF16 wants the engine with a half-precision KV cache ten times
+// TestKVF16 wants the engine with a half-precision KV cache four times
 // closer (RMS over every logit) to the reference that rounds keys and values
 // to half than that reference is to the exact one, and the float32 cache the
-// other way round: each engine rounds its cache as it says.
+// other way round: each engine rounds its cache as it says. The f16 engine's
+// distance is mostly keys and values that lie within float32 rounding of a
+// half-way point and so round the other way than in the float64 reference;
+// how many do depends on the kernels' summation order: over these configs
+// the ratio ran from 8.3 (AVX2) and 11.7 (AVX-512, pure Go) to over 1,000,
+// so the factor leaves room for that, and a cache rounded the wrong way (a
+// ratio near 1) still fails.
 func TestKVF16(t *testing.T) {
 	rms := func(a [][]float64, b []float32) float64 {
 		var s float64
@@ -197,7 +203,7 @@ func TestKVF16(t *testing.T) {
 			if kv == KVF16 {
 				near, far = far, near
 			}
-			if !(near < gap/10) {
+			if !(near < gap/4) {
 				t.Errorf("%s %v: RMS %.3g from its reference, %.3g from the other; the references differ by %.3g", tc.name, kv, near, far, gap)
 			}
 		}
