@@ -110,23 +110,33 @@
 	VXORPS Y6, Y6, Y6; \
 	VXORPS Y7, Y7, Y7
 
+// SCATTER4(x, p, s, t) stores the four floats of x at p, p+s, p+2s and
+// p+3s, with t (which may be p) as a temporary: a lane kernel's results.
+#define SCATTER4(x, p, s, t) \
+	VMOVSS     x, (p); \
+	VEXTRACTPS $1, x, (p)(s*1); \
+	LEAQ       (p)(s*2), t; \
+	VEXTRACTPS $2, x, (t); \
+	VEXTRACTPS $3, x, (t)(s*1)
+
+// NEXTROW(size) moves a lane kernel on to the next row of each lane: DI by
+// one float, R8 by a row of cols+32(FP) elements of size bytes; R9 is
+// clobbered.
+#define NEXTROW(size) \
+	ADDQ $4, DI; \
+	MOVQ cols+32(FP), R9; \
+	LEAQ (R8)(R9*size), R8
+
 // MV4STOREAVX2(size) adds each row's two accumulators, reduces the four
-// rows and stores row r's sum at DI + r*R14, then advances DI by one float
-// and R8 by a row (cols+32(FP) elements of size bytes). It clobbers R9.
+// rows and stores row r's sum at DI + r*R14, then does NEXTROW(size).
 #define MV4STOREAVX2(size) \
 	VADDPS     Y4, Y0, Y0; \
 	VADDPS     Y5, Y1, Y1; \
 	VADDPS     Y6, Y2, Y2; \
 	VADDPS     Y7, Y3, Y3; \
 	HSUM4Y(Y0, Y1, Y2, Y3, X0, X1); \
-	VMOVSS     X0, (DI); \
-	VEXTRACTPS $1, X0, (DI)(R14*1); \
-	LEAQ       (DI)(R14*2), R9; \
-	VEXTRACTPS $2, X0, (R9); \
-	VEXTRACTPS $3, X0, (R9)(R14*1); \
-	ADDQ       $4, DI; \
-	MOVQ       cols+32(FP), R9; \
-	LEAQ       (R8)(R9*size), R8
+	SCATTER4(X0, DI, R14, R9); \
+	NEXTROW(size)
 
 // ---------------------------------------------------------------- AVX-512
 
@@ -270,43 +280,33 @@ mv512reduce:
 	ZERO4Z(Z12, Z13, Z14, Z15)
 
 // MV8STORE adds each row's two accumulators (Z(8+r) into Z(r)), reduces
-// the eight rows and stores row r's sum at DI + r*AX, then advances DI by
-// one float and R8 by a row (cols+32(FP) elements of size bytes). It
-// clobbers R9.
+// the eight rows and stores row r's sum at DI + r*AX, then does
+// NEXTROW(size).
 #define MV8STORE(size) \
-	VADDPS     Z8, Z0, Z0; \
-	VADDPS     Z9, Z1, Z1; \
-	VADDPS     Z10, Z2, Z2; \
-	VADDPS     Z11, Z3, Z3; \
-	VADDPS     Z12, Z4, Z4; \
-	VADDPS     Z13, Z5, Z5; \
-	VADDPS     Z14, Z6, Z6; \
-	VADDPS     Z15, Z7, Z7; \
+	VADDPS  Z8, Z0, Z0; \
+	VADDPS  Z9, Z1, Z1; \
+	VADDPS  Z10, Z2, Z2; \
+	VADDPS  Z11, Z3, Z3; \
+	VADDPS  Z12, Z4, Z4; \
+	VADDPS  Z13, Z5, Z5; \
+	VADDPS  Z14, Z6, Z6; \
+	VADDPS  Z15, Z7, Z7; \
 	HSUM4Z(Z0, Z1, Z2, Z3, Y0, Y1, Y2, Y3, Y0, Y1, Y2, Y3, X0, X1); \
 	HSUM4Z(Z4, Z5, Z6, Z7, Y4, Y5, Y6, Y7, Y4, Y5, Y6, Y7, X4, X5); \
-	VMOVSS     X0, (DI); \
-	VEXTRACTPS $1, X0, (DI)(AX*1); \
-	LEAQ       (DI)(AX*2), R9; \
-	VEXTRACTPS $2, X0, (R9); \
-	VEXTRACTPS $3, X0, (R9)(AX*1); \
-	LEAQ       (R9)(AX*2), R9; \
-	VMOVSS     X4, (R9); \
-	VEXTRACTPS $1, X4, (R9)(AX*1); \
-	LEAQ       (R9)(AX*2), R9; \
-	VEXTRACTPS $2, X4, (R9); \
-	VEXTRACTPS $3, X4, (R9)(AX*1); \
-	ADDQ       $4, DI; \
-	MOVQ       cols+32(FP), R9; \
-	LEAQ       (R8)(R9*size), R8
+	SCATTER4(X0, DI, AX, R9); \
+	LEAQ    (DI)(AX*4), R9; \
+	SCATTER4(X4, R9, AX, R9); \
+	NEXTROW(size)
 
 // func matVec8AVX512(out, w, x *float32, groups, cols, lane int)
 // For g < groups and r < 8, with i = r*lane + g:
 // out[i] = dot(w[i*cols:][:cols], x[:cols]). Eight rows share every load of
 // x; they come from eight lanes of consecutive rows, lane rows apart, so
-// that the kernel reads eight long sequential streams at once (a group of
-// eight neighbouring rows instead streams from DRAM about 8% slower: each
-// row is a short stream of its own for the hardware prefetcher). Each row
-// has two accumulators, Z(r) and Z(8+r).
+// that the kernel reads eight long sequential streams at once (groups of
+// eight neighbouring rows, each row a short stream of its own for the
+// hardware prefetcher, streamed a matrix from DRAM 1.09x slower: median of
+// five BenchmarkMatVecDRAM rounds). Each row has two accumulators, Z(r) and
+// Z(8+r).
 TEXT ·matVec8AVX512(SB), NOSPLIT, $0-48
 	MOVQ out+0(FP), DI
 	MOVQ w+8(FP), R8
