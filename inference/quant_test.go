@@ -298,7 +298,9 @@ func TestQuantMatchesReference(t *testing.T) {
 					seed = 23
 				}
 				m := quantizeModel(t, randomModel(t, cfg, seed), dt)
-				tokens := randomTokens(23, cfg.VocabSize, 4)
+				// 31 tokens: the first 23 as before, and enough for Q8_0
+				// prefill to take the quad kernel (kernels' q80QuadMin).
+				tokens := randomTokens(31, cfg.VocabSize, 4)
 				want := newQuantRefModel(t, m).forward(tokens)
 				V := cfg.VocabSize
 				for _, threads := range []int{1, 2} {

@@ -3,6 +3,8 @@
 package kernels
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -77,23 +79,77 @@ var fmaPeakGFLOPS = func() func(v int) float64 {
 
 func init() { peakGFLOPS = fmaPeakGFLOPS }
 
-// TestArrangeQ40 checks the assembly's arrangement of Q8Acts.xq against
-// arrangeQ40's loop, for rows of whole chunks and with a last partial one.
-func TestArrangeQ40(t *testing.T) {
+// TestArrangeActs checks the assembly's arrangements of Q8Acts.xq and
+// Q8Acts.x8 against the loops of arrangeQ40 and arrangeQ80, for rows of
+// whole chunks (quads) and with a last partial one, and that x8 is left
+// empty below q80QuadMin rows (decode).
+func TestArrangeActs(t *testing.T) {
 	if !hasVNNI {
 		t.Skip("no AVX-512 VNNI")
 	}
 	rng := rand.New(rand.NewPCG(61, 62))
-	for _, nb := range []int{1, 7, 8, 9, 16, 24, 31} {
-		x, _ := randomActs(rng, 3, nb*QBlock)
-		want := make([]int8, len(x.xq))
-		for r := 0; r < x.n; r++ {
-			arrangeQ40(want[r*x.xqs:(r+1)*x.xqs], x.q[r*x.cols:(r+1)*x.cols], x.d[r*x.stride:(r+1)*x.stride], 0)
-		}
-		for i := range want {
-			if x.xq[i] != want[i] {
-				t.Fatalf("nb=%d: xq[%d] = %d, want %d", nb, i, x.xq[i], want[i])
+	for _, nb := range []int{1, 3, 4, 5, 7, 8, 9, 11, 16, 24, 31} {
+		if q80QuadMin > 1 {
+			x, _ := randomActs(rng, q80QuadMin-1, nb*QBlock)
+			if len(x.x8) != 0 {
+				t.Fatalf("nb=%d: %d rows arrange x8", nb, x.n)
 			}
+		}
+		x, _ := randomActs(rng, max(3, q80QuadMin), nb*QBlock)
+		for _, tc := range []struct {
+			name    string
+			got     []int8
+			stride  int
+			arrange func(dst, q []int8, d []float32, b0 int)
+		}{{"xq", x.xq, x.xqs, arrangeQ40}, {"x8", x.x8, x.x8s, arrangeQ80}} {
+			if len(tc.got) != x.n*tc.stride || tc.stride == 0 {
+				t.Fatalf("nb=%d: len(%s) = %d, stride %d", nb, tc.name, len(tc.got), tc.stride)
+			}
+			want := make([]int8, len(tc.got))
+			for r := 0; r < x.n; r++ {
+				tc.arrange(want[r*tc.stride:(r+1)*tc.stride], x.q[r*x.cols:(r+1)*x.cols], x.d[r*x.stride:(r+1)*x.stride], 0)
+			}
+			for i := range want {
+				if tc.got[i] != want[i] {
+					t.Fatalf("nb=%d: %s[%d] = %d, want %d", nb, tc.name, i, tc.got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestQ80Lanes requires QMatMul to give qDotQ80Lanes's bits for Q8_0 with
+// VNNI from q80QuadMin input rows on (the quad kernel), for every row and
+// input row, whatever the counts of rows (groups of four and leftovers),
+// blocks (whole quads and a last partial one) and input rows (tiles of four
+// and single ones; more than qTailTokens for a leftover row's chunks).
+func TestQ80Lanes(t *testing.T) {
+	if !hasVNNI || !hasF16C || best < implAVX512 {
+		t.Skip("no AVX-512 VNNI")
+	}
+	saved := impl
+	defer func() { impl = saved }()
+	impl = implAVX512
+	rng := rand.New(rand.NewPCG(65, 66))
+	for _, s := range qShapes {
+		rows, cols := s[0], s[1]
+		for _, n := range []int{q80QuadMin, q80QuadMin + 1, q80QuadMin + 2, qTailTokens + 3, 2*qTailTokens + 5} {
+			t.Run(fmt.Sprintf("%dx%d/n=%d", rows, cols, n), func(t *testing.T) {
+				nb := cols / QBlock
+				w := randomBlocks(rng, Q8_0, rows, nb)
+				x, _ := randomActs(rng, n, cols)
+				ldo := rows + 1
+				out := make([]float32, n*ldo)
+				QMatMul(Q8_0, out, ldo, w, rows, x)
+				for tt := 0; tt < n; tt++ {
+					for r := 0; r < rows; r++ {
+						want := qDotQ80Lanes(w[r*nb*34:], x.q[tt*cols:], x.d[tt*x.stride:], nb)
+						if got := out[tt*ldo+r]; math.Float32bits(got) != math.Float32bits(want) {
+							t.Fatalf("token %d row %d = %g, want %g", tt, r, got, want)
+						}
+					}
+				}
+			})
 		}
 	}
 }

@@ -147,6 +147,8 @@ type Q8Acts struct {
 	s           []int32   // [n][stride] Σq, exact: the int kernels take offset*Σq off their block sums; the padding is 0
 	xq          []int8    // [n][xqs] q and d rearranged for the Q4_0 VNNI kernel (amd64 with VNNI only; see arrangeQ40)
 	xqs         int       // bytes between the rows of xq
+	x8          []int8    // [n][x8s] q and d rearranged for the Q8_0 quad VNNI kernel (amd64 with VNNI, n >= q80QuadMin only; see arrangeQ80)
+	x8s         int       // bytes between the rows of x8
 
 	// xi is q, d and s rearranged for the int4 lane kernels (amd64 with
 	// VNNI only; see arrangeI4), made by the first call that needs it

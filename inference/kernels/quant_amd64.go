@@ -41,17 +41,20 @@ func qIntSeq(f QFormat, nb int) bool {
 	return f.lanes(nb) && qVariant() == qAVX2
 }
 
-// qScratch is a kernel call's working memory (Q4_0 VNNI needs none). Each
-// half of s holds, for a chunk of eight blocks of the current group of four
-// rows and input row, s[r][j] = d_w(r,j)*d_x(j): the blocks use one half
-// while the pass fills the other for the next chunk. o[r] holds the eight
-// lanes of Σ_b d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2
-// routines (the VNNI ones keep o in registers and their final factor k in
-// o[0][0]), and k constants of the passes.
+// qScratch is a kernel call's working memory (Q4_0 VNNI needs none; the
+// Q8_0 quad VNNI kernel uses only w and p). Each half of s holds, for a
+// chunk of eight blocks of the current group of four rows and input row,
+// s[r][j] = d_w(r,j)*d_x(j): the blocks use one half while the pass fills
+// the other for the next chunk. o[r] holds the eight lanes of
+// Σ_b d_w(r,b)*c_x(b) (m(r,b)*c_x(b) for Q4_1) of the AVX2 routines (the
+// VNNI ones keep o in registers and their final factor k in o[0][0]), and
+// k constants of the passes.
 type qScratch struct {
 	s [2][4][8]float32
 	o [4][8]float32
 	k [4][8]uint32
+	w [4][16]float32 // Q8_0 quad VNNI: d_w of the current quad of each row, lane l of block l%4
+	p [4][64]byte    // Q8_0 quad VNNI: its byte permutes, then 0x80 bytes
 }
 
 // qArgs are the operands of a kernel call, read by field offset (go_asm.h).
@@ -59,8 +62,8 @@ type qScratch struct {
 // row t for g < groups, r < 4 and t < n; weight rows are rb bytes apart (rb
 // 0 repeats one row four times) and hold nb blocks. Byte strides: ldo
 // between output rows, qs between input rows of q (Q4_0 VNNI: of
-// Q8Acts.xq, which q then points at), ss between those of d and c. The g*
-// and t* fields are the kernel's cursors.
+// Q8Acts.xq, which q then points at; Q8_0 quad VNNI: of Q8Acts.x8), ss
+// between those of d and c. The g* and t* fields are the kernel's cursors.
 type qArgs struct {
 	out    *float32
 	ldo    int
@@ -91,12 +94,17 @@ type qArgs struct {
 // setting out[t*ldo+4g+r] (bytes; see qArgs) to what qDotGeneric computes
 // for row 4g+r and input row t, with the integer sums exact and the scaled
 // sums added in another order (the header of quant_amd64.s gives it). The
-// VNNI routines take eight blocks a 512-bit register (Q4_0), four (Q4_1)
-// or two (Q8_0), and need AVX-512 VNNI, VBMI (byte permutes), BW and GFNI;
-// the AVX2 ones take one block at a time.
+// VNNI routines take eight blocks a 512-bit register (Q4_0), four (Q4_1,
+// Q8_0 quads) or two (Q8_0), and need AVX-512 VNNI, VBMI (byte permutes),
+// BW and GFNI; the AVX2 ones take one block at a time. Q8_0 has two VNNI
+// routines, qmmQ8_0VNNI for fewer than q80QuadMin input rows and
+// qmmQ8_0QuadVNNI (qDotQ80Lanes's order) for more.
 //
 //go:noescape
 func qmmQ8_0VNNI(a *qArgs)
+
+//go:noescape
+func qmmQ8_0QuadVNNI(a *qArgs)
 
 //go:noescape
 func qmmQ4_0VNNI(a *qArgs)
@@ -113,8 +121,12 @@ func qmmQ4_0AVX2(a *qArgs)
 //go:noescape
 func qmmQ4_1AVX2(a *qArgs)
 
-func qKernel(f QFormat, v int, a *qArgs) {
+// qKernel runs the routine of format f and variant v on a; quad picks
+// qmmQ8_0QuadVNNI over qmmQ8_0VNNI.
+func qKernel(f QFormat, v int, quad bool, a *qArgs) {
 	switch {
+	case quad:
+		qmmQ8_0QuadVNNI(a)
 	case v == qVNNI && f == Q8_0:
 		qmmQ8_0VNNI(a)
 	case v == qVNNI && f == Q4_0:
@@ -153,6 +165,30 @@ func quantRow(q []int8, d, c []float32, s []int32, x []float32) {
 // qTailTokens is how many input rows a leftover weight row takes per call.
 const qTailTokens = 64
 
+// q80QuadMin is the fewest input rows (x.n) for which QMatMul runs Q8_0
+// with the quad VNNI kernel (qmmQ8_0QuadVNNI) instead of qmmQ8_0VNNI, and
+// for which Quantize arranges Q8Acts.x8. The choice goes by the whole x.n,
+// never by a call's share of it, so every row and input row of a QMatMul
+// takes the same kernel however the rows are split or chunked.
+//
+// Measured on QMatMul of 2048x768, the quad kernel against the other,
+// interleaved, medians of per-round speed ratios: with the weights in L2
+// (one matrix again and again, 9 rounds) n=2 1.07x, 3 1.07x, 4 1.49x, 8
+// 1.56x, 16 1.48x; streaming them from DRAM (80 such matrices, 134 MB, in
+// turn, as a whole model does; 9 rounds) n=2 0.60x, 4 0.52x, 8 0.80x, 12
+// 0.83x, 16 0.95x, 24 1.04x, 32 1.08x, and again n=16 0.94x, 20 1.02x, 24
+// 1.08x (9 rounds), 128 1.63x (5 rounds). The quad kernel streams weights
+// more slowly, and only enough input rows per group of weight rows hide
+// that: the cut is where it is not slower from DRAM.
+const q80QuadMin = 24
+
+// qQuad reports whether QMatMul runs format f on n input rows with the
+// Q8_0 quad VNNI kernel, whose sums go in another order than those of one
+// input row.
+func qQuad(f QFormat, n int) bool {
+	return f == Q8_0 && qVariant() == qVNNI && n >= q80QuadMin
+}
+
 // qMatMul runs the kernels over whole groups of four rows, then each
 // leftover row on its own (as a group of one row repeated, through a small
 // buffer), so every row is computed the same way wherever it falls.
@@ -171,12 +207,16 @@ func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 	a := qArgs{ldo: 4 * ldo, rb: rb, groups: rows / 4, q: &x.q[0], qs: x.cols, d: &x.d[0], c: &x.c[0],
 		ss: 4 * x.stride, n: x.n, nb: x.nb, sc: &sc}
 	q40 := f == Q4_0 && v == qVNNI
-	if q40 {
+	quad := qQuad(f, x.n)
+	switch {
+	case q40:
 		a.q, a.qs = &x.xq[0], x.xqs
+	case quad:
+		a.q, a.qs = &x.x8[0], x.x8s
 	}
 	if a.groups > 0 {
 		a.out, a.w = &out[0], &w[0]
-		qKernel(f, v, &a)
+		qKernel(f, v, quad, &a)
 	}
 	var tmp [4 * qTailTokens]float32
 	for r := a.groups * 4; r < rows; r++ {
@@ -185,10 +225,13 @@ func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 			t := a
 			t.out, t.ldo, t.w, t.rb, t.groups, t.n = &tmp[0], 16, &w[r*rb], 0, 1, nt
 			t.q, t.d, t.c = &x.q[t0*x.cols], &x.d[t0*x.stride], &x.c[t0*x.stride]
-			if q40 {
+			switch {
+			case q40:
 				t.q = &x.xq[t0*x.xqs]
+			case quad:
+				t.q = &x.x8[t0*x.x8s]
 			}
-			qKernel(f, v, &t)
+			qKernel(f, v, quad, &t)
 			for i := 0; i < nt; i++ {
 				out[(t0+i)*ldo+r] = tmp[4*i]
 			}
@@ -202,24 +245,38 @@ func qMatMul(f QFormat, out []float32, ldo int, w []byte, rows int, x *Q8Acts) {
 // sixteen int32 lane biases and the sixteen float32 lane scales d_x.
 const q40Chunk = 384
 
-// arrangeActs fills a.xq from a.q and a.d when the CPU can run the Q4_0
-// VNNI kernel (whatever impl is now, so that a later change of impl finds
-// it).
+// arrangeActs fills a.xq, and a.x8 for q80QuadMin rows or more, from a.q
+// and a.d when the CPU can run the VNNI kernels (whatever impl is now, so
+// that a later change of impl finds them).
 func arrangeActs(a *Q8Acts) {
+	a.x8, a.x8s = a.x8[:0], 0
 	if !hasVNNI {
 		a.xq, a.xqs = a.xq[:0], 0
 		return
 	}
-	a.xqs = (a.nb + 7) / 8 * q40Chunk
-	a.xq = grow(a.xq, a.n*a.xqs)
-	nc := a.nb / 8
-	for t := 0; t < a.n; t++ {
-		dst, q, d := a.xq[t*a.xqs:(t+1)*a.xqs], a.q[t*a.cols:(t+1)*a.cols], a.d[t*a.stride:(t+1)*a.stride]
-		if nc > 0 {
-			arrangeQ40VNNI(&dst[0], &q[0], &d[0], nc)
-		}
-		arrangeQ40(dst, q, d, nc*8)
+	a.xq, a.xqs = arrangeRows(a, a.xq, 8, q40Chunk, arrangeQ40VNNI, arrangeQ40)
+	if a.n >= q80QuadMin {
+		a.x8, a.x8s = arrangeRows(a, a.x8, 4, q80Quad, arrangeQ80VNNI, arrangeQ80)
 	}
+}
+
+// arrangeRows lays out each row of a in dst (grown to fit), in units of
+// per blocks of size bytes (the last one padded): the assembly vnni does
+// the whole units and loop the rest. It returns dst and the bytes between
+// its rows.
+func arrangeRows(a *Q8Acts, dst []int8, per, size int, vnni func(dst, q *int8, d *float32, n int),
+	loop func(dst, q []int8, d []float32, b0 int)) ([]int8, int) {
+	stride := (a.nb + per - 1) / per * size
+	dst = grow(dst, a.n*stride)
+	nu := a.nb / per
+	for t := 0; t < a.n; t++ {
+		row, q, d := dst[t*stride:(t+1)*stride], a.q[t*a.cols:(t+1)*a.cols], a.d[t*a.stride:(t+1)*a.stride]
+		if nu > 0 {
+			vnni(&row[0], &q[0], &d[0], nu)
+		}
+		loop(row, q, d, nu*per)
+	}
+	return dst, stride
 }
 
 // arrangeQ40VNNI does arrangeQ40 for the first nc whole chunks.
@@ -277,4 +334,46 @@ func arrangeQ40(dst, q []int8, d []float32, b0 int) {
 
 func putU32(b []int8, v uint32) {
 	b[0], b[1], b[2], b[3] = int8(v), int8(v>>8), int8(v>>16), int8(v>>24)
+}
+
+// q80Quad is the size of a quad of four blocks in Q8Acts.x8: the inputs
+// that meet the Q8_0 quad VNNI kernel's registers p and q (lane l, byte i:
+// q[4(l/4)+i] and q[16+4(l/4)+i] of block l%4), the sixteen int32 lane
+// biases and the sixteen float32 lane scales d_x.
+const q80Quad = 256
+
+// arrangeQ80VNNI does arrangeQ80 for the first nq whole quads.
+//
+//go:noescape
+func arrangeQ80VNNI(dst, q *int8, d *float32, nq int)
+
+// arrangeQ80 lays out one row of quantized inputs q, with its scales d, for
+// the Q8_0 quad VNNI kernel: per quad of four blocks, the inputs that meet p
+// (lane l = 4j+k, byte i: q[4j+i] of block k) and q (q[16+4j+i]), the lane
+// biases (-128 times the sum of a lane's eight inputs, which turn the sums
+// of the unsigned weights u = w+128 times q into those of w times q) and
+// the lane scales (d of block l%4). The blocks missing from a last quad
+// are zeros. It starts at block b0, a multiple of 4.
+func arrangeQ80(dst, q []int8, d []float32, b0 int) {
+	nb := len(q) / QBlock
+	if nb%4 != 0 {
+		clear(dst[nb/4*q80Quad:])
+	}
+	for c := b0; c < nb; c += 4 {
+		ch := dst[c/4*q80Quad:][:q80Quad]
+		for k := 0; k < min(4, nb-c); k++ {
+			src := q[(c+k)*QBlock:][:QBlock]
+			for j := 0; j < 4; j++ {
+				l := 4*j + k
+				var sum int32
+				for i := 0; i < 4; i++ {
+					lo, hi := src[4*j+i], src[16+4*j+i]
+					ch[4*l+i], ch[64+4*l+i] = lo, hi
+					sum += int32(lo) + int32(hi)
+				}
+				putU32(ch[128+4*l:], uint32(-128*sum))
+				putU32(ch[192+4*l:], math.Float32bits(d[c+k]))
+			}
+		}
+	}
 }

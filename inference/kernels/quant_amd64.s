@@ -24,23 +24,35 @@
 // nor o: it fetches each row's scales from the loads of its chunk, and its
 // integer sums carry the offset of its nibbles (see "Q4_0 VNNI, eight
 // blocks a register").
+// Q8_0 VNNI has two routines with two orders of the float sums (below):
+// qmmQ8_0VNNI, two blocks a register in the skeleton above, for QMatMul
+// calls of fewer than q80QuadMin input rows (decode), and
+// qmmQ8_0QuadVNNI, quads of four blocks a register for tiles of up to
+// four input rows, without pass or o (see "VNNI, Q8_0 quads"), for
+// calls of q80QuadMin or more (prefill). qMatMul picks one by the call's
+// whole x.n, so every row of a call takes the same routine. The quad
+// routine is faster in prefill but slower streaming weights from DRAM.
 // Every chunk's cache lines are prefetched two groups (eight rows) ahead
 // into L1 and six groups ahead into L2: the VNNI routines a chunk's share
 // of those groups' contiguous bytes (PFLIN, about half the prefetches of
-// the AVX2 routines' one chunk of each row, PFROWS), except Q4_0 VNNI,
+// the AVX2 routines' one chunk of each row, PFROWS; the Q8_0 quad routine
+// a quad's share), except Q4_0 VNNI,
 // which prefetches six groups ahead into L1 only (PFLIN6) and also a call's
 // first groups at its start (PROLOGUE).
 // A row is computed by the same instructions in any of the four slots and
-// for any number of input rows, so it gives the same bits in any group and
-// call, and a group of one row repeated (rb = 0) gives that row. The integer sums are exact:
+// for any number of input rows (of one routine), so it gives the same bits
+// in any group and call, and a group of one row repeated (rb = 0) gives that row. The integer sums are exact:
 //   VNNI: VPDPBUSD multiplies unsigned weight bytes by signed inputs and
 //         sums four products per int32 lane. Q8_0 weights are made unsigned
 //         by flipping their sign bit (u = w+128), so the lanes sum u*x and
-//         the final step adds -128 times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x.
-//         Q4_0 nibbles are u = w+8, and each lane starts from -8 times the
-//         sum of its inputs (from Q8Acts.xq), so it ends with the sum of
-//         w*x. Lane sums are at most 4*255*127 (Q8_0), 8*15*127 (Q4_1: two
-//         VPDPBUSD) and 16*15*127 + 8*16*127 (Q4_0: four).
+//         the final step adds -128 times Σ_b d_w*d_x*Σx = Σ_b d_w*c_x;
+//         in the quad routine each lane instead starts from -128 times the
+//         sum of its inputs (from Q8Acts.x8), so it ends with the sum of
+//         w*x. Q4_0 nibbles are u = w+8, and each lane starts from -8 times
+//         the sum of its inputs (from Q8Acts.xq), so it ends with the sum
+//         of w*x. Lane sums are at most 4*255*127 (Q8_0), 8*128*127 (Q8_0
+//         quads: two VPDPBUSD), 8*15*127 (Q4_1: two) and 16*15*127 +
+//         8*16*127 (Q4_0: four).
 //   AVX2: VPMADDUBSW pairs unsigned by signed bytes into int16, which cannot
 //         saturate (|w|*|x| <= 128*127 for Q8_0, whose signs VPSIGNB moves
 //         onto x; 15*127 for nibbles), and VPMADDWD by ones sums the pairs
@@ -65,12 +77,21 @@
 //         into the next one (O after a whole quad, else E). Then, per
 //         lane, E+O; lanes l and l+8 (l < 8) added; fma(k, o[r][l], that);
 //         and the tree ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
-//   Q8_0 VNNI: eight lanes a block, E[l] = fma(float(sum_l), s[block],
-//         E[l]) for even blocks and the same into O for odd ones (a last
-//         odd block into E), E and O being the low and high halves of one
-//         zmm accumulator that a pair of blocks updates at once; then E+O,
-//         fma(k, o[r][l], that) and the same tree.
-//   AVX2: as Q8_0 VNNI with one accumulator per row for all blocks.
+//   Q8_0 VNNI, qmmQ8_0VNNI (x.n < q80QuadMin): eight lanes a block,
+//         E[l] = fma(float(sum_l), s[block], E[l]) for even blocks and the
+//         same into O for odd ones (a last odd block into E), E and O being
+//         the low and high halves of one zmm accumulator that a pair of
+//         blocks updates at once; then E+O, fma(k, o[r][l], that) and the
+//         same tree.
+//   Q8_0 VNNI, qmmQ8_0QuadVNNI (x.n >= q80QuadMin; qDotQ80Lanes in
+//         quant_generic.go): a quad of four blocks at a time in 16 lanes,
+//         lane l holding the exact int32 sum of 8 products of block l%4
+//         (weights 4(l/4)..4(l/4)+3 and 16 on; see "VNNI, Q8_0 quads"):
+//         A[l] = fma(float(sum_l), float(d_w*d_x) of the block, A[l]), quad
+//         after quad, a last quad of n < 4 blocks as a whole one whose
+//         missing blocks add fma(0, 0, A[l]); then lanes l and l+8 (l < 8)
+//         added and the tree ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
+//   AVX2: as qmmQ8_0VNNI with one accumulator per row for all blocks.
 
 // SROW is the distance between the rows of a half of qScratch.s in bytes.
 #define SROW 32
@@ -714,26 +735,32 @@ GLOBL qS18<>(SB), RODATA|NOPTR, $64
 	VPERMT2B   Z9, Z29, Z3; \
 	DOT40(a)
 
-// TAILMASKS40 sets K3, K4, K5 and K6 to the bytes of the last CX < 8 blocks
-// within the loads at 0, 72, 80 and 10 (BZHI clears the bits from the
-// count up, none for counts >= 64); R10, R13 and R15 are free.
-#define TAILMASKS40 \
+// TAILMASK4(bb, d1, d2, d3, ka, kb, kc, kd) sets ka to the bytes of the
+// last CX blocks of bb bytes within a load at their start, and kb, kc and
+// kd to those within loads d1, d1+d2 and d1+d2+d3 bytes on (BZHI clears
+// the bits from the count up, none for counts >= 64); R10, R13 and R15
+// are free.
+#define TAILMASK4(bb, d1, d2, d3, ka, kb, kc, kd) \
 	MOVQ    $-1, R15; \
 	XORL    R10, R10; \
-	IMUL3Q  $18, CX, AX; \
+	IMUL3Q  $bb, CX, AX; \
 	BZHIQ   AX, R15, R13; \
-	KMOVQ   R13, K3; \
-	SUBQ    $10, AX; \
+	KMOVQ   R13, ka; \
+	SUBQ    $d1, AX; \
 	BZHIQ   AX, R15, R13; \
-	KMOVQ   R13, K6; \
-	SUBQ    $62, AX; \
+	KMOVQ   R13, kb; \
+	SUBQ    $d2, AX; \
 	CMOVQLT R10, AX; \
 	BZHIQ   AX, R15, R13; \
-	KMOVQ   R13, K4; \
-	SUBQ    $8, AX; \
+	KMOVQ   R13, kc; \
+	SUBQ    $d3, AX; \
 	CMOVQLT R10, AX; \
 	BZHIQ   AX, R15, R13; \
-	KMOVQ   R13, K5
+	KMOVQ   R13, kd
+
+// TAILMASKS40 sets K3, K4, K5 and K6 to the bytes of the last CX < 8
+// blocks within the loads at 0, 72, 80 and 10.
+#define TAILMASKS40 TAILMASK4(18, 10, 62, 8, K3, K6, K4, K5)
 
 // NOPASS stands for QKERNEL's pass, which the Q4_0 kernel does without.
 #define NOPASS(base, dest, skip, full, done)
@@ -775,10 +802,11 @@ tail: \
 
 // ---------------------------------------------------------------- VNNI, Q8_0
 
-// The Q8_0 VNNI kernel does two blocks at a time in zmm registers, each
-// block's weights loaded whole (a quad form like Q4's, two permutes a row,
-// ran 1.3-1.5x faster from L2 and in prefill but ~15-20% slower in decode
-// streaming the whole model from DRAM; see the branch history). Registers:
+// The Q8_0 VNNI kernel of decode (qmmQ8_0VNNI: calls of fewer than
+// q80QuadMin input rows) does two blocks at a time in zmm registers, each
+// block's weights loaded whole (the quad kernel below, two permutes a
+// row, runs prefill 1.3-1.5x faster but streams weights from DRAM ~0.75x
+// as fast, which is decode's limit). Registers:
 // Z0 inputs, Z2-Z5 weights, Z6-Z9 sums, Z10-Z13 the accumulators (even
 // blocks in the low halves, odd ones in the high), Z15 0x80 bytes, Z16 and
 // Z17 o, Y20 k, Z14, Z25, Z28 and Z29 the scale permutes, Z26, Z27, Z18 and
@@ -1053,6 +1081,242 @@ done: \
 	VFMADD231PS   Y20, Y17, Y12; \
 	VFMADD231PS   Y20, Y19, Y13
 
+// ---------------------------------------------------------------- VNNI, Q8_0 quads
+
+// The Q8_0 VNNI kernel of prefill (qmmQ8_0QuadVNNI: calls of q80QuadMin
+// or more input rows) takes four blocks of a row ("a quad", 136 bytes) at
+// once, dword lane l (0-15) of a 512-bit register belonging to block l%4
+// of the quad, and several input rows per group of four weight rows, so
+// that what depends on the weights alone is done once for them all. Two
+// two-source byte permutes of the quad's bytes put weight dwords l/4 and
+// 4+l/4 of block l%4 in lane l of p (qP34, tables at bytes 0 and 64 of the
+// quad) and of q (qQ34, tables at 8 and 72: both windows inside the quad),
+// and a third (qS34, p's tables) the four blocks' fp16 scales in words l,
+// so one conversion gives d_w of block l%4 in lane l (kept in qScratch.w).
+// The weights are made unsigned by flipping their sign bit (u = w+128);
+// Q8Acts.x8 holds each input row's quads arranged to match (arrangeQ80:
+// the inputs that meet p and q, the lane biases -128 times the sum of a
+// lane's eight inputs, which turn the sums of u*x into those of w*x, and
+// the lanes' d_x), so two VPDPBUSD leave in lane l the exact sum of the
+// eight products w*x of block l%4 (|sum| <= 8*128*127), and one
+// conversion, one multiply (d_w*d_x) and one FMA do four blocks of a row
+// and input row. A last quad of CX < 4 blocks is the same with its weight
+// loads masked to its bytes (K3-K6): the missing blocks have zero scales,
+// and zero inputs, biases and d_x in x8, so they add fma(0, 0, A).
+// Input rows go four at a time (a tile), then one at a time; every input
+// row of a tile takes the same instructions, so its bits do not depend on
+// the tile. Registers: Z0-Z7 the weights p and q of rows 0-3, Z16-Z31 the
+// accumulators of input row t and weight row r (Z16+4t+r), Z8-Z12
+// temporaries; the byte permutes and 0x80 bytes are in qScratch.p.
+
+DATA qP34<>+0(SB)/8, $0x2726252405040302
+DATA qP34<>+8(SB)/8, $0x6b6a696849484746
+DATA qP34<>+16(SB)/8, $0x2b2a292809080706
+DATA qP34<>+24(SB)/8, $0x6f6e6d6c4d4c4b4a
+DATA qP34<>+32(SB)/8, $0x2f2e2d2c0d0c0b0a
+DATA qP34<>+40(SB)/8, $0x7372717051504f4e
+DATA qP34<>+48(SB)/8, $0x3332313011100f0e
+DATA qP34<>+56(SB)/8, $0x7776757455545352
+GLOBL qP34<>(SB), RODATA|NOPTR, $64
+
+DATA qQ34<>+0(SB)/8, $0x2f2e2d2c0d0c0b0a
+DATA qQ34<>+8(SB)/8, $0x7372717051504f4e
+DATA qQ34<>+16(SB)/8, $0x3332313011100f0e
+DATA qQ34<>+24(SB)/8, $0x7776757455545352
+DATA qQ34<>+32(SB)/8, $0x3736353415141312
+DATA qQ34<>+40(SB)/8, $0x7b7a797859585756
+DATA qQ34<>+48(SB)/8, $0x3b3a393819181716
+DATA qQ34<>+56(SB)/8, $0x7f7e7d7c5d5c5b5a
+GLOBL qQ34<>(SB), RODATA|NOPTR, $64
+
+DATA qS34<>+0(SB)/8, $0x6766454423220100
+DATA qS34<>+8(SB)/8, $0x6766454423220100
+DATA qS34<>+16(SB)/8, $0x6766454423220100
+DATA qS34<>+24(SB)/8, $0x6766454423220100
+GLOBL qS34<>(SB), RODATA|NOPTR, $32
+
+// CONSTS_Q8QUAD copies the permutes into qScratch.p (p, q, then the scales'
+// 32 bytes) and 64 bytes of 0x80 after them.
+#define CONSTS_Q8QUAD \
+	VMOVDQU64    qP34<>(SB), Z8; \
+	VMOVDQU64    Z8, qScratch_p(DI); \
+	VMOVDQU64    qQ34<>(SB), Z8; \
+	VMOVDQU64    Z8, (qScratch_p+64)(DI); \
+	VMOVDQU      qS34<>(SB), Y8; \
+	VMOVDQU      Y8, (qScratch_p+128)(DI); \
+	BCAST32($0x80808080, X8, Y8); \
+	VPBROADCASTD X8, Z8; \
+	VMOVDQU64    Z8, (qScratch_p+192)(DI)
+
+// INIT8x4 and INIT8x1 start a tile of four input rows and of one: they
+// clear its accumulators and load the permutes into Z13-Z15 (STORE8
+// clobbers Z13); a tile of one also keeps 0x80 bytes in Z28 and the four
+// rows' d_w in Z24-Z27, where a tile of four keeps them in qScratch (p, w).
+#define ZERO8(a0, a1, a2, a3) \
+	VPXORD a0, a0, a0; \
+	VPXORD a1, a1, a1; \
+	VPXORD a2, a2, a2; \
+	VPXORD a3, a3, a3
+
+#define LOADP8 \
+	VMOVDQU64 qScratch_p(DI), Z13; \
+	VMOVDQU64 (qScratch_p+64)(DI), Z14; \
+	VMOVDQU64 (qScratch_p+128)(DI), Z15
+
+#define INIT8x4 \
+	ZERO8(Z16, Z17, Z18, Z19); \
+	ZERO8(Z20, Z21, Z22, Z23); \
+	ZERO8(Z24, Z25, Z26, Z27); \
+	ZERO8(Z28, Z29, Z30, Z31); \
+	LOADP8
+
+#define INIT8x1 \
+	ZERO8(Z16, Z17, Z18, Z19); \
+	LOADP8; \
+	VMOVDQU64 (qScratch_p+192)(DI), Z28
+
+// PERMP8(t2, wp, x80, dw) forms p into wp from the tables Z8 and t2, and
+// the d_w of its quad's four blocks into dw; PERMQ8(t2, wq, x80) forms q
+// from Z8 and t2. x80 holds 0x80 bytes.
+#define PERMP8(t2, wp, x80, dw) \
+	VMOVDQA64 Z13, wp; \
+	VPERMI2B  t2, Z8, wp; \
+	VMOVDQA64 Z15, Z10; \
+	VPERMI2B  t2, Z8, Z10; \
+	VCVTPH2PS Y10, Z10; \
+	VMOVUPS   Z10, dw; \
+	VPXORD    x80, wp, wp
+
+#define PERMQ8(t2, wq, x80) \
+	VMOVDQA64 Z14, wq; \
+	VPERMI2B  t2, Z8, wq; \
+	VPXORD    x80, wq, wq
+
+// ROW8(R, wp, wq, x80, dw) forms p and q of the whole quad of a row at
+// R11 plus the addressing suffix R; ROWM8 those of a last quad of CX < 4
+// blocks, its loads masked to the blocks' bytes.
+#define ROW8(R, wp, wq, x80, dw) \
+	VMOVDQU64 (R11)R, Z8; \
+	VMOVDQU64 64(R11)R, Z9; \
+	PERMP8(Z9, wp, x80, dw); \
+	VMOVDQU64 8(R11)R, Z8; \
+	PERMQ8(72(R11)R, wq, x80)
+
+#define ROWM8(R, wp, wq, x80, dw) \
+	VMOVDQU8.Z (R11)R, K3, Z8; \
+	VMOVDQU8.Z 64(R11)R, K4, Z9; \
+	PERMP8(Z9, wp, x80, dw); \
+	VMOVDQU8.Z 8(R11)R, K5, Z8; \
+	VMOVDQU8.Z 72(R11)R, K6, Z9; \
+	PERMQ8(Z9, wq, x80)
+
+// WEIGHTS8(ROW, x80, d0, d1, d2, d3) forms the four rows' p and q, and
+// their d_w into d0-d3.
+#define WEIGHTS8(ROW, x80, d0, d1, d2, d3) \
+	ROW(NONE, Z0, Z1, x80, d0); \
+	ROW((R9*1), Z2, Z3, x80, d1); \
+	ROW((R9*2), Z4, Z5, x80, d2); \
+	ROW((BX*1), Z6, Z7, x80, d3)
+
+#define WEIGHTS8x4(ROW) WEIGHTS8(ROW, (qScratch_p+192)(DI), qScratch_w(DI), (qScratch_w+64)(DI), (qScratch_w+128)(DI), (qScratch_w+192)(DI))
+#define WEIGHTS8x1(ROW) WEIGHTS8(ROW, Z28, Z24, Z25, Z26, Z27)
+
+// DOT8(T, wp, wq, dw, a) adds the quad of a row with the input row at SI
+// plus the addressing suffix T (its inputs in Z8 and Z9, d_x in Z10) into
+// a: bias, two VPDPBUSD, conversion, d_w*d_x, FMA.
+#define DOT8(T, wp, wq, dw, a) \
+	VMOVDQU64   128(SI)T, Z11; \
+	VPDPBUSD    Z8, wp, Z11; \
+	VPDPBUSD    Z9, wq, Z11; \
+	VCVTDQ2PS   Z11, Z11; \
+	VMULPS      dw, Z10, Z12; \
+	VFMADD231PS Z12, Z11, a
+
+// TOKEN8(T, a0, a1, a2, a3, d0, d1, d2, d3) does the quad of the four
+// rows (d_w in d0-d3) with one input row.
+#define TOKEN8(T, a0, a1, a2, a3, d0, d1, d2, d3) \
+	VMOVDQU64 (SI)T, Z8; \
+	VMOVDQU64 64(SI)T, Z9; \
+	VMOVDQU64 192(SI)T, Z10; \
+	DOT8(T, Z0, Z1, d0, a0); \
+	DOT8(T, Z2, Z3, d1, a1); \
+	DOT8(T, Z4, Z5, d2, a2); \
+	DOT8(T, Z6, Z7, d3, a3)
+
+// TOKENS8x4 and TOKENS8x1 do a tile of four input rows (qs bytes apart in
+// x8: DX, R12 = 3*DX) and of one.
+#define TOKEN8x4(T, a0, a1, a2, a3) TOKEN8(T, a0, a1, a2, a3, qScratch_w(DI), (qScratch_w+64)(DI), (qScratch_w+128)(DI), (qScratch_w+192)(DI))
+
+#define TOKENS8x4 \
+	TOKEN8x4(NONE, Z16, Z17, Z18, Z19); \
+	TOKEN8x4((DX*1), Z20, Z21, Z22, Z23); \
+	TOKEN8x4((DX*2), Z24, Z25, Z26, Z27); \
+	TOKEN8x4((R12*1), Z28, Z29, Z30, Z31)
+
+#define TOKENS8x1 TOKEN8(NONE, Z16, Z17, Z18, Z19, Z24, Z25, Z26, Z27)
+
+// FOLD8(a, z) adds lanes 8-15 of a to lanes 0-7 into the low half of z.
+#define FOLD8(a, z) \
+	VSHUFF64X2 $0x4e, a, a, z; \
+	VADDPS     a, z, z
+
+// STORE8(t, a0, a1, a2, a3) reduces input row t's accumulators (lanes l
+// and l+8 added, then QHSUM4Y's tree) and stores the four rows' products
+// at tout + t*ldo.
+#define STORE8(t, a0, a1, a2, a3) \
+	FOLD8(a0, Z10); \
+	FOLD8(a1, Z11); \
+	FOLD8(a2, Z12); \
+	FOLD8(a3, Z13); \
+	QHSUM4Y; \
+	MOVQ    qArgs_tout(R14), AX; \
+	MOVQ    qArgs_ldo(R14), R10; \
+	IMUL3Q  $t, R10, R10; \
+	VMOVUPS X10, (AX)(R10*1)
+
+#define STORES8x4 \
+	STORE8(0, Z16, Z17, Z18, Z19); \
+	STORE8(1, Z20, Z21, Z22, Z23); \
+	STORE8(2, Z24, Z25, Z26, Z27); \
+	STORE8(3, Z28, Z29, Z30, Z31)
+
+#define STORES8x1 STORE8(0, Z16, Z17, Z18, Z19)
+
+// TILE8(nt, INIT, WEIGHTS, TOKENS, STORES, quads, last, done) computes the tile of nt
+// input rows at qArgs.tq with the group of rows at R8: whole quads, then a
+// last one of CX < 4 blocks, then the stores; tout, tq and tn move on by
+// nt input rows.
+#define TILE8(nt, INIT, WEIGHTS, TOKENS, STORES, quads, last, done) \
+	MOVQ    qArgs_tq(R14), SI; \
+	MOVQ    R8, R11; \
+	INIT; \
+	MOVQ    qArgs_nb(R14), CX; \
+quads: \
+	CMPQ    CX, $4; \
+	JLT     last; \
+	PFLIN(PFL18, PFL18T1); \
+	WEIGHTS(ROW8); \
+	TOKENS; \
+	ADDQ    $const_q80Quad, SI; \
+	ADDQ    $(4*34), R11; \
+	SUBQ    $4, CX; \
+	JMP     quads; \
+last: \
+	TESTQ   CX, CX; \
+	JZ      done; \
+	TAILMASK4(34, 8, 56, 8, K3, K5, K4, K6); \
+	WEIGHTS(ROWM8); \
+	TOKENS; \
+done: \
+	STORES; \
+	MOVQ    qArgs_ldo(R14), AX; \
+	IMUL3Q  $nt, AX, AX; \
+	ADDQ    AX, qArgs_tout(R14); \
+	MOVQ    qArgs_qs(R14), AX; \
+	IMUL3Q  $nt, AX, AX; \
+	ADDQ    AX, qArgs_tq(R14); \
+	SUBQ    $nt, qArgs_tn(R14)
+
 // ---------------------------------------------------------------- AVX2
 
 // Registers: Y0 inputs, Y2-Y5 weights, Y6-Y9 sums, Y10-Y13 accumulators
@@ -1219,9 +1483,10 @@ full: \
 	LEAQ   (R8)(R15*1), R15
 
 // PFLIN(PF, PFT1) prefetches the chunk's share of the groups two and six
-// groups on into L1 (PF) and L2 (PFT1) (Q8_0 and Q4 VNNI; on Q8_0 it
-// issues 17 prefetches a chunk instead of PFROWS's 24 and ran 2-7% faster
-// from DRAM): the rows of the groups are
+// groups on into L1 (PF) and L2 (PFT1) (Q8_0 and Q4_1 VNNI, and the Q8_0
+// quad kernel a quad's share; on qmmQ8_0VNNI it issues 17 prefetches a
+// chunk instead of PFROWS's 24 and ran 2-7% faster from DRAM): the rows
+// of the groups are
 // contiguous, and the chunks of a group's four rows (4*8*bb bytes each
 // time) map in order onto its 4*rb bytes from 4*(R11-R8) on.
 #define PFLIN(PF, PFT1) \
@@ -1411,6 +1676,51 @@ final: \
 // func qmmQ8_0VNNI(a *qArgs)
 TEXT ·qmmQ8_0VNNI(SB), NOSPLIT, $0-8
 	QKERNEL(34, CONSTS_Q8VNNI($0xc3000000), INIT_Q8VNNI, PASS_Q8VNNI, BLOCKS8Z, FINAL_Q8VNNI, PFLIN(PFL34, PFL34T1))
+
+// func qmmQ8_0QuadVNNI(a *qArgs)
+// For each group of four weight rows: tiles of four input rows while
+// four are left, then single ones.
+TEXT ·qmmQ8_0QuadVNNI(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R14
+	MOVQ qArgs_sc(R14), DI
+	CONSTS_Q8QUAD
+	MOVQ qArgs_w(R14), R8
+	MOVQ qArgs_rb(R14), R9
+	LEAQ (R9)(R9*2), BX
+	MOVQ qArgs_qs(R14), DX
+	LEAQ (DX)(DX*2), R12
+	MOVQ qArgs_out(R14), AX
+	MOVQ AX, qArgs_gout(R14)
+	MOVQ qArgs_groups(R14), AX
+	MOVQ AX, qArgs_gn(R14)
+
+q8group:
+	MOVQ qArgs_gout(R14), AX
+	MOVQ AX, qArgs_tout(R14)
+	MOVQ qArgs_q(R14), AX
+	MOVQ AX, qArgs_tq(R14)
+	MOVQ qArgs_n(R14), AX
+	MOVQ AX, qArgs_tn(R14)
+
+q8tile4:
+	CMPQ qArgs_tn(R14), $4
+	JLT  q8tile1
+	TILE8(4, INIT8x4, WEIGHTS8x4, TOKENS8x4, STORES8x4, q8quads4, q8last4, q8done4)
+	JMP  q8tile4
+
+q8tile1:
+	CMPQ qArgs_tn(R14), $0
+	JEQ  q8next
+	TILE8(1, INIT8x1, WEIGHTS8x1, TOKENS8x1, STORES8x1, q8quads1, q8last1, q8done1)
+	JMP  q8tile1
+
+q8next:
+	LEAQ (R8)(R9*4), R8
+	ADDQ $16, qArgs_gout(R14)
+	DECQ qArgs_gn(R14)
+	JNZ  q8group
+	VZEROUPPER
+	RET
 
 // func qmmQ4_0VNNI(a *qArgs)
 TEXT ·qmmQ4_0VNNI(SB), NOSPLIT, $0-8
@@ -1688,5 +1998,46 @@ arrange:
 	ADDQ            $32, DX
 	DECQ            CX
 	JNZ             arrange
+	VZEROUPPER
+	RET
+
+// func arrangeQ80VNNI(dst *int8, q *int8, d *float32, nq int)
+// does arrangeQ80 for nq whole quads: two dword permutes (qXLo, qXHi) of
+// a quad's 128 inputs give the inputs that meet p and q, two VPDPBUSD by
+// bytes of 1 their lane sums (times -128: the biases), and a 128-bit
+// broadcast the lanes' d_x.
+TEXT ·arrangeQ80VNNI(SB), NOSPLIT, $0-32
+	MOVQ            dst+0(FP), DI
+	MOVQ            q+8(FP), SI
+	MOVQ            d+16(FP), DX
+	MOVQ            nq+24(FP), CX
+	VMOVDQU64       qXLo<>(SB), Z16
+	VMOVDQU64       qXHi<>(SB), Z17
+	MOVL            $0x01010101, AX
+	VPBROADCASTD    AX, Z31
+	VPXORD          Z30, Z30, Z30
+
+arrange8:
+	VMOVDQU64       (SI), Z0
+	VMOVDQU64       64(SI), Z1
+	VMOVDQA64       Z16, Z2
+	VPERMI2D        Z1, Z0, Z2
+	VMOVDQA64       Z17, Z3
+	VPERMI2D        Z1, Z0, Z3
+	VMOVDQU64       Z2, (DI)
+	VMOVDQU64       Z3, 64(DI)
+	VPXORD          Z4, Z4, Z4
+	VPDPBUSD        Z2, Z31, Z4
+	VPDPBUSD        Z3, Z31, Z4
+	VPSLLD          $7, Z4, Z4
+	VPSUBD          Z4, Z30, Z4
+	VMOVDQU64       Z4, 128(DI)
+	VBROADCASTF32X4 (DX), Z5
+	VMOVUPS         Z5, 192(DI)
+	ADDQ            $128, SI
+	ADDQ            $const_q80Quad, DI
+	ADDQ            $16, DX
+	DECQ            CX
+	JNZ             arrange8
 	VZEROUPPER
 	RET

@@ -152,6 +152,45 @@ func qDotQ40Lanes(w []byte, q []int8, d []float32, nb int) float32 {
 	return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
 }
 
+// qDotQ80Lanes is the product of a row of Q8_0 blocks with one quantized
+// input row in the sixteen float32 lanes A of the Q8_0 VNNI kernel
+// (quant_amd64.s), four blocks (a quad) at a time: lane l = 4j+k takes the
+// eight products of weights 4j..4j+3 and 16+4j..16+4j+3 of the quad's
+// block k as an exact integer I, then A[l] = fma(float32(I), float32(d_w*
+// d_x), A[l]), quad after quad, a last quad of fewer than four blocks as a
+// whole one whose missing blocks add fma(0, 0, A[l]); and the lanes are
+// reduced by v[l] = A[l]+A[l+8], ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)).
+// With VNNI, QMatMul gives its bits for Q8_0 when x has q80QuadMin or more
+// rows (TestQ80Lanes); qDotGeneric sums the same products block by block.
+func qDotQ80Lanes(w []byte, q []int8, d []float32, nb int) float32 {
+	w = w[:nb*34]
+	q = q[:nb*QBlock]
+	d = d[:nb]
+	var a [16]float32
+	for c := 0; c < nb; c += 4 {
+		for l := range a {
+			b := c + l%4
+			var is int32
+			var sd float32
+			if b < nb {
+				blk, xs := w[b*34:(b+1)*34], q[b*QBlock:b*QBlock+QBlock]
+				for _, i := range [2]int{4 * (l / 4), 16 + 4*(l/4)} {
+					for j := i; j < i+4; j++ {
+						is += int32(int8(blk[2+j])) * int32(xs[j])
+					}
+				}
+				sd = float32(f16(blk) * d[b])
+			}
+			a[l] = fma32(float32(is), sd, a[l])
+		}
+	}
+	var v [8]float32
+	for l := range v {
+		v[l] = a[l] + a[l+8]
+	}
+	return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
+}
+
 // qDotIntSeq is qDotGeneric for the int formats: the same sums, with one
 // scale per row (I8Ch) or per group, and an asymmetric group's m = −z*s
 // (exact in float32) in place of Q4_1's minimum, block by block in order.

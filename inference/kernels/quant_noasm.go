@@ -13,3 +13,5 @@ func quantRow(q []int8, d, c []float32, s []int32, x []float32) { quantizeRow(q,
 func arrangeActs(a *Q8Acts) {}
 
 func qIntSeq(f QFormat, nb int) bool { return false }
+
+func qQuad(f QFormat, n int) bool { return false }

@@ -288,37 +288,54 @@ func TestQMatMul(t *testing.T) {
 }
 
 // TestQMatMulSplit requires every output to have the same bits however the
-// rows and input rows are split among calls.
+// rows are split among calls (at groups of four and elsewhere, in two
+// parts or three), for one input row (decode) and for several, up to more
+// than a leftover row's chunk in the assembly; and, where the kernel of one
+// input row is that of several (not the Q8_0 quad VNNI kernel), whether an
+// input row comes alone or in a batch.
 func TestQMatMulSplit(t *testing.T) {
 	eachVariant(t, func(t *testing.T) {
 		for _, f := range qFormats {
 			rng := rand.New(rand.NewPCG(uint64(f), 6))
-			const rows, n = 29, 6
-			for _, cols := range []int{32, 96, 4128} {
-				nb := cols / QBlock
-				w := randomBlocks(rng, f, rows, nb)
-				x, xf := randomActs(rng, n, cols)
-				all := make([]float32, n*rows)
-				QMatMul(f, all, rows, w, rows, x)
-				rb := nb * f.BlockBytes()
-				for _, split := range []int{1, 5, 13, 28} {
-					part := make([]float32, n*rows)
-					QMatMul(f, part, rows, w[:split*rb], split, x)
-					QMatMul(f, part[split:], rows, w[split*rb:], rows-split, x)
-					for i := range all {
-						if math.Float32bits(all[i]) != math.Float32bits(part[i]) {
-							t.Fatalf("%v cols %d split %d: out[%d] %g, split %g", f, cols, split, i, all[i], part[i])
+			const rows = 29
+			for _, n := range []int{1, 2, 6, 25, 67} { // 67: more than the assembly takes at once for leftover rows
+				for _, cols := range []int{32, 96, 4128} {
+					nb := cols / QBlock
+					w := randomBlocks(rng, f, rows, nb)
+					x, xf := randomActs(rng, n, cols)
+					all := make([]float32, n*rows)
+					QMatMul(f, all, rows, w, rows, x)
+					rb := nb * f.BlockBytes()
+					for _, split := range [][]int{{1}, {4}, {5}, {8}, {13}, {16}, {28}, {4, 20}, {3, 10}, {8, 27}} {
+						part := make([]float32, n*rows)
+						for i, r0 := range split {
+							r1 := rows
+							if i+1 < len(split) {
+								r1 = split[i+1]
+							}
+							if i == 0 {
+								QMatMul(f, part, rows, w[:r0*rb], r0, x)
+							}
+							QMatMul(f, part[r0:], rows, w[r0*rb:r1*rb], r1-r0, x)
+						}
+						for i := range all {
+							if math.Float32bits(all[i]) != math.Float32bits(part[i]) {
+								t.Fatalf("%v n %d cols %d split %v: out[%d] %g, split %g", f, n, cols, split, i, all[i], part[i])
+							}
 						}
 					}
-				}
-				var one Q8Acts
-				vec := make([]float32, rows)
-				for tt := 0; tt < n; tt++ {
-					one.Quantize(xf[tt*cols:(tt+1)*cols], 1, cols)
-					QMatMul(f, vec, rows, w, rows, &one)
-					for r := range vec {
-						if math.Float32bits(vec[r]) != math.Float32bits(all[tt*rows+r]) {
-							t.Fatalf("%v cols %d: token %d row %d alone %g, in a batch %g", f, cols, tt, r, vec[r], all[tt*rows+r])
+					if qQuad(f, n) != qQuad(f, 1) {
+						continue
+					}
+					var one Q8Acts
+					vec := make([]float32, rows)
+					for tt := 0; tt < n; tt++ {
+						one.Quantize(xf[tt*cols:(tt+1)*cols], 1, cols)
+						QMatMul(f, vec, rows, w, rows, &one)
+						for r := range vec {
+							if math.Float32bits(vec[r]) != math.Float32bits(all[tt*rows+r]) {
+								t.Fatalf("%v cols %d: token %d row %d alone %g, in a batch %g", f, cols, tt, r, vec[r], all[tt*rows+r])
+							}
 						}
 					}
 				}
