@@ -175,7 +175,7 @@ const qTailTokens = 64
 // interleaved, medians of per-round speed ratios: with the weights in L2
 // (one matrix again and again, 9 rounds) n=2 1.07x, 3 1.07x, 4 1.49x, 8
 // 1.56x, 16 1.48x; streaming them from DRAM (80 such matrices, 134 MB, in
-// turn, as a whole model does; 9 rounds) n=2 0.60x, 4 0.52x, 8 0.80x, 12
+// turn, as a whole model does: BenchmarkQMatMulDRAM; 9 rounds) n=2 0.60x, 4 0.52x, 8 0.80x, 12
 // 0.83x, 16 0.95x, 24 1.04x, 32 1.08x, and again n=16 0.94x, 20 1.02x, 24
 // 1.08x (9 rounds), 128 1.63x (5 rounds). The quad kernel streams weights
 // more slowly, and only enough input rows per group of weight rows hide

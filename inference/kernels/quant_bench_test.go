@@ -88,3 +88,29 @@ func BenchmarkQuantize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQMatMulDRAM is QMatMul for Q8_0 over 80 matrices of 2048x768
+// (134 MB) in turn, so that the weights stream from DRAM as in a whole
+// model, for input row counts around q80QuadMin: with a test binary built
+// with q80QuadMin = 1 << 30 beside one built as is, it measures where the
+// quad kernel stops being slower.
+func BenchmarkQMatMulDRAM(b *testing.B) {
+	const rows, cols, mats = 2048, 768, 80
+	rng := rand.New(rand.NewPCG(rows, cols))
+	ws := make([][]byte, mats)
+	for i := range ws {
+		ws[i] = randomBlocks(rng, Q8_0, rows, cols/QBlock)
+	}
+	for _, n := range []int{1, 2, 4, 8, 16, 24, 32, 128} {
+		x, _ := randomActs(rng, n, cols)
+		out := make([]float32, n*rows)
+		b.Run(fmt.Sprintf("q8_0/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				for _, w := range ws {
+					QMatMul(Q8_0, out, rows, w, rows, x)
+				}
+			}
+			b.ReportMetric(float64(mats*n*rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
