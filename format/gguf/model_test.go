@@ -28,6 +28,24 @@ func readFile(t *testing.T, path string) *File {
 	return f
 }
 
+// saveAndRead saves m as the GGUF file name in dir and returns its path,
+// the file as Read parses it and the model Load reads back from it (closed
+// when the test ends).
+func saveAndRead(t *testing.T, m *model.Model, dir, name string) (string, *File, *model.Model) {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	if err := Save(out, m, false); err != nil {
+		t.Fatal(err)
+	}
+	f := readFile(t, out)
+	got, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { got.Close() })
+	return out, f, got
+}
+
 func TestLoadReferenceF32(t *testing.T) {
 	m, err := Load(refPath(t, refF32))
 	if err != nil {
@@ -282,11 +300,7 @@ func TestSaveQwen2(t *testing.T) {
 		Kind: "gpt2", Pre: "qwen2", Tokens: []string{"a", "b", "ab", "<|endoftext|>"}, Merges: []string{"a b"},
 		Types: []model.TokenType{1, 1, 1, 3}, BOS: -1, EOS: 3, UNK: -1, PAD: 3,
 	}
-	out := filepath.Join(t.TempDir(), "qwen.gguf")
-	if err := Save(out, m, false); err != nil {
-		t.Fatal(err)
-	}
-	f := readFile(t, out)
+	_, f, got := saveAndRead(t, m, t.TempDir(), "qwen.gguf")
 	if v, _ := f.Get("general.architecture"); v.V != "qwen2" {
 		t.Errorf("architecture %v", v)
 	}
@@ -303,11 +317,6 @@ func TestSaveQwen2(t *testing.T) {
 	if !bytes.Equal(f.Tensor("blk.1.attn_q.weight").Data, q.Data) {
 		t.Errorf("qwen2 q rows were permuted")
 	}
-	got, err := Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer got.Close()
 	if !reflect.DeepEqual(got.Config, m.Config) {
 		t.Errorf("config\n got %+v\nwant %+v", got.Config, m.Config)
 	}
@@ -352,11 +361,7 @@ func TestSaveDTypes(t *testing.T) {
 	m.Tensors = append(m.Tensors,
 		&model.Tensor{Name: "extra.counts", DType: model.I32, Shape: []int{2, 3}, Data: make([]byte, 24)},
 		&model.Tensor{Name: "model.layers.0.self_attn.o_proj.bias", DType: model.I8, Shape: []int{256}, Data: make([]byte, 256)})
-	out := filepath.Join(t.TempDir(), "dtypes.gguf")
-	if err := Save(out, m, false); err != nil {
-		t.Fatal(err)
-	}
-	f := readFile(t, out)
+	_, f, got := saveAndRead(t, m, t.TempDir(), "dtypes.gguf")
 	if f.Tensor("extra.counts") == nil || f.Tensor("blk.0.attn_output.bias") == nil {
 		t.Errorf("extra tensors not written under their names")
 	}
@@ -366,11 +371,6 @@ func TestSaveDTypes(t *testing.T) {
 	if v, _ := f.Get("general.quantization_version"); v.V != uint32(2) {
 		t.Errorf("general.quantization_version %v", v)
 	}
-	got, err := Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer got.Close()
 	for _, want := range m.Tensors {
 		g := got.Tensor(want.Name)
 		if g == nil || g.DType != want.DType || !reflect.DeepEqual(g.Shape, want.Shape) || !bytes.Equal(g.Data, want.Data) {
@@ -658,11 +658,7 @@ func TestSaveWidensHalfVectors(t *testing.T) {
 				}
 				m.Tensors[i] = h
 			}
-			out := filepath.Join(t.TempDir(), "half.gguf")
-			if err := Save(out, m, false); err != nil {
-				t.Fatal(err)
-			}
-			f := readFile(t, out)
+			_, f, got := saveAndRead(t, m, t.TempDir(), "half.gguf")
 			half, _ := GGMLTypeOf(d)
 			for _, name := range []string{"blk.0.attn_norm.weight", "blk.1.ffn_norm.weight", "output_norm.weight", "blk.0.attn_q.bias", "blk.1.attn_v.bias"} {
 				if ti := f.Tensor(name); ti == nil || ti.Type != GGMLF32 {
@@ -672,11 +668,6 @@ func TestSaveWidensHalfVectors(t *testing.T) {
 			if ti := f.Tensor("blk.0.ffn_down.weight"); ti == nil || ti.Type != half {
 				t.Errorf("a matrix was not kept in %s", d)
 			}
-			got, err := Load(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer got.Close()
 			for _, want := range m.Tensors {
 				g := got.Tensor(want.Name)
 				wv, _ := want.Float32()
@@ -699,11 +690,7 @@ func TestSaveDataOnLine(t *testing.T) {
 	for i := range 8 {
 		m := randomModel(tinyConfig(), 7)
 		m.Metadata["general.name"] = strings.Repeat("n", i*8) // moves the header's end 8 bytes a step
-		out := filepath.Join(dir, "m"+strconv.Itoa(i)+".gguf")
-		if err := Save(out, m, false); err != nil {
-			t.Fatal(err)
-		}
-		f := readFile(t, out)
+		_, f, got := saveAndRead(t, m, dir, "m"+strconv.Itoa(i)+".gguf")
 		if f.DataOffset%64 != 0 {
 			t.Errorf("name of %d bytes: data starts at %d", i*8, f.DataOffset)
 		}
@@ -713,17 +700,12 @@ func TestSaveDataOnLine(t *testing.T) {
 		if _, ok := f.Get(PaddingKey); ok {
 			padded++
 		}
-		got, err := Load(out)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if _, ok := got.Metadata[PaddingKey]; ok {
 			t.Errorf("the padding key came back as metadata")
 		}
 		if err := Save(filepath.Join(dir, "again.gguf"), got, true); err != nil {
 			t.Errorf("saving a padded file again: %v", err)
 		}
-		got.Close()
 	}
 	if padded == 0 || padded == 8 {
 		t.Errorf("%d of 8 headers needed padding: the test does not move the header's end", padded)

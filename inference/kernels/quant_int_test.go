@@ -180,17 +180,7 @@ func TestQMatMulIntSplit(t *testing.T) {
 					}
 				}
 			}
-			var one Q8Acts
-			vec := make([]float32, rows)
-			for tt := 0; tt < n; tt++ {
-				one.Quantize(xf[tt*cols:(tt+1)*cols], 1, cols)
-				QMatMul(f, vec, rows, w, rows, &one)
-				for r := range vec {
-					if math.Float32bits(vec[r]) != math.Float32bits(all[tt*rows+r]) {
-						t.Fatalf("%v: token %d row %d alone %g, in a batch %g", f, tt, r, vec[r], all[tt*rows+r])
-					}
-				}
-			}
+			checkTokensAlone(t, f, w, rows, xf, cols, all)
 		}
 	})
 }

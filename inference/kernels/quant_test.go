@@ -324,19 +324,8 @@ func TestQMatMulSplit(t *testing.T) {
 							}
 						}
 					}
-					if qQuad(f, n) != qQuad(f, 1) {
-						continue
-					}
-					var one Q8Acts
-					vec := make([]float32, rows)
-					for tt := 0; tt < n; tt++ {
-						one.Quantize(xf[tt*cols:(tt+1)*cols], 1, cols)
-						QMatMul(f, vec, rows, w, rows, &one)
-						for r := range vec {
-							if math.Float32bits(vec[r]) != math.Float32bits(all[tt*rows+r]) {
-								t.Fatalf("%v cols %d: token %d row %d alone %g, in a batch %g", f, cols, tt, r, vec[r], all[tt*rows+r])
-							}
-						}
+					if qQuad(f, n) == qQuad(f, 1) {
+						checkTokensAlone(t, f, w, rows, xf, cols, all)
 					}
 				}
 			}
@@ -480,4 +469,22 @@ func ExampleQMatMul() {
 	QMatMul(Q8_0, out, 2, w, 2, &a)
 	fmt.Printf("%.3f %.3f\n", out[0], out[1])
 	// Output: 8.000 124.000
+}
+
+// checkTokensAlone requires each of the input rows xf (of cols floats),
+// quantized and multiplied by the rows of w on its own, to give the bits it
+// got in the batch whose products are all ([input row][rows]).
+func checkTokensAlone(t *testing.T, f QFormat, w []byte, rows int, xf []float32, cols int, all []float32) {
+	t.Helper()
+	var one Q8Acts
+	vec := make([]float32, rows)
+	for tt := 0; tt < len(xf)/cols; tt++ {
+		one.Quantize(xf[tt*cols:(tt+1)*cols], 1, cols)
+		QMatMul(f, vec, rows, w, rows, &one)
+		for r := range vec {
+			if math.Float32bits(vec[r]) != math.Float32bits(all[tt*rows+r]) {
+				t.Fatalf("%v cols %d: token %d row %d alone %g, in a batch %g", f, cols, tt, r, vec[r], all[tt*rows+r])
+			}
+		}
+	}
 }
